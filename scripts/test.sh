@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# The README's test command: installs dependencies, builds peerlite with AddressSanitizer
+# and UndefinedBehaviorSanitizer, runs the whole test suite and ends with the line
+# "N passed, N failed". Exit status 0 only if every test passed.
+#
+# Usage: scripts/test.sh [extra 'meson test' arguments, e.g. --suite crdt]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+scripts/install-deps.sh
+
+build=build-test
+if [ -f "$build/build.ninja" ]; then
+  meson setup --reconfigure "$build" >/dev/null
+else
+  meson setup "$build" -Db_sanitize=address,undefined -Db_lundef=false >/dev/null
+fi
+meson compile -C "$build"
+
+status=0
+meson test -C "$build" --print-errorlogs "$@" || status=$?
+
+python3 - "$build/meson-logs/testlog.json" <<'PY'
+import json, sys
+passed = failed = skipped = 0
+with open(sys.argv[1]) as log:
+    for line in log:
+        result = json.loads(line)["result"]
+        if result in ("OK", "EXPECTEDFAIL"):
+            passed += 1
+        elif result == "SKIP":
+            skipped += 1
+        else:
+            failed += 1
+print(f"{passed} passed, {failed} failed" + (f", {skipped} skipped" if skipped else ""))
+PY
+exit "$status"
