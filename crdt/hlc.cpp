@@ -48,6 +48,17 @@ Hlc HlcClock::now() {
     return last_;
 }
 
+Hlc HlcClock::now_at(std::chrono::milliseconds write_time) {
+    auto wall = wall_raw();
+    auto at = Hlc::from_parts(
+        std::min(static_cast<std::uint64_t>(std::max<std::int64_t>(write_time.count(), 0)),
+                 Hlc::kMaxPhysicalMs),
+        0);
+    std::lock_guard lock(mutex_);
+    last_ = Hlc::from_raw(std::max(next(last_.raw()), std::min(at.raw(), wall)));
+    return last_;
+}
+
 Status HlcClock::check_drift(Hlc remote, const NodeId& peer) const {
     auto wall_ms = static_cast<std::int64_t>(Hlc::from_raw(wall_raw()).physical_ms());
     auto remote_ms = static_cast<std::int64_t>(remote.physical_ms());

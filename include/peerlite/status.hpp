@@ -72,6 +72,7 @@ public:
     const T* operator->() const { return &value(); }
     T& operator*() & { return value(); }
     const T& operator*() const& { return value(); }
+    T&& operator*() && { return std::move(*this).value(); }
 
     // The error; Status::success() when a value is held.
     Status status() const { return ok() ? Status{} : std::get<Status>(state_); }

@@ -77,6 +77,11 @@ public:
     // and at least the current wall time.
     Hlc now();
 
+    // A local event for a write made earlier at `write_time` (e.g. one captured while no
+    // peerlite process ran): at or after that time, never later than the wall clock
+    // needs, and greater than everything issued or received so far.
+    Hlc now_at(std::chrono::milliseconds write_time);
+
     // Receive rule: merges a clock seen on a change from `peer` and returns a local event
     // clock greater than both. A clock whose physical part is more than the drift bound
     // ahead of our wall clock is refused with Code::clock_drift naming the peer and the

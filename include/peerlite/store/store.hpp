@@ -1,0 +1,127 @@
+// The store: one SQLite file whose declared tables peerlite keeps in sync.
+//
+// Data flow: any connection writes a synced table -> triggers append to the table's
+// capture log in the same transaction -> capture() assigns clocks and folds the log into
+// per-row records -> read_changes() yields change sets for peers -> a peer's apply()
+// merges them with the per-column rules, in bounded transactions.
+//
+// The store has its own connection, on which SQLite triggers are switched off: changes
+// it applies are never captured again as local writes, and the user's own triggers do
+// not fire for them either (they already fired on the node that made the write, and
+// their effects sync if they write synced tables). Applications write through any other
+// connection, including one opened with Store::open_app_connection().
+//
+// Thread safety: a Store is used by one thread at a time. Several processes may open
+// the same file; writes serialize on SQLite's lock.
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <peerlite/crdt/hlc.hpp>
+#include <peerlite/crdt/version_vector.hpp>
+#include <peerlite/schema/table_spec.hpp>
+#include <peerlite/status.hpp>
+#include <peerlite/store/change_set.hpp>
+#include <peerlite/store/conflict.hpp>
+
+namespace peerlite::store {
+
+struct StoreOptions {
+    // Wall clock for the HLC; default: the system clock.
+    crdt::WallClock wall;
+    // Changes whose clock is further ahead of our wall clock are refused (Code::clock_drift).
+    std::chrono::milliseconds max_clock_drift = crdt::kDefaultMaxDrift;
+    // Decided conflicts older than this are pruned. Longer keeps more history for
+    // `peerlite conflicts`; each conflict costs roughly 100 bytes plus its two values.
+    std::chrono::milliseconds conflict_retention = std::chrono::hours(24 * 30);
+    // Rows per apply transaction: larger applies faster, smaller lets local writers in
+    // sooner (each transaction holds SQLite's write lock while it runs).
+    std::size_t apply_batch_rows = 2000;
+    // How long the store's connection waits for SQLite's write lock.
+    int busy_timeout_ms = 5000;
+};
+
+struct CaptureStats {
+    std::size_t log_entries = 0;    // log rows picked up
+    std::size_t column_changes = 0; // cells and counter contributions stamped
+};
+
+struct ApplyStats {
+    std::size_t rows = 0;           // row changes merged
+    std::size_t column_changes = 0; // cells and counter contributions examined
+    std::size_t won = 0;            // ... of which changed this replica
+    std::size_t held_back = 0;      // row changes kept aside (unknown table or column)
+    std::size_t conflicts = 0;      // conflicts recorded
+    std::size_t transactions = 0;
+};
+
+// Position in a read_changes() scan; start with a default-constructed one.
+struct ReadCursor {
+    std::size_t table = 0;
+    std::int64_t after_clock = -1;
+    bool done = false;
+};
+
+class Store {
+public:
+    // Opens or creates the database, creating peerlite's metadata tables on first use
+    // and giving the database a fresh random node id.
+    static Result<std::unique_ptr<Store>> open(const std::string& path, StoreOptions options = {});
+    ~Store();
+
+    const crdt::NodeId& node_id() const;
+    const std::string& path() const;
+
+    // Starts syncing a table (or updates its rules): validates the declaration against
+    // the table, installs capture triggers, and records rows already present as this
+    // node's changes. Warnings (e.g. INTEGER PRIMARY KEY) are returned.
+    Result<std::vector<std::string>> sync_table(const schema::TableSpec& spec);
+    std::vector<std::string> synced_tables() const;
+
+    // Re-reads synced tables' definitions after ALTER TABLE ... ADD COLUMN, regenerates
+    // triggers, captures writes made to new columns meanwhile, and re-tries held-back
+    // changes. Cheap when nothing changed (one PRAGMA schema_version read).
+    Status refresh_schema();
+
+    // Picks up writes captured by triggers since the last call and stamps them.
+    Result<CaptureStats> capture();
+
+    // Up to about `max_rows` row changes holding versions in `wanted` (typically what a
+    // peer lacks: versions().minus(peer_vector)). Call again with the same cursor until
+    // cursor.done. covers is left empty: the caller claims coverage once all pages were
+    // sent. Captures pending local writes first.
+    Result<ChangeSet> read_changes(const crdt::VersionVector& wanted, ReadCursor& cursor,
+                                   std::size_t max_rows = 1000);
+
+    // Merges a change set: validated whole first (nothing is applied if any clock is
+    // beyond the drift bound or any row is malformed), then applied in transactions of
+    // apply_batch_rows rows, each atomic and idempotent; the coverage claim is recorded
+    // with the last one. Rows for unknown tables or columns are held back, reported in
+    // the stats, and applied by refresh_schema() once the schema has them.
+    Result<ApplyStats> apply(const ChangeSet& changes);
+
+    // What this replica covers, per origin node, as of the last capture() or apply():
+    // capture first when local writes may be pending.
+    const crdt::VersionVector& versions() const;
+
+    // Decided conflicts, newest first.
+    Result<std::vector<Conflict>> conflicts(const ConflictQuery& query = {});
+
+    // Row changes held back, with the reason for each.
+    Result<std::vector<std::pair<RowChange, std::string>>> held_back();
+
+    // The greatest clock this node has issued or merged.
+    crdt::Hlc clock() const;
+
+    struct Impl;
+
+private:
+    explicit Store(std::unique_ptr<Impl> impl);
+    std::unique_ptr<Impl> impl_;
+};
+
+} // namespace peerlite::store

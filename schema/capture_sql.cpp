@@ -1,0 +1,128 @@
+#include "capture_sql.hpp"
+
+#include "sqlite.hpp"
+
+namespace peerlite::schema {
+
+using sql::quote;
+
+std::string log_table(const std::string& table) {
+    return "_peerlite_log_" + table;
+}
+std::string rows_table(const std::string& table) {
+    return "_peerlite_rows_" + table;
+}
+
+namespace {
+
+// Key columns in the metadata tables are named k0, k1, ... so user column names never
+// clash with ours; they keep no declared type, so values keep their storage class.
+std::string meta_keys(const TableSchema& t, const std::string& prefix = "") {
+    std::string out;
+    for (std::size_t i = 0; i < t.key.size(); ++i) {
+        out += (i ? ", " : "") + prefix + "k" + std::to_string(i);
+    }
+    return out;
+}
+
+std::string row_keys(const TableSchema& t, const std::string& row) {
+    std::string out;
+    for (std::size_t i = 0; i < t.key.size(); ++i) {
+        out += (i ? ", " : "") + row + "." + quote(t.key[i]);
+    }
+    return out;
+}
+
+std::string trigger(const std::string& kind, const std::string& table) {
+    return quote("_peerlite_" + kind + "_" + table);
+}
+
+} // namespace
+
+std::string key_list(const TableSchema& t) {
+    std::string out;
+    for (std::size_t i = 0; i < t.key.size(); ++i) {
+        out += (i ? ", " : "") + quote(t.key[i]);
+    }
+    return out;
+}
+
+std::string value_list(const TableSchema& t) {
+    std::string out;
+    for (std::size_t i = 0; i < t.values.size(); ++i) {
+        out += (i ? ", " : "") + quote(t.values[i].name);
+    }
+    return out;
+}
+
+std::string key_match(const TableSchema& t, int first) {
+    std::string out;
+    for (std::size_t i = 0; i < t.key.size(); ++i) {
+        out += (i ? " AND " : "") + quote(t.key[i]) + " = ?" +
+               std::to_string(first + static_cast<int>(i));
+    }
+    return out;
+}
+
+std::string create_table_metadata_sql(const TableSchema& t) {
+    std::string log = "CREATE TABLE IF NOT EXISTS " + quote(log_table(t.name)) +
+                      "(seq INTEGER PRIMARY KEY, op INTEGER NOT NULL, cols INTEGER NOT NULL, "
+                      "at REAL NOT NULL, " +
+                      meta_keys(t) + ");\n";
+    // One record per row ever synced (tombstones included). A single INTEGER key is the
+    // rowid itself; other keys make a WITHOUT ROWID table keyed like the user's.
+    std::string rows = "CREATE TABLE IF NOT EXISTS " + quote(rows_table(t.name)) + "(";
+    if (t.integer_key) {
+        rows += "k0 INTEGER PRIMARY KEY, rec BLOB NOT NULL, vmax INTEGER NOT NULL);\n";
+    } else {
+        rows += meta_keys(t) + ", rec BLOB NOT NULL, vmax INTEGER NOT NULL, PRIMARY KEY(" +
+                meta_keys(t) + ")) WITHOUT ROWID;\n";
+    }
+    rows += "CREATE INDEX IF NOT EXISTS " + quote(rows_table(t.name) + "_vmax") + " ON " +
+            quote(rows_table(t.name)) + "(vmax);\n";
+    return log + rows;
+}
+
+std::string drop_triggers_sql(const std::string& table) {
+    std::string out;
+    for (const char* kind : {"ins", "upd", "key", "del"}) {
+        out += "DROP TRIGGER IF EXISTS " + trigger(kind, table) + ";\n";
+    }
+    return out;
+}
+
+std::string create_triggers_sql(const TableSchema& t) {
+    auto log = quote(log_table(t.name));
+    auto table = quote(t.name);
+    auto cols = "(op, cols, at, " + meta_keys(t) + ")";
+    std::string same_key;
+    for (std::size_t i = 0; i < t.key.size(); ++i) {
+        same_key += (i ? " AND " : "") + std::string("NEW.") + quote(t.key[i]) + " IS OLD." +
+                    quote(t.key[i]);
+    }
+    // Bit i is set when value column i changed; "IS NOT" treats NULLs as values.
+    std::string mask = "0";
+    for (std::size_t i = 0; i < t.values.size(); ++i) {
+        auto c = quote(t.values[i].name);
+        mask += " | ((NEW." + c + " IS NOT OLD." + c + ") << " + std::to_string(i) + ")";
+    }
+    const std::string now = "julianday('now')";
+    std::string out = drop_triggers_sql(t.name);
+    out += "CREATE TRIGGER " + trigger("ins", t.name) + " AFTER INSERT ON " + table +
+           " BEGIN INSERT INTO " + log + cols + " VALUES (1, -1, " + now + ", " +
+           row_keys(t, "NEW") + "); END;\n";
+    out += "CREATE TRIGGER " + trigger("upd", t.name) + " AFTER UPDATE ON " + table + " WHEN " +
+           same_key + " BEGIN INSERT INTO " + log + cols + " VALUES (2, " + mask + ", " + now +
+           ", " + row_keys(t, "NEW") + "); END;\n";
+    // A changed primary key is the old row deleted and a new row inserted.
+    out += "CREATE TRIGGER " + trigger("key", t.name) + " AFTER UPDATE ON " + table +
+           " WHEN NOT (" + same_key + ") BEGIN INSERT INTO " + log + cols + " VALUES (3, 0, " +
+           now + ", " + row_keys(t, "OLD") + "); INSERT INTO " + log + cols + " VALUES (1, -1, " +
+           now + ", " + row_keys(t, "NEW") + "); END;\n";
+    out += "CREATE TRIGGER " + trigger("del", t.name) + " AFTER DELETE ON " + table +
+           " BEGIN INSERT INTO " + log + cols + " VALUES (3, 0, " + now + ", " +
+           row_keys(t, "OLD") + "); END;\n";
+    return out;
+}
+
+} // namespace peerlite::schema

@@ -1,0 +1,191 @@
+#include "table_schema.hpp"
+
+#include <algorithm>
+#include <cctype>
+#include <map>
+
+#include "sqlite.hpp"
+
+namespace peerlite::schema {
+
+namespace {
+
+std::string upper(std::string s) {
+    std::transform(s.begin(), s.end(), s.begin(),
+                   [](unsigned char c) { return static_cast<char>(std::toupper(c)); });
+    return s;
+}
+
+struct RawColumn {
+    std::string name;
+    std::string type;
+    bool not_null = false;
+    int pk = 0;     // 1-based position in the primary key, 0 if not a key column
+    int hidden = 0; // 2 or 3: generated column
+};
+
+Result<std::vector<RawColumn>> read_columns(sqlite3* db, const std::string& table) {
+    auto stmt = sql::Stmt::prepare(db, "SELECT name, type, \"notnull\", pk, hidden FROM "
+                                       "pragma_table_xinfo(?1)");
+    if (!stmt) {
+        return stmt.status();
+    }
+    stmt->bind_text(1, table);
+    sql::Reset reset(*stmt);
+    std::vector<RawColumn> out;
+    while (stmt->step() == SQLITE_ROW) {
+        out.push_back({stmt->column_text(0), stmt->column_text(1), stmt->column_int(2) != 0,
+                       static_cast<int>(stmt->column_int(3)),
+                       static_cast<int>(stmt->column_int(4))});
+    }
+    return out;
+}
+
+struct TableFacts {
+    bool exists = false;
+    bool without_rowid = false;
+    std::string sql;
+};
+
+Result<TableFacts> read_table_facts(sqlite3* db, const std::string& table) {
+    TableFacts facts;
+    auto stmt = sql::Stmt::prepare(
+        db, "SELECT m.sql, l.wr FROM sqlite_schema m JOIN pragma_table_list l ON l.name = m.name "
+            "WHERE m.type = 'table' AND m.name = ?1 AND l.schema = 'main'");
+    if (!stmt) {
+        return stmt.status();
+    }
+    stmt->bind_text(1, table);
+    sql::Reset reset(*stmt);
+    if (stmt->step() == SQLITE_ROW) {
+        facts.exists = true;
+        facts.sql = stmt->column_text(0);
+        facts.without_rowid = stmt->column_int(1) != 0;
+    }
+    return facts;
+}
+
+Status refuse(const std::string& table, const std::string& why) {
+    return Status(Code::invalid_argument, "cannot sync table '" + table + "': " + why);
+}
+
+} // namespace
+
+bool is_reserved_name(std::string_view table) {
+    auto lower = upper(std::string(table));
+    return lower.rfind("_PEERLITE", 0) == 0 || lower.rfind("SQLITE_", 0) == 0;
+}
+
+int TableSchema::value_index(std::string_view column) const {
+    for (std::size_t i = 0; i < values.size(); ++i) {
+        if (values[i].name == column) {
+            return static_cast<int>(i);
+        }
+    }
+    return -1;
+}
+
+std::uint64_t TableSchema::identity() const {
+    std::uint64_t h = 1469598103934665603ull;
+    auto mix = [&](std::string_view s) {
+        for (unsigned char c : s) {
+            h = (h ^ c) * 1099511628211ull;
+        }
+        h = (h ^ 0xff) * 1099511628211ull; // separator
+    };
+    mix(name);
+    for (const auto& k : key) {
+        mix(k);
+    }
+    mix("|");
+    for (const auto& c : values) {
+        mix(c.name);
+        mix(crdt::rule_name(c.rule));
+    }
+    return h;
+}
+
+Result<TableSchema> inspect_table(sqlite3* db, const TableSpec& spec) {
+    const auto& name = spec.table;
+    if (is_reserved_name(name)) {
+        return refuse(name, "names starting with _peerlite or sqlite_ are reserved");
+    }
+    auto facts = read_table_facts(db, name);
+    if (!facts) {
+        return facts.status();
+    }
+    if (!facts->exists) {
+        return Status(Code::unknown_table, "cannot sync table '" + name +
+                                               "': no such table in the database (create it "
+                                               "first, then enable sync)");
+    }
+    if (upper(facts->sql).find("AUTOINCREMENT") != std::string::npos) {
+        return refuse(name, "AUTOINCREMENT hands out the same next id on every node, so "
+                            "inserts on two nodes would collide; drop AUTOINCREMENT and use "
+                            "peerlite's time-ordered ids (peerlite_id_sql()) for new keys");
+    }
+    auto columns = read_columns(db, name);
+    if (!columns) {
+        return columns.status();
+    }
+
+    TableSchema schema;
+    schema.name = name;
+    std::vector<const RawColumn*> key_columns;
+    for (const auto& c : *columns) {
+        if (c.hidden == 2 || c.hidden == 3) {
+            continue; // generated columns are computed on every node, never synced
+        }
+        if (c.pk > 0) {
+            key_columns.push_back(&c);
+        } else {
+            schema.values.push_back({c.name, crdt::MergeRule::last_writer_wins});
+        }
+    }
+    if (key_columns.empty()) {
+        return refuse(name, "it has no PRIMARY KEY. Rows are matched across nodes by primary "
+                            "key (rowids differ per node); declare one, e.g. "
+                            "id BLOB PRIMARY KEY NOT NULL DEFAULT (<peerlite_id_sql()>)");
+    }
+    std::sort(key_columns.begin(), key_columns.end(),
+              [](const RawColumn* a, const RawColumn* b) { return a->pk < b->pk; });
+    schema.integer_key = key_columns.size() == 1 && !facts->without_rowid &&
+                         upper(key_columns[0]->type) == "INTEGER";
+    for (const auto* k : key_columns) {
+        if (!schema.integer_key && !facts->without_rowid && !k->not_null) {
+            return refuse(name, "primary key column '" + k->name +
+                                    "' may be NULL (SQLite allows NULL keys in rowid tables), "
+                                    "and NULL keys cannot identify rows across nodes; declare "
+                                    "it NOT NULL");
+        }
+        schema.key.push_back(k->name);
+    }
+    if (schema.integer_key) {
+        schema.warnings.push_back(
+            "table '" + name +
+            "' has an INTEGER PRIMARY KEY: two nodes inserting the same id "
+            "write the same row, and their values merge as concurrent updates. Prefer "
+            "time-ordered 16-byte ids for new rows.");
+    }
+    if (schema.values.size() > 63) {
+        return refuse(name, "it has " + std::to_string(schema.values.size()) +
+                                " non-key columns; at most 63 are supported");
+    }
+
+    for (const auto& rule : spec.rules) {
+        if (std::find(schema.key.begin(), schema.key.end(), rule.column) != schema.key.end()) {
+            return refuse(name, "column '" + rule.column +
+                                    "' is part of the primary key and cannot have a merge rule");
+        }
+        auto index = schema.value_index(rule.column);
+        if (index < 0) {
+            return Status(Code::unknown_column, "cannot sync table '" + name +
+                                                    "': a merge rule names column '" + rule.column +
+                                                    "', which the table lacks");
+        }
+        schema.values[static_cast<std::size_t>(index)].rule = rule.rule;
+    }
+    return schema;
+}
+
+} // namespace peerlite::schema

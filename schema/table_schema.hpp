@@ -1,0 +1,42 @@
+// A synced table as peerlite sees it: the user's declaration checked against the real
+// table. Internal to peerlite.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include <sqlite3.h>
+
+#include <peerlite/crdt/merge.hpp>
+#include <peerlite/schema/table_spec.hpp>
+#include <peerlite/status.hpp>
+
+namespace peerlite::schema {
+
+struct Column {
+    std::string name;
+    crdt::MergeRule rule = crdt::MergeRule::last_writer_wins;
+};
+
+struct TableSchema {
+    std::string name;
+    std::vector<std::string> key; // primary key columns, in key order
+    std::vector<Column> values;   // every other column, in table order
+    bool integer_key = false;     // a single INTEGER PRIMARY KEY (rowid alias)
+    std::vector<std::string> warnings;
+
+    // Index of a value column by name, or -1.
+    int value_index(std::string_view column) const;
+    // A 64-bit FNV-1a hash of name, key and (column, rule) list: the schema identity sent
+    // with change sets so a receiver can tell a mismatch from corruption.
+    std::uint64_t identity() const;
+};
+
+// Reads the table's definition and checks `spec` against it.
+Result<TableSchema> inspect_table(sqlite3* db, const TableSpec& spec);
+
+// Whether a user table name is reserved for peerlite or SQLite.
+bool is_reserved_name(std::string_view table);
+
+} // namespace peerlite::schema

@@ -1,0 +1,524 @@
+// Applying remote change sets: validate the whole set, then merge row by row with the
+// per-column rules in bounded transactions, materializing winners into the user table.
+#include <set>
+
+#include <peerlite/store/store.hpp>
+
+#include "store_impl.hpp"
+
+namespace peerlite::store {
+
+namespace {
+
+std::string where(const RowChange& row) {
+    return "table '" + row.table + "'";
+}
+
+// Merges one row change into its record and the user table.
+class RowMerger {
+public:
+    RowMerger(Store::Impl& s, TableState& t, const RowChange& in, ApplyStats& stats)
+        : s_(s), t_(t), in_(in), stats_(stats) {}
+
+    Status run() {
+        auto record = s_.load_record(t_, in_.key);
+        if (!record) {
+            return record.status();
+        }
+        r_ = std::move(*record);
+        auto old_life = r_.life;
+        bool changed = false;
+        if (crdt::decide_row(r_.life, in_.life) == crdt::Winner::incoming) {
+            if (old_life.life.exists() && !in_.life.life.exists()) {
+                if (auto st = note_lost_updates(in_.life); !st.ok()) {
+                    return st;
+                }
+            }
+            r_.life = in_.life;
+            changed = true;
+            ++stats_.won;
+        }
+        auto life = r_.life.life;
+        if (life != old_life.life) {
+            prune_dead(life);
+        }
+        for (const auto& c : in_.cells) {
+            auto st = cell(c, life, changed);
+            if (!st.ok()) {
+                return st;
+            }
+        }
+        for (const auto& c : in_.counters) {
+            counter(c, life, changed);
+        }
+        stats_.column_changes += in_.column_changes();
+        if (!changed) {
+            return Status::success(); // a duplicate or an all-losing change
+        }
+        if (auto st = materialize(old_life.life); !st.ok()) {
+            return st;
+        }
+        return s_.save_record(t_, in_.key, r_);
+    }
+
+private:
+    int column(const std::string& name) const { return t_.schema.value_index(name); }
+    crdt::MergeRule rule(int col) const {
+        return t_.schema.values[static_cast<std::size_t>(col)].rule;
+    }
+
+    // The user row's current values (read once, only when a decision needs them).
+    Result<const std::vector<crdt::Value>*> user_row() {
+        if (!user_loaded_) {
+            auto& stmt = t_.user_select;
+            sql::Reset reset(stmt);
+            TableState::bind_key(stmt, 1, in_.key);
+            int rc = stmt.step();
+            if (rc == SQLITE_ROW) {
+                for (std::size_t i = 0; i < t_.schema.values.size(); ++i) {
+                    user_.push_back(stmt.column(static_cast<int>(i)));
+                }
+            } else if (rc != SQLITE_DONE) {
+                return sql::error(stmt.db(), "reading a row of '" + t_.schema.name + "'");
+            } else {
+                user_.assign(t_.schema.values.size(), crdt::Value());
+            }
+            user_loaded_ = true;
+        }
+        return &user_;
+    }
+
+    // The existing write with its value filled in from the user table when the record
+    // keeps none (last-writer-wins), for the value tie-break and the conflict log.
+    Result<crdt::CellWrite> with_value(const CellEntry& e) {
+        if (e.has_value) {
+            return e.write;
+        }
+        auto row = user_row();
+        if (!row) {
+            return row.status();
+        }
+        auto w = e.write;
+        w.value = (**row)[static_cast<std::size_t>(e.column)];
+        return w;
+    }
+
+    void prune_dead(crdt::CausalLength life) {
+        std::erase_if(r_.cells, [&](const CellEntry& e) { return e.write.life < life; });
+        std::erase_if(r_.counters, [&](const CounterEntry& e) { return e.write.life < life; });
+    }
+
+    Status cell(const CellChange& c, crdt::CausalLength life, bool& changed) {
+        int col = column(c.column);
+        if (c.write.life < life) {
+            return Status::success(); // a write to an earlier life of the row: never shows
+        }
+        auto r = rule(col);
+        bool keeps_value = r != crdt::MergeRule::last_writer_wins;
+        auto* existing = r_.cell(col);
+        if (existing == nullptr) {
+            CellEntry e{col, c.write, keeps_value};
+            auto at = std::lower_bound(r_.cells.begin(), r_.cells.end(), col,
+                                       [](const CellEntry& x, int v) { return x.column < v; });
+            r_.cells.insert(at, e);
+            incoming_[col] = &c.write.value;
+            changed = true;
+            ++stats_.won;
+            return Status::success();
+        }
+        auto current = existing->write;
+        // Only a value comparison needs the current value: equal stamps or max/min.
+        if (keeps_value || (current.life == c.write.life && current.stamp == c.write.stamp)) {
+            auto filled = with_value(*existing);
+            if (!filled) {
+                return filled.status();
+            }
+            current = *filled;
+        }
+        auto winner = crdt::decide_cell(r, current, c.write);
+        if (winner == crdt::Winner::same) {
+            return Status::success();
+        }
+        if (crdt::concurrent(current, c.write)) {
+            auto st = winner == crdt::Winner::incoming ? conflict(col, c.write, *existing)
+                                                       : conflict_lost(col, current, c.write);
+            if (!st.ok()) {
+                return st;
+            }
+        }
+        if (winner == crdt::Winner::incoming) {
+            existing->write = c.write;
+            existing->has_value = keeps_value;
+            incoming_[col] = &c.write.value;
+            changed = true;
+            ++stats_.won;
+        }
+        return Status::success();
+    }
+
+    void counter(const CounterChange& c, crdt::CausalLength life, bool& changed) {
+        int col = column(c.column);
+        if (c.write.life < life) {
+            return;
+        }
+        for (auto& e : r_.counters) {
+            if (e.column == col && e.write.stamp.node == c.write.stamp.node) {
+                if (crdt::decide_counter(e.write, c.write) == crdt::Winner::incoming) {
+                    e.write = c.write;
+                    changed = true;
+                    counters_changed_ |= std::uint64_t{1} << col;
+                    ++stats_.won;
+                }
+                return;
+            }
+        }
+        r_.counters.push_back({col, c.write});
+        std::sort(r_.counters.begin(), r_.counters.end(), [](const auto& a, const auto& b) {
+            return std::tie(a.column, a.write.stamp.node) < std::tie(b.column, b.write.stamp.node);
+        });
+        changed = true;
+        counters_changed_ |= std::uint64_t{1} << col;
+        ++stats_.won;
+    }
+
+    // The incoming write beats a concurrent one whose value is in the user table.
+    Status conflict(int col, const crdt::CellWrite& winner, const CellEntry& loser_entry) {
+        auto loser = with_value(loser_entry);
+        if (!loser) {
+            return loser.status();
+        }
+        return log(col, winner, *loser, "incoming write won");
+    }
+
+    Status conflict_lost(int col, const crdt::CellWrite& winner, const crdt::CellWrite& loser) {
+        return log(col, winner, loser, "existing write kept");
+    }
+
+    Status log(int col, const crdt::CellWrite& winner, const crdt::CellWrite& loser,
+               const char* what) {
+        if (winner.value == loser.value) {
+            return Status::success(); // both sides wrote the same value: nothing was lost
+        }
+        auto r = rule(col);
+        std::string why;
+        switch (r) {
+        case crdt::MergeRule::max_wins: why = "max: the greater value wins"; break;
+        case crdt::MergeRule::min_wins: why = "min: the smaller value wins"; break;
+        default:
+            why = winner.stamp.hlc != loser.stamp.hlc
+                      ? "lww: the later clock wins"
+                      : (winner.stamp.node != loser.stamp.node
+                             ? "lww: equal clocks, the greater node id wins"
+                             : "lww: equal stamps, the greater value wins");
+        }
+        ++stats_.conflicts;
+        return s_.record_conflict(Conflict{
+            0, s_.now_ms(), t_.schema.name, in_.key,
+            t_.schema.values[static_cast<std::size_t>(col)].name, std::string(crdt::rule_name(r)),
+            winner.value, winner.stamp, loser.value, loser.stamp, why + " (" + what + ")"});
+    }
+
+    // A delete arriving for a row whose cells were written after the delete's clock: those
+    // updates were concurrent with it and are lost by the delete-wins rule.
+    Status note_lost_updates(const crdt::RowWrite& deletion) {
+        for (const auto& e : r_.cells) {
+            if (e.write.stamp.hlc > deletion.stamp.hlc &&
+                e.write.stamp.node != deletion.stamp.node) {
+                auto lost = with_value(e);
+                if (!lost) {
+                    return lost.status();
+                }
+                ++stats_.conflicts;
+                auto st = s_.record_conflict(
+                    Conflict{0, s_.now_ms(), t_.schema.name, in_.key,
+                             t_.schema.values[static_cast<std::size_t>(e.column)].name,
+                             "delete-wins", crdt::Value(), deletion.stamp, lost->value, lost->stamp,
+                             "delete-wins: the row was deleted concurrently with this update"});
+                if (!st.ok()) {
+                    return st;
+                }
+            }
+        }
+        return Status::success();
+    }
+
+    // The visible value of a column after the merge.
+    crdt::Value visible(int col) {
+        auto r = rule(col);
+        if (r == crdt::MergeRule::counter) {
+            return crdt::Value::integer(r_.counter_sum(col));
+        }
+        if (auto it = incoming_.find(col); it != incoming_.end()) {
+            return *it->second;
+        }
+        auto* e = r_.cell(col);
+        if (e == nullptr || e->write.life != r_.life.life) {
+            return crdt::Value();
+        }
+        if (e->has_value) {
+            return e->write.value;
+        }
+        auto row = user_row();
+        return row ? (**row)[static_cast<std::size_t>(col)] : crdt::Value();
+    }
+
+    Status materialize(crdt::CausalLength old_life) {
+        auto life = r_.life.life;
+        auto n = static_cast<int>(t_.schema.values.size());
+        if (!life.exists()) {
+            if (!old_life.exists()) {
+                return Status::success();
+            }
+            auto& del = t_.user_delete;
+            TableState::bind_key(del, 1, in_.key);
+            return del.run("deleting a row of '" + t_.schema.name + "'");
+        }
+        if (old_life != life) {
+            // A new life: the row is written whole, unwritten cells NULL.
+            std::vector<crdt::Value> values;
+            for (int i = 0; i < n; ++i) {
+                values.push_back(visible(i));
+            }
+            auto& up = t_.user_upsert;
+            TableState::bind_key(up, 1, in_.key);
+            for (int i = 0; i < n; ++i) {
+                up.bind(static_cast<int>(in_.key.size()) + 1 + i,
+                        values[static_cast<std::size_t>(i)]);
+            }
+            return up.run("writing a row of '" + t_.schema.name + "'");
+        }
+        std::uint64_t mask = counters_changed_;
+        for (const auto& [col, value] : incoming_) {
+            mask |= std::uint64_t{1} << col;
+        }
+        if (mask == 0 || n == 0) {
+            return Status::success();
+        }
+        auto& upd = t_.user_update;
+        sql::Reset reset(upd);
+        upd.bind_int(1, static_cast<std::int64_t>(mask));
+        for (int i = 0; i < n; ++i) {
+            if ((mask >> i) & 1) {
+                upd.bind(i + 2, visible(i));
+            }
+        }
+        TableState::bind_key(upd, n + 2, in_.key);
+        if (upd.step() != SQLITE_DONE) {
+            return sql::error(upd.db(), "updating a row of '" + t_.schema.name + "'");
+        }
+        return Status::success();
+    }
+
+    Store::Impl& s_;
+    TableState& t_;
+    const RowChange& in_;
+    ApplyStats& stats_;
+    RowRecord r_;
+    std::map<int, const crdt::Value*> incoming_; // columns whose winner came in now
+    std::uint64_t counters_changed_ = 0;
+    bool user_loaded_ = false;
+    std::vector<crdt::Value> user_;
+};
+
+// Why a row cannot be applied yet (unknown table or column), or nothing.
+std::optional<std::string> unknown_reason(Store::Impl& s, const RowChange& row) {
+    auto* t = s.table(row.table);
+    if (t == nullptr) {
+        return "unknown table '" + row.table + "'";
+    }
+    for (const auto& c : row.cells) {
+        if (t->schema.value_index(c.column) < 0) {
+            return "table '" + row.table + "' has no column '" + c.column + "'";
+        }
+    }
+    for (const auto& c : row.counters) {
+        if (t->schema.value_index(c.column) < 0) {
+            return "table '" + row.table + "' has no column '" + c.column + "'";
+        }
+    }
+    return std::nullopt;
+}
+
+} // namespace
+
+Status Store::Impl::validate(const ChangeSet& changes) {
+    for (const auto& row : changes.rows) {
+        auto bad = [&](const std::string& what) {
+            return Status(Code::corruption, "change for " + where(row) + ": " + what);
+        };
+        if (row.life.stamp.node.is_nil()) {
+            return bad("row life from the nil node id");
+        }
+        if (auto st = clock.check_drift(row.life.stamp.hlc, row.life.stamp.node); !st.ok()) {
+            return st;
+        }
+        for (const auto& c : row.cells) {
+            if (c.write.life > row.life.life) {
+                return bad("cell '" + c.column + "' is from a later row life than the row");
+            }
+            if (auto st = clock.check_drift(c.write.stamp.hlc, c.write.stamp.node); !st.ok()) {
+                return st;
+            }
+        }
+        for (const auto& c : row.counters) {
+            if (c.write.life > row.life.life) {
+                return bad("counter '" + c.column + "' is from a later row life than the row");
+            }
+            if (auto st = clock.check_drift(c.write.stamp.hlc, c.write.stamp.node); !st.ok()) {
+                return st;
+            }
+        }
+        auto* t = table(row.table);
+        if (t == nullptr) {
+            continue; // held back, checked again once the table is synced
+        }
+        if (row.key.size() != t->schema.key.size()) {
+            return Status(Code::schema_mismatch, "change for " + where(row) + " has " +
+                                                     std::to_string(row.key.size()) +
+                                                     " key values; the table's key has " +
+                                                     std::to_string(t->schema.key.size()));
+        }
+        for (const auto& k : row.key) {
+            if (k.is_null()) {
+                return bad("NULL primary key value");
+            }
+        }
+        std::set<std::pair<std::string, crdt::NodeId>> seen;
+        auto check_column = [&](const std::string& name, bool is_counter,
+                                const crdt::NodeId& contributor) -> Status {
+            // A cell appears once; a counter once per contributing node.
+            if (!seen.insert({name, contributor}).second) {
+                return bad("column '" + name + "' appears twice");
+            }
+            auto idx = t->schema.value_index(name);
+            if (idx < 0) {
+                return Status::success(); // unknown column: held back
+            }
+            bool local_counter =
+                t->schema.values[static_cast<std::size_t>(idx)].rule == crdt::MergeRule::counter;
+            if (local_counter != is_counter) {
+                return Status(Code::schema_mismatch,
+                              where(row) + " column '" + name + "' is a " +
+                                  (local_counter ? "counter here but arrived as a plain cell"
+                                                 : "plain cell here but arrived as a counter") +
+                                  ": the nodes declare different merge rules for it");
+            }
+            return Status::success();
+        };
+        for (const auto& c : row.cells) {
+            if (auto st = check_column(c.column, false, crdt::NodeId()); !st.ok()) {
+                return st;
+            }
+        }
+        for (const auto& c : row.counters) {
+            if (auto st = check_column(c.column, true, c.write.stamp.node); !st.ok()) {
+                return st;
+            }
+        }
+    }
+    return Status::success();
+}
+
+Result<ApplyStats> Store::Impl::apply_rows(const std::vector<const RowChange*>& rows) {
+    ApplyStats stats;
+    for (const auto* row : rows) {
+        if (auto reason = unknown_reason(*this, *row)) {
+            if (auto st = hold_back(*row, *reason); !st.ok()) {
+                return st;
+            }
+            ++stats.held_back;
+            continue;
+        }
+        auto& t = *table(row->table);
+        RowMerger merger(*this, t, *row, stats);
+        if (auto st = merger.run(); !st.ok()) {
+            return st;
+        }
+        ++stats.rows;
+        auto note = [&](const crdt::Stamp& s) {
+            (void)clock.observe(s.hlc, s.node); // within the bound: validated before
+            cover(s.node, crdt::ClockRange{s.hlc, s.hlc});
+        };
+        note(row->life.stamp);
+        for (const auto& c : row->cells) {
+            note(c.write.stamp);
+        }
+        for (const auto& c : row->counters) {
+            note(c.write.stamp);
+        }
+    }
+    return stats;
+}
+
+Result<ApplyStats> Store::apply(const ChangeSet& changes) {
+    auto& s = *impl_;
+    if (auto st = refresh_schema(); !st.ok()) {
+        return st;
+    }
+    if (auto st = s.validate(changes); !st.ok()) {
+        return st;
+    }
+    ApplyStats total;
+    crdt::VersionVector held; // versions of rows kept aside: not covered yet
+    auto batch = std::max<std::size_t>(1, s.options.apply_batch_rows);
+    std::size_t next = 0;
+    do {
+        auto tx = sql::Transaction::begin(s.db.get());
+        if (!tx) {
+            return tx.status();
+        }
+        auto nodes_before = s.nodes.size();
+        auto versions_before = s.versions;
+        auto fail = [&](Status st) {
+            s.nodes.rollback_to(nodes_before);
+            s.versions = versions_before;
+            return st;
+        };
+        auto captured = s.capture_locked(); // local writes first: they are older
+        if (!captured) {
+            return fail(captured.status());
+        }
+        std::vector<const RowChange*> rows;
+        for (auto end = std::min(next + batch, changes.rows.size()); next < end; ++next) {
+            const auto& row = changes.rows[next];
+            if (unknown_reason(s, row)) {
+                held.add(row.life.stamp.node, row.life.stamp.hlc);
+                for (const auto& c : row.cells) {
+                    held.add(c.write.stamp.node, c.write.stamp.hlc);
+                }
+                for (const auto& c : row.counters) {
+                    held.add(c.write.stamp.node, c.write.stamp.hlc);
+                }
+            }
+            rows.push_back(&row);
+        }
+        auto stats = s.apply_rows(rows);
+        if (!stats) {
+            return fail(stats.status());
+        }
+        if (next == changes.rows.size()) {
+            // The coverage claim, minus what was kept aside.
+            for (const auto& [origin, ranges] : changes.covers.origins()) {
+                auto claim = ranges.minus(held.of(origin));
+                for (const auto& r : claim.ranges()) {
+                    s.cover(origin, r);
+                }
+            }
+        }
+        if (auto st = s.persist_progress(); !st.ok()) {
+            return fail(st);
+        }
+        if (auto st = tx->commit(); !st.ok()) {
+            return fail(st);
+        }
+        total.rows += stats->rows;
+        total.column_changes += stats->column_changes;
+        total.won += stats->won;
+        total.held_back += stats->held_back;
+        total.conflicts += stats->conflicts;
+        ++total.transactions;
+    } while (next < changes.rows.size());
+    return total;
+}
+
+} // namespace peerlite::store

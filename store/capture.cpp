@@ -1,0 +1,261 @@
+// Capture pickup: turns the rows triggers appended to each table's log into stamped
+// changes in the row records. Runs inside the caller's write transaction.
+#include <peerlite/store/store.hpp>
+
+#include "store_impl.hpp"
+
+namespace peerlite::store {
+
+namespace {
+
+constexpr std::int64_t kLogBatch = 5000;
+
+struct LogEntry {
+    std::int64_t seq;
+    schema::LogOp op;
+    std::uint64_t columns; // bit i: value column i changed
+    std::chrono::milliseconds at;
+    std::vector<crdt::Value> key;
+};
+
+std::chrono::milliseconds julian_to_ms(double julian_day) {
+    return std::chrono::milliseconds(
+        static_cast<std::int64_t>((julian_day - 2440587.5) * 86400000.0));
+}
+
+// The user row's value columns, or nothing if the row is gone.
+Result<std::optional<std::vector<crdt::Value>>> read_user_row(TableState& t,
+                                                              const std::vector<crdt::Value>& key) {
+    auto& stmt = t.user_select;
+    sql::Reset reset(stmt);
+    TableState::bind_key(stmt, 1, key);
+    int rc = stmt.step();
+    if (rc == SQLITE_DONE) {
+        return std::optional<std::vector<crdt::Value>>();
+    }
+    if (rc != SQLITE_ROW) {
+        return sql::error(stmt.db(), "reading a row of '" + t.schema.name + "'");
+    }
+    std::vector<crdt::Value> values;
+    values.reserve(t.schema.values.size());
+    for (std::size_t i = 0; i < t.schema.values.size(); ++i) {
+        values.push_back(stmt.column(static_cast<int>(i)));
+    }
+    return std::optional(std::move(values));
+}
+
+// Writes the winner back into the user table after a local write lost under max/min.
+Status restore_cell(TableState& t, const std::vector<crdt::Value>& key, int column,
+                    const crdt::Value& value) {
+    auto& stmt = t.user_update;
+    sql::Reset reset(stmt);
+    auto n = static_cast<int>(t.schema.values.size());
+    stmt.bind_int(1, std::int64_t{1} << column);
+    stmt.bind(column + 2, value);
+    TableState::bind_key(stmt, n + 2, key);
+    return stmt.run("restoring a max/min winner in '" + t.schema.name + "'");
+}
+
+class Capturer {
+public:
+    Capturer(Store::Impl& s, TableState& t) : s_(s), t_(t) {}
+
+    Status entry(const LogEntry& e, CaptureStats& stats) {
+        auto record = s_.load_record(t_, e.key);
+        if (!record) {
+            return record.status();
+        }
+        auto& r = *record;
+        crdt::Stamp stamp{s_.clock.now_at(e.at), s_.self};
+        if (e.op == schema::LogOp::remove) {
+            if (!r.life.life.exists()) {
+                return Status::success();
+            }
+            r.life = crdt::RowWrite{r.life.life.deleted(), stamp};
+            r.cells.clear(); // writes to a dead life never show again
+            r.counters.clear();
+            ++stats.column_changes;
+            return s_.save_record(t_, e.key, r);
+        }
+        auto row = read_user_row(t_, e.key);
+        if (!row) {
+            return row.status();
+        }
+        if (!row->has_value()) {
+            return Status::success(); // deleted again before pickup: a later entry says so
+        }
+        auto columns = e.columns;
+        bool new_life = !r.life.life.exists();
+        if (new_life) {
+            r.life = crdt::RowWrite{r.life.life.inserted(), stamp};
+            columns = ~std::uint64_t{0};
+            r.cells.clear();
+            r.counters.clear();
+        } else if (e.op == schema::LogOp::insert) {
+            columns = ~std::uint64_t{0}; // INSERT OR REPLACE over a live row rewrites it all
+        }
+        for (std::size_t i = 0; i < t_.schema.values.size(); ++i) {
+            if (((columns >> i) & 1) == 0) {
+                continue;
+            }
+            auto st = column(r, e.key, static_cast<int>(i), (**row)[i], stamp, new_life, stats);
+            if (!st.ok()) {
+                return st;
+            }
+        }
+        return s_.save_record(t_, e.key, r);
+    }
+
+private:
+    Status column(RowRecord& r, const std::vector<crdt::Value>& key, int col,
+                  const crdt::Value& value, const crdt::Stamp& stamp, bool new_life,
+                  CaptureStats& stats) {
+        auto rule = t_.schema.values[static_cast<std::size_t>(col)].rule;
+        auto life = r.life.life;
+        if (rule == crdt::MergeRule::counter) {
+            // The node's contribution moves by however much the cell moved since the
+            // last merge or capture, which left it equal to the sum of contributions.
+            auto now = value.storage_class() == crdt::StorageClass::integer ? value.as_integer()
+                       : value.storage_class() == crdt::StorageClass::real
+                           ? static_cast<std::int64_t>(value.as_real())
+                           : 0;
+            auto delta = new_life ? now : crdt::counter_add(now, -r.counter_sum(col));
+            if (delta == 0 && !new_life) {
+                return Status::success();
+            }
+            CounterEntry* own = nullptr;
+            for (auto& c : r.counters) {
+                if (c.column == col && c.write.stamp.node == s_.self) {
+                    own = &c;
+                }
+            }
+            auto base = own && own->write.life == life ? own->write.total : 0;
+            crdt::CounterWrite w{life, stamp, crdt::counter_add(base, delta)};
+            if (own) {
+                own->write = w;
+            } else {
+                r.counters.push_back({col, w});
+                std::sort(r.counters.begin(), r.counters.end(), [](const auto& a, const auto& b) {
+                    return std::tie(a.column, a.write.stamp.node) <
+                           std::tie(b.column, b.write.stamp.node);
+                });
+            }
+            ++stats.column_changes;
+            return Status::success();
+        }
+        bool keeps_value = rule != crdt::MergeRule::last_writer_wins;
+        auto* existing = r.cell(col);
+        crdt::CellWrite w{life, stamp, value, existing ? existing->write.stamp.hlc : crdt::Hlc()};
+        if (existing && keeps_value && existing->write.life == life &&
+            crdt::decide_cell(rule, existing->write, w) == crdt::Winner::existing) {
+            // A local write that the rule ranks lower (e.g. a smaller value under max):
+            // the table goes back to the winner so this node agrees with every other.
+            return existing->write.value == value
+                       ? Status::success()
+                       : restore_cell(t_, key, col, existing->write.value);
+        }
+        if (existing) {
+            existing->write = w;
+            existing->has_value = keeps_value;
+        } else {
+            CellEntry e{col, w, keeps_value};
+            auto at = std::lower_bound(r.cells.begin(), r.cells.end(), col,
+                                       [](const CellEntry& c, int v) { return c.column < v; });
+            r.cells.insert(at, e);
+        }
+        if (!keeps_value) {
+            r.cell(col)->write.value = crdt::Value(); // LWW values live in the user table only
+        }
+        ++stats.column_changes;
+        return Status::success();
+    }
+
+    Store::Impl& s_;
+    TableState& t_;
+};
+
+Result<std::vector<LogEntry>> read_log(TableState& t) {
+    auto& stmt = t.log_select;
+    sql::Reset reset(stmt);
+    stmt.bind_int(1, kLogBatch);
+    std::vector<LogEntry> out;
+    int rc;
+    while ((rc = stmt.step()) == SQLITE_ROW) {
+        LogEntry e;
+        e.seq = stmt.column_int(0);
+        e.op = static_cast<schema::LogOp>(stmt.column_int(1));
+        e.columns = static_cast<std::uint64_t>(stmt.column_int(2));
+        e.at = julian_to_ms(sqlite3_column_double(stmt.get(), 3));
+        for (std::size_t i = 0; i < t.schema.key.size(); ++i) {
+            e.key.push_back(stmt.column(4 + static_cast<int>(i)));
+        }
+        out.push_back(std::move(e));
+    }
+    if (rc != SQLITE_DONE) {
+        return sql::error(stmt.db(), "reading the capture log of '" + t.schema.name + "'");
+    }
+    return out;
+}
+
+} // namespace
+
+Result<CaptureStats> Store::Impl::capture_locked() {
+    CaptureStats stats;
+    auto before = clock.last();
+    for (auto& [name, t] : tables) {
+        Capturer capturer(*this, t);
+        for (;;) {
+            auto entries = read_log(t);
+            if (!entries) {
+                return entries.status();
+            }
+            if (entries->empty()) {
+                break;
+            }
+            for (const auto& e : *entries) {
+                if (auto st = capturer.entry(e, stats); !st.ok()) {
+                    return st;
+                }
+            }
+            stats.log_entries += entries->size();
+            t.log_delete.bind_int(1, entries->back().seq);
+            if (auto st = t.log_delete.run("clearing the capture log of '" + name + "'");
+                !st.ok()) {
+                return st;
+            }
+        }
+    }
+    if (clock.last() != before) {
+        // Every clock of ours up to the last one issued is now either stored or never
+        // existed.
+        cover(self, crdt::ClockRange{crdt::Hlc::from_raw(1), clock.last()});
+    }
+    return stats;
+}
+
+Result<CaptureStats> Store::capture() {
+    auto& s = *impl_;
+    if (auto st = refresh_schema(); !st.ok()) {
+        return st;
+    }
+    auto tx = sql::Transaction::begin(s.db.get());
+    if (!tx) {
+        return tx.status();
+    }
+    auto stats = s.capture_locked();
+    if (!stats) {
+        return stats.status();
+    }
+    if (stats->log_entries == 0) {
+        return stats; // nothing to commit; the transaction rolls back harmlessly
+    }
+    if (auto st = s.persist_progress(); !st.ok()) {
+        return st;
+    }
+    if (auto st = tx->commit(); !st.ok()) {
+        return st;
+    }
+    return stats;
+}
+
+} // namespace peerlite::store

@@ -1,0 +1,181 @@
+// Reading changes for peers, and reading the conflict log.
+#include <peerlite/store/store.hpp>
+
+#include "store_impl.hpp"
+
+namespace peerlite::store {
+
+namespace {
+
+// The lowest clock in `wanted`: no row whose greatest clock is below it can hold a
+// wanted version, so the scan starts there.
+std::int64_t lowest_wanted(const crdt::VersionVector& wanted) {
+    std::uint64_t low = UINT64_MAX;
+    for (const auto& [origin, ranges] : wanted.origins()) {
+        if (!ranges.empty()) {
+            low = std::min(low, ranges.ranges().front().first.raw());
+        }
+    }
+    return low == UINT64_MAX ? INT64_MAX : static_cast<std::int64_t>(low) - 1;
+}
+
+bool wanted_stamp(const crdt::VersionVector& wanted, const crdt::Stamp& s) {
+    return wanted.contains(s.node, s.hlc);
+}
+
+} // namespace
+
+Result<ChangeSet> Store::read_changes(const crdt::VersionVector& wanted, ReadCursor& cursor,
+                                      std::size_t max_rows) {
+    auto& s = *impl_;
+    ChangeSet out;
+    if (wanted.empty()) {
+        cursor.done = true;
+        return out;
+    }
+    if (auto st = refresh_schema(); !st.ok()) {
+        return st;
+    }
+    // A write transaction: pending local writes are stamped first, so no value is sent
+    // with an older write's clock.
+    auto tx = sql::Transaction::begin(s.db.get());
+    if (!tx) {
+        return tx.status();
+    }
+    auto captured = s.capture_locked();
+    if (!captured) {
+        return captured.status();
+    }
+    if (captured->log_entries > 0) {
+        if (auto st = s.persist_progress(); !st.ok()) {
+            return st;
+        }
+    }
+    std::vector<TableState*> tables;
+    for (auto& [name, t] : s.tables) {
+        tables.push_back(&t);
+    }
+    if (cursor.after_clock < 0) {
+        cursor.after_clock = lowest_wanted(wanted);
+    }
+    while (cursor.table < tables.size() && out.rows.size() < max_rows) {
+        auto& t = *tables[cursor.table];
+        auto nkeys = static_cast<int>(t.schema.key.size());
+        auto& scan = t.scan;
+        sql::Reset reset(scan);
+        scan.bind_int(1, cursor.after_clock);
+        // No LIMIT: rows that hold nothing wanted are skipped, so the page ends by count
+        // of rows taken, at a change of clock.
+        scan.bind_int(2, -1);
+        std::int64_t last = cursor.after_clock;
+        int rc;
+        while ((rc = scan.step()) == SQLITE_ROW) {
+            auto vmax = scan.column_int(nkeys + 1);
+            // Stop between clocks, never inside a group of rows sharing one, so the
+            // next page can start strictly after `last`.
+            if (out.rows.size() >= max_rows && vmax != last) {
+                break;
+            }
+            last = vmax;
+            auto record = decode_record(scan.column_blob(nkeys), s.nodes);
+            if (!record) {
+                return Status(Code::corruption,
+                              "table '" + t.schema.name + "': " + record.status().message());
+            }
+            bool present = scan.column_int(nkeys + 2) != 0;
+            RowChange row;
+            row.table = t.schema.name;
+            for (int i = 0; i < nkeys; ++i) {
+                row.key.push_back(scan.column(i));
+            }
+            row.life = record->life;
+            bool any = wanted_stamp(wanted, row.life.stamp);
+            for (const auto& c : record->cells) {
+                if (!wanted_stamp(wanted, c.write.stamp)) {
+                    continue;
+                }
+                any = true;
+                auto w = c.write;
+                if (!c.has_value) {
+                    w.value = present && w.life == record->life.life
+                                  ? scan.column(nkeys + 3 + c.column)
+                                  : crdt::Value();
+                }
+                row.cells.push_back({t.schema.values[static_cast<std::size_t>(c.column)].name, w});
+            }
+            for (const auto& c : record->counters) {
+                if (wanted_stamp(wanted, c.write.stamp)) {
+                    any = true;
+                    row.counters.push_back(
+                        {t.schema.values[static_cast<std::size_t>(c.column)].name, c.write});
+                }
+            }
+            if (any) {
+                out.rows.push_back(std::move(row));
+            }
+        }
+        if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
+            return sql::error(s.db.get(), "scanning row records of '" + t.schema.name + "'");
+        }
+        if (rc == SQLITE_DONE) {
+            // This table is finished.
+            ++cursor.table;
+            cursor.after_clock = lowest_wanted(wanted);
+        } else {
+            cursor.after_clock = last;
+        }
+    }
+    cursor.done = cursor.table >= tables.size();
+    if (auto st = tx->commit(); !st.ok()) {
+        return st;
+    }
+    return out;
+}
+
+Result<std::vector<Conflict>> Store::conflicts(const ConflictQuery& query) {
+    auto& s = *impl_;
+    auto stmt = sql::Stmt::prepare(
+        s.db.get(),
+        "SELECT id, decided_at, tbl, key, col, rule, winner_value, winner_hlc, winner_node, "
+        "loser_value, loser_hlc, loser_node, reason FROM _peerlite_conflicts "
+        "WHERE decided_at >= ?1 AND (?2 IS NULL OR tbl = ?2) ORDER BY id DESC LIMIT ?3");
+    if (!stmt) {
+        return stmt.status();
+    }
+    stmt->bind_int(1, query.since_ms);
+    if (query.table) {
+        stmt->bind_text(2, *query.table);
+    }
+    stmt->bind_int(3, static_cast<std::int64_t>(query.limit));
+    sql::Reset reset(*stmt);
+    std::vector<Conflict> out;
+    auto node = [&](int col) {
+        auto b = stmt->column_blob(col);
+        auto id = crdt::NodeId::from_bytes(std::span<const std::uint8_t>(
+            reinterpret_cast<const std::uint8_t*>(b.data()), b.size()));
+        return id ? *id : crdt::NodeId();
+    };
+    auto first = [](std::vector<crdt::Value> v) {
+        return v.empty() ? crdt::Value() : v.front();
+    };
+    while (stmt->step() == SQLITE_ROW) {
+        Conflict c;
+        c.id = stmt->column_int(0);
+        c.decided_at_ms = stmt->column_int(1);
+        c.table = stmt->column_text(2);
+        c.key = decode_values(stmt->column_blob(3));
+        c.column = stmt->column_text(4);
+        c.rule = stmt->column_text(5);
+        c.winner_value = first(decode_values(stmt->column_blob(6)));
+        c.winner = crdt::Stamp{crdt::Hlc::from_raw(static_cast<std::uint64_t>(stmt->column_int(7))),
+                               node(8)};
+        c.loser_value = first(decode_values(stmt->column_blob(9)));
+        c.loser = crdt::Stamp{crdt::Hlc::from_raw(static_cast<std::uint64_t>(stmt->column_int(10))),
+                              node(11)};
+        c.reason = stmt->column_text(12);
+        out.push_back(std::move(c));
+    }
+    return out;
+}
+
+} // namespace peerlite::store

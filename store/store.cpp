@@ -1,0 +1,351 @@
+// Opening a store: metadata tables, node identity, synced tables and their schema checks.
+#include <algorithm>
+#include <random>
+
+#include <peerlite/store/store.hpp>
+
+#include "bytes.hpp"
+#include "store_impl.hpp"
+
+namespace peerlite::store {
+
+namespace {
+
+// The metadata tables shared by all synced tables (docs/metadata-format.md).
+constexpr const char* kMetadataSql = R"sql(
+CREATE TABLE IF NOT EXISTS _peerlite_meta(key TEXT PRIMARY KEY, value ANY) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS _peerlite_nodes(idx INTEGER PRIMARY KEY, id BLOB NOT NULL UNIQUE);
+CREATE TABLE IF NOT EXISTS _peerlite_columns(
+  tbl TEXT NOT NULL, idx INTEGER NOT NULL, name TEXT NOT NULL, rule INTEGER NOT NULL,
+  PRIMARY KEY(tbl, idx)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS _peerlite_versions(
+  node INTEGER NOT NULL, first INTEGER NOT NULL, last INTEGER NOT NULL,
+  PRIMARY KEY(node, first)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS _peerlite_conflicts(
+  id INTEGER PRIMARY KEY, decided_at INTEGER NOT NULL, tbl TEXT NOT NULL, key BLOB NOT NULL,
+  col TEXT NOT NULL, rule TEXT NOT NULL,
+  winner_value BLOB NOT NULL, winner_hlc INTEGER NOT NULL, winner_node BLOB NOT NULL,
+  loser_value BLOB NOT NULL, loser_hlc INTEGER NOT NULL, loser_node BLOB NOT NULL,
+  reason TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS _peerlite_conflicts_at ON _peerlite_conflicts(decided_at);
+CREATE TABLE IF NOT EXISTS _peerlite_pending(
+  id INTEGER PRIMARY KEY, received_at INTEGER NOT NULL, tbl TEXT NOT NULL,
+  reason TEXT NOT NULL, change BLOB NOT NULL UNIQUE);
+)sql";
+
+constexpr std::int64_t kFormatVersion = 1;
+
+std::chrono::milliseconds system_now() {
+    return std::chrono::duration_cast<std::chrono::milliseconds>(
+        std::chrono::system_clock::now().time_since_epoch());
+}
+
+Result<std::int64_t> read_int(sqlite3* db, const std::string& query) {
+    auto stmt = sql::Stmt::prepare(db, query);
+    if (!stmt) {
+        return stmt.status();
+    }
+    sql::Reset reset(*stmt);
+    int rc = stmt->step();
+    if (rc == SQLITE_ROW) {
+        return stmt->column_int(0);
+    }
+    if (rc == SQLITE_DONE) {
+        return Status(Code::not_found, "no row for '" + query + "'");
+    }
+    return sql::error(db, query);
+}
+
+} // namespace
+
+std::string encode_values(const std::vector<crdt::Value>& values) {
+    ByteWriter w;
+    for (const auto& v : values) {
+        w.value(v);
+    }
+    return w.take();
+}
+
+std::vector<crdt::Value> decode_values(std::string_view bytes) {
+    ByteReader r(bytes);
+    std::vector<crdt::Value> out;
+    crdt::Value v;
+    while (!r.at_end() && r.value(v)) {
+        out.push_back(v);
+    }
+    return out;
+}
+
+Store::Impl::Impl(StoreOptions o)
+    : options(std::move(o)),
+      clock(options.wall ? options.wall : crdt::WallClock(system_now), options.max_clock_drift) {
+    if (!options.wall) {
+        options.wall = system_now;
+    }
+}
+
+std::int64_t Store::Impl::now_ms() const {
+    return options.wall().count();
+}
+
+TableState* Store::Impl::table(const std::string& name) {
+    auto it = tables.find(name);
+    return it == tables.end() ? nullptr : &it->second;
+}
+
+Result<RowRecord> Store::Impl::load_record(TableState& t, const std::vector<crdt::Value>& key) {
+    auto& stmt = t.rec_select;
+    sql::Reset reset(stmt);
+    TableState::bind_key(stmt, 1, key);
+    int rc = stmt.step();
+    if (rc == SQLITE_DONE) {
+        return RowRecord{};
+    }
+    if (rc != SQLITE_ROW) {
+        return sql::error(db.get(), "reading row record of table '" + t.schema.name + "'");
+    }
+    auto record = decode_record(stmt.column_blob(0), nodes);
+    if (!record) {
+        return Status(Code::corruption,
+                      "table '" + t.schema.name + "': " + record.status().message());
+    }
+    return record;
+}
+
+Status Store::Impl::save_record(TableState& t, const std::vector<crdt::Value>& key,
+                                const RowRecord& r) {
+    auto bytes = encode_record(r, nodes);
+    if (!bytes) {
+        return bytes.status();
+    }
+    auto& stmt = t.rec_upsert;
+    TableState::bind_key(stmt, 1, key);
+    auto n = static_cast<int>(key.size());
+    stmt.bind_blob(n + 1, bytes->data(), bytes->size());
+    stmt.bind_int(n + 2, static_cast<std::int64_t>(r.max_clock().raw()));
+    return stmt.run("writing row record of table '" + t.schema.name + "'");
+}
+
+void Store::Impl::cover(const crdt::NodeId& origin, crdt::ClockRange range) {
+    versions.add(origin, range);
+    dirty_origins.insert(origin);
+}
+
+Status Store::Impl::persist_progress() {
+    for (const auto& origin : dirty_origins) {
+        auto idx = nodes.index_of(origin);
+        if (!idx) {
+            return idx.status();
+        }
+        version_delete.bind_int(1, static_cast<std::int64_t>(*idx));
+        if (auto s = version_delete.run("clearing versions"); !s.ok()) {
+            return s;
+        }
+        for (const auto& r : versions.of(origin).ranges()) {
+            version_insert.bind_int(1, static_cast<std::int64_t>(*idx));
+            version_insert.bind_int(2, static_cast<std::int64_t>(r.first.raw()));
+            version_insert.bind_int(3, static_cast<std::int64_t>(r.last.raw()));
+            if (auto s = version_insert.run("saving versions"); !s.ok()) {
+                return s;
+            }
+        }
+    }
+    dirty_origins.clear();
+    meta_put.bind_text(1, "clock");
+    meta_put.bind_int(2, static_cast<std::int64_t>(clock.last().raw()));
+    return meta_put.run("saving the clock");
+}
+
+Status Store::Impl::record_conflict(const Conflict& c) {
+    auto& s = conflict_insert;
+    auto key = encode_values(c.key);
+    auto winner = encode_values({c.winner_value});
+    auto loser = encode_values({c.loser_value});
+    auto wn = c.winner.node.bytes();
+    auto ln = c.loser.node.bytes();
+    s.bind_int(1, c.decided_at_ms);
+    s.bind_text(2, c.table);
+    s.bind_blob(3, key.data(), key.size());
+    s.bind_text(4, c.column);
+    s.bind_text(5, c.rule);
+    s.bind_blob(6, winner.data(), winner.size());
+    s.bind_int(7, static_cast<std::int64_t>(c.winner.hlc.raw()));
+    s.bind_blob(8, wn.data(), wn.size());
+    s.bind_blob(9, loser.data(), loser.size());
+    s.bind_int(10, static_cast<std::int64_t>(c.loser.hlc.raw()));
+    s.bind_blob(11, ln.data(), ln.size());
+    s.bind_text(12, c.reason);
+    return s.run("recording a conflict");
+}
+
+Status Store::Impl::hold_back(const RowChange& row, const std::string& reason) {
+    auto bytes = encode(row);
+    pending_insert.bind_int(1, now_ms());
+    pending_insert.bind_text(2, row.table);
+    pending_insert.bind_text(3, reason);
+    pending_insert.bind_blob(4, bytes.data(), bytes.size());
+    return pending_insert.run("keeping a change aside");
+}
+
+namespace {
+
+Status prepare_store(Store::Impl& s) {
+    auto* db = s.db.get();
+    struct Spec {
+        sql::Stmt* stmt;
+        const char* text;
+    };
+    for (auto spec : {
+             Spec{&s.meta_put, "INSERT OR REPLACE INTO _peerlite_meta(key, value) VALUES (?1, ?2)"},
+             Spec{&s.version_delete, "DELETE FROM _peerlite_versions WHERE node = ?1"},
+             Spec{&s.version_insert,
+                  "INSERT INTO _peerlite_versions(node, first, last) VALUES (?1, ?2, ?3)"},
+             Spec{&s.conflict_insert,
+                  "INSERT INTO _peerlite_conflicts(decided_at, tbl, key, col, rule, winner_value, "
+                  "winner_hlc, winner_node, loser_value, loser_hlc, loser_node, reason) VALUES "
+                  "(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)"},
+             Spec{&s.pending_insert, "INSERT OR IGNORE INTO _peerlite_pending(received_at, tbl, "
+                                     "reason, change) VALUES (?1, ?2, ?3, ?4)"},
+         }) {
+        auto stmt = sql::Stmt::prepare(db, spec.text);
+        if (!stmt) {
+            return stmt.status();
+        }
+        *spec.stmt = std::move(*stmt);
+    }
+    return Status::success();
+}
+
+// Creates the node id on first open; restores the clock and version vector.
+Status load_identity(Store::Impl& s) {
+    auto* db = s.db.get();
+    auto format = read_int(db, "SELECT value FROM _peerlite_meta WHERE key = 'format'");
+    if (format.ok() && *format != kFormatVersion) {
+        return Status(Code::unsupported, s.path + " has peerlite metadata format " +
+                                             std::to_string(*format) + "; this build reads " +
+                                             std::to_string(kFormatVersion));
+    }
+    auto id_stmt = sql::Stmt::prepare(db, "SELECT value FROM _peerlite_meta WHERE key = 'node_id'");
+    if (!id_stmt) {
+        return id_stmt.status();
+    }
+    {
+        sql::Reset reset(*id_stmt);
+        if (id_stmt->step() == SQLITE_ROW) {
+            auto parsed = crdt::NodeId::parse(id_stmt->column_text(0));
+            if (!parsed) {
+                return Status(Code::corruption, s.path + ": stored node id is unreadable: " +
+                                                    parsed.status().message());
+            }
+            s.self = *parsed;
+        }
+    }
+    if (s.self.is_nil()) {
+        std::random_device entropy;
+        std::mt19937_64 rng((static_cast<std::uint64_t>(entropy()) << 32) ^ entropy());
+        s.self = crdt::NodeId::random(rng);
+        s.meta_put.bind_text(1, "node_id");
+        s.meta_put.bind_text(2, s.self.to_string());
+        if (auto st = s.meta_put.run("saving the node id"); !st.ok()) {
+            return st;
+        }
+        s.meta_put.bind_text(1, "format");
+        s.meta_put.bind_int(2, kFormatVersion);
+        if (auto st = s.meta_put.run("saving the format version"); !st.ok()) {
+            return st;
+        }
+    }
+    if (auto st = s.nodes.load(db); !st.ok()) {
+        return st;
+    }
+    if (auto idx = s.nodes.index_of(s.self); !idx) {
+        return idx.status();
+    }
+    auto clock = read_int(db, "SELECT value FROM _peerlite_meta WHERE key = 'clock'");
+    if (clock) {
+        s.clock.restore(crdt::Hlc::from_raw(static_cast<std::uint64_t>(*clock)));
+    }
+    auto versions = sql::Stmt::prepare(db, "SELECT node, first, last FROM _peerlite_versions");
+    if (!versions) {
+        return versions.status();
+    }
+    sql::Reset reset(*versions);
+    while (versions->step() == SQLITE_ROW) {
+        auto origin = s.nodes.id_at(static_cast<std::uint64_t>(versions->column_int(0)));
+        if (!origin) {
+            return origin.status();
+        }
+        auto first = crdt::Hlc::from_raw(static_cast<std::uint64_t>(versions->column_int(1)));
+        auto last = crdt::Hlc::from_raw(static_cast<std::uint64_t>(versions->column_int(2)));
+        if (first > last) {
+            return Status(Code::corruption, "_peerlite_versions holds a backwards range");
+        }
+        s.versions.add(*origin, crdt::ClockRange{first, last});
+    }
+    // Never issue a clock at or below one of our own that is already stored.
+    s.clock.restore(s.versions.of(s.self).highest());
+    return Status::success();
+}
+
+} // namespace
+
+Store::Store(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+Store::~Store() = default;
+
+Result<std::unique_ptr<Store>> Store::open(const std::string& path, StoreOptions options) {
+    auto impl = std::make_unique<Impl>(std::move(options));
+    impl->path = path;
+    auto db = sql::open(path, impl->options.busy_timeout_ms);
+    if (!db) {
+        return db.status();
+    }
+    impl->db = std::move(*db);
+    // Changes this connection applies must not be captured again as local writes.
+    sqlite3_db_config(impl->db.get(), SQLITE_DBCONFIG_ENABLE_TRIGGER, 0, nullptr);
+    {
+        auto tx = sql::Transaction::begin(impl->db.get());
+        if (!tx) {
+            return Status(tx.status().code(), path + ": " + tx.status().message());
+        }
+        if (auto s = sql::exec(impl->db.get(), kMetadataSql); !s.ok()) {
+            return Status(s.code(), path + ": " + s.message());
+        }
+        if (auto s = prepare_store(*impl); !s.ok()) {
+            return s;
+        }
+        if (auto s = load_identity(*impl); !s.ok()) {
+            return s;
+        }
+        if (auto s = tx->commit(); !s.ok()) {
+            return s;
+        }
+    }
+    std::unique_ptr<Store> store(new Store(std::move(impl)));
+    if (auto s = store->refresh_schema(); !s.ok()) {
+        return s;
+    }
+    return store;
+}
+
+const crdt::NodeId& Store::node_id() const {
+    return impl_->self;
+}
+const std::string& Store::path() const {
+    return impl_->path;
+}
+const crdt::VersionVector& Store::versions() const {
+    return impl_->versions;
+}
+crdt::Hlc Store::clock() const {
+    return impl_->clock.last();
+}
+
+std::vector<std::string> Store::synced_tables() const {
+    std::vector<std::string> out;
+    for (const auto& [name, t] : impl_->tables) {
+        out.push_back(name);
+    }
+    return out;
+}
+
+} // namespace peerlite::store

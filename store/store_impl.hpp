@@ -1,0 +1,81 @@
+// The store's internal state, shared by its parts (open/schema, capture, apply, reading).
+#pragma once
+
+#include <map>
+#include <set>
+#include <string>
+#include <vector>
+
+#include <peerlite/store/store.hpp>
+
+#include "../schema/capture_sql.hpp"
+#include "../schema/sqlite.hpp"
+#include "../schema/table_schema.hpp"
+#include "node_table.hpp"
+#include "row_record.hpp"
+
+namespace peerlite::store {
+
+// Prepared statements and schema of one synced table.
+struct TableState {
+    schema::TableSchema schema;
+    sql::Stmt log_select;  // seq, op, cols, at, k... in seq order
+    sql::Stmt log_delete;  // seq <= ?1
+    sql::Stmt user_select; // value columns by key
+    sql::Stmt user_upsert; // all key and value columns
+    sql::Stmt user_update; // ?1 mask, ?2.. values, then keys
+    sql::Stmt user_delete; // by key
+    sql::Stmt rec_select;  // rec by key
+    sql::Stmt rec_upsert;  // keys, rec, vmax
+    sql::Stmt scan;        // rows with vmax > ?1 joined with the user row
+
+    Status prepare(sqlite3* db);
+    // Binds the key values at parameters first, first+1, ...
+    static void bind_key(sql::Stmt& stmt, int first, const std::vector<crdt::Value>& key);
+};
+
+struct Store::Impl {
+    std::string path;
+    StoreOptions options;
+    sql::DbHandle db;
+    crdt::NodeId self;
+    crdt::HlcClock clock;
+    NodeTable nodes;
+    crdt::VersionVector versions;
+    std::set<crdt::NodeId> dirty_origins; // versions to persist at the next commit
+    std::map<std::string, TableState> tables;
+    std::int64_t schema_version = -1;
+
+    sql::Stmt meta_put;
+    sql::Stmt version_delete;
+    sql::Stmt version_insert;
+    sql::Stmt conflict_insert;
+    sql::Stmt pending_insert;
+
+    explicit Impl(StoreOptions o);
+
+    std::int64_t now_ms() const;
+    TableState* table(const std::string& name);
+
+    // Record I/O: a missing record is an empty one (life 0).
+    Result<RowRecord> load_record(TableState& t, const std::vector<crdt::Value>& key);
+    Status save_record(TableState& t, const std::vector<crdt::Value>& key, const RowRecord& r);
+
+    void cover(const crdt::NodeId& origin, crdt::ClockRange range);
+    // Persists dirty version ranges and the clock; call inside the transaction.
+    Status persist_progress();
+
+    Status record_conflict(const Conflict& c);
+
+    // Parts implemented in capture.cpp, apply.cpp, read_changes.cpp.
+    Result<CaptureStats> capture_locked();
+    Result<ApplyStats> apply_rows(const std::vector<const RowChange*>& rows);
+    Status validate(const ChangeSet& changes);
+    Status hold_back(const RowChange& row, const std::string& reason);
+};
+
+// Key values and conflict values as stored in _peerlite_conflicts and _peerlite_pending.
+std::string encode_values(const std::vector<crdt::Value>& values);
+std::vector<crdt::Value> decode_values(std::string_view bytes);
+
+} // namespace peerlite::store

@@ -1,0 +1,83 @@
+#include "store_impl.hpp"
+
+namespace peerlite::store {
+
+using sql::quote;
+
+void TableState::bind_key(sql::Stmt& stmt, int first, const std::vector<crdt::Value>& key) {
+    for (std::size_t i = 0; i < key.size(); ++i) {
+        stmt.bind(first + static_cast<int>(i), key[i]);
+    }
+}
+
+Status TableState::prepare(sqlite3* db) {
+    const auto& s = schema;
+    auto table = quote(s.name);
+    auto keys = schema::key_list(s);
+    auto values = schema::value_list(s);
+    auto nkeys = static_cast<int>(s.key.size());
+    auto nvalues = static_cast<int>(s.values.size());
+    std::string meta_keys, scan_keys, meta_match, join;
+    for (int i = 0; i < nkeys; ++i) {
+        auto k = "k" + std::to_string(i);
+        meta_keys += (i ? ", " : "") + k;
+        scan_keys += (i ? ", r." : "r.") + k;
+        meta_match += (i ? " AND " : "") + k + " = ?" + std::to_string(i + 1);
+        join += (i ? " AND " : "") + std::string("t.") + quote(s.key[static_cast<std::size_t>(i)]) +
+                " = r." + k;
+    }
+    auto placeholders = [](int from, int n) {
+        std::string out;
+        for (int i = 0; i < n; ++i) {
+            out += (i ? ", ?" : "?") + std::to_string(from + i);
+        }
+        return out;
+    };
+    std::string all_columns = keys + (nvalues ? ", " + values : "");
+    std::string upsert = "INSERT INTO " + table + "(" + all_columns + ") VALUES (" +
+                         placeholders(1, nkeys + nvalues) + ") ON CONFLICT(" + keys + ") DO ";
+    std::string set_all, set_masked, tvalues;
+    for (int i = 0; i < nvalues; ++i) {
+        auto c = quote(s.values[static_cast<std::size_t>(i)].name);
+        set_all += (i ? ", " : "") + c + " = excluded." + c;
+        set_masked += (i ? ", " : "") + c + " = iif((?1 >> " + std::to_string(i) + ") & 1, ?" +
+                      std::to_string(i + 2) + ", " + c + ")";
+        tvalues += ", t." + c;
+    }
+    upsert += nvalues ? "UPDATE SET " + set_all : "NOTHING";
+
+    struct Spec {
+        sql::Stmt* stmt;
+        std::string text;
+    };
+    std::vector<Spec> specs = {
+        {&log_select, "SELECT seq, op, cols, at, " + meta_keys + " FROM " +
+                          quote(schema::log_table(s.name)) + " ORDER BY seq LIMIT ?1"},
+        {&log_delete, "DELETE FROM " + quote(schema::log_table(s.name)) + " WHERE seq <= ?1"},
+        {&user_select, "SELECT " + (nvalues ? values : "1") + " FROM " + table + " WHERE " +
+                           schema::key_match(s)},
+        {&user_upsert, upsert},
+        {&user_delete, "DELETE FROM " + table + " WHERE " + schema::key_match(s)},
+        {&rec_select,
+         "SELECT rec FROM " + quote(schema::rows_table(s.name)) + " WHERE " + meta_match},
+        {&rec_upsert, "INSERT OR REPLACE INTO " + quote(schema::rows_table(s.name)) + "(" +
+                          meta_keys + ", rec, vmax) VALUES (" + placeholders(1, nkeys + 2) + ")"},
+        {&scan, "SELECT " + scan_keys + ", r.rec, r.vmax, t." + quote(s.key[0]) + " IS NOT NULL" +
+                    tvalues + " FROM " + quote(schema::rows_table(s.name)) + " r LEFT JOIN " +
+                    table + " t ON " + join + " WHERE r.vmax > ?1 ORDER BY r.vmax LIMIT ?2"},
+    };
+    if (nvalues > 0) {
+        specs.push_back({&user_update, "UPDATE " + table + " SET " + set_masked + " WHERE " +
+                                           schema::key_match(s, nvalues + 2)});
+    }
+    for (auto& spec : specs) {
+        auto stmt = sql::Stmt::prepare(db, spec.text);
+        if (!stmt) {
+            return stmt.status();
+        }
+        *spec.stmt = std::move(*stmt);
+    }
+    return Status::success();
+}
+
+} // namespace peerlite::store

@@ -1,0 +1,209 @@
+#include <catch2/catch.hpp>
+
+#include "store_fixture.hpp"
+
+using namespace peerlite;
+using namespace peerlite::testing;
+using crdt::MergeRule;
+
+namespace {
+
+const char* kTable =
+    "CREATE TABLE t(id TEXT PRIMARY KEY NOT NULL, name TEXT, qty INTEGER, hi INTEGER, lo INTEGER)";
+schema::TableSpec spec() {
+    return {
+        "t",
+        {{"qty", MergeRule::counter}, {"hi", MergeRule::max_wins}, {"lo", MergeRule::min_wins}}};
+}
+
+struct Node {
+    std::string path;
+    std::unique_ptr<PlainDb> app;
+    std::unique_ptr<store::Store> store;
+};
+
+std::vector<Node> make_nodes(ScratchDir& dir, int n, store::StoreOptions options = {}) {
+    std::vector<Node> nodes;
+    for (int i = 0; i < n; ++i) {
+        Node node;
+        node.path = dir.file("n" + std::to_string(i) + ".db");
+        node.app = std::make_unique<PlainDb>(node.path);
+        node.app->exec(kTable);
+        node.store = open_store(node.path, options);
+        REQUIRE(node.store->sync_table(spec()).ok());
+        nodes.push_back(std::move(node));
+    }
+    return nodes;
+}
+
+void sync_all(std::vector<Node>& nodes) {
+    for (int round = 0; round < 2; ++round) {
+        for (std::size_t i = 0; i < nodes.size(); ++i) {
+            for (std::size_t j = 0; j < nodes.size(); ++j) {
+                if (i != j) {
+                    sync(*nodes[i].store, *nodes[j].store);
+                }
+            }
+        }
+    }
+}
+
+void require_identical(std::vector<Node>& nodes) {
+    auto expected = dump(nodes[0].path, "t");
+    for (auto& n : nodes) {
+        REQUIRE(dump(n.path, "t") == expected);
+    }
+}
+
+} // namespace
+
+TEST_CASE("the later write wins a concurrent update of one cell") {
+    ScratchDir dir;
+    auto nodes = make_nodes(dir, 2);
+    nodes[0].app->exec("INSERT INTO t VALUES ('k', 'first', 0, 0, 0)");
+    sync_all(nodes);
+    nodes[0].app->exec("UPDATE t SET name = 'from a' WHERE id = 'k'");
+    std::this_thread::sleep_for(std::chrono::milliseconds(3)); // b's clock is later
+    nodes[1].app->exec("UPDATE t SET name = 'from b' WHERE id = 'k'");
+    sync_all(nodes);
+    require_identical(nodes);
+    CHECK(dump(nodes[0].path, "t").front() == "'k'|'from b'|0|0|0");
+    auto conflicts = nodes[0].store->conflicts();
+    REQUIRE(conflicts.ok());
+    REQUIRE(conflicts->size() == 1);
+    CHECK(conflicts->front().column == "name");
+    CHECK(conflicts->front().winner_value == crdt::Value::text("from b"));
+    CHECK(conflicts->front().loser_value == crdt::Value::text("from a"));
+    CHECK(conflicts->front().winner.node == nodes[1].store->node_id());
+    CHECK_THAT(conflicts->front().reason, Catch::Contains("later clock"));
+}
+
+TEST_CASE("concurrent counter increments on three nodes all count") {
+    ScratchDir dir;
+    auto nodes = make_nodes(dir, 3);
+    nodes[0].app->exec("INSERT INTO t VALUES ('k', 'x', 10, 0, 0)");
+    sync_all(nodes);
+    nodes[0].app->exec("UPDATE t SET qty = qty + 5 WHERE id = 'k'");
+    nodes[1].app->exec("UPDATE t SET qty = qty + 7 WHERE id = 'k'");
+    nodes[2].app->exec("UPDATE t SET qty = qty - 2 WHERE id = 'k'");
+    nodes[1].app->exec("UPDATE t SET qty = qty + 1 WHERE id = 'k'");
+    sync_all(nodes);
+    require_identical(nodes);
+    CHECK(nodes[2].app->scalar("SELECT qty FROM t WHERE id = 'k'") == 21);
+}
+
+TEST_CASE(
+    "max and min columns keep the greatest and smallest value, even against a later local write") {
+    ScratchDir dir;
+    auto nodes = make_nodes(dir, 2);
+    nodes[0].app->exec("INSERT INTO t VALUES ('k', 'x', 0, 5, 5)");
+    sync_all(nodes);
+    nodes[0].app->exec("UPDATE t SET hi = 9, lo = 1 WHERE id = 'k'");
+    nodes[1].app->exec("UPDATE t SET hi = 7, lo = 3 WHERE id = 'k'");
+    sync_all(nodes);
+    require_identical(nodes);
+    CHECK(dump(nodes[1].path, "t").front() == "'k'|'x'|0|9|1");
+    // A later local write of a smaller value to a max column is undone by the rule.
+    nodes[1].app->exec("UPDATE t SET hi = 2 WHERE id = 'k'");
+    REQUIRE(nodes[1].store->capture().ok());
+    CHECK(nodes[1].app->scalar("SELECT hi FROM t WHERE id = 'k'") == 9);
+    sync_all(nodes);
+    require_identical(nodes);
+}
+
+TEST_CASE("a delete racing a concurrent update wins on every node") {
+    ScratchDir dir;
+    auto nodes = make_nodes(dir, 2);
+    nodes[0].app->exec("INSERT INTO t VALUES ('k', 'x', 1, 1, 1)");
+    sync_all(nodes);
+    nodes[0].app->exec("DELETE FROM t WHERE id = 'k'");
+    std::this_thread::sleep_for(std::chrono::milliseconds(3)); // the update is even later
+    nodes[1].app->exec("UPDATE t SET name = 'edited' WHERE id = 'k'");
+    sync_all(nodes);
+    require_identical(nodes);
+    CHECK(dump(nodes[0].path, "t").empty());
+    auto conflicts = nodes[1].store->conflicts();
+    REQUIRE(conflicts.ok());
+    REQUIRE_FALSE(conflicts->empty());
+    CHECK(conflicts->front().rule == "delete-wins");
+    CHECK(conflicts->front().loser_value == crdt::Value::text("edited"));
+    // A re-insert after seeing the delete brings the row back with its new values only.
+    nodes[1].app->exec("INSERT INTO t VALUES ('k', 'again', 2, 2, 2)");
+    sync_all(nodes);
+    require_identical(nodes);
+    CHECK(dump(nodes[0].path, "t").front() == "'k'|'again'|2|2|2");
+}
+
+TEST_CASE("the same change set applied twice changes nothing") {
+    ScratchDir dir;
+    auto nodes = make_nodes(dir, 2);
+    nodes[0].app->exec("INSERT INTO t VALUES ('a', 'x', 1, 1, 1), ('b', 'y', 2, 2, 2)");
+    REQUIRE(nodes[0].store->capture().ok());
+    auto wanted = nodes[0].store->versions();
+    store::ReadCursor cursor;
+    auto set = nodes[0].store->read_changes(wanted, cursor);
+    REQUIRE(set.ok());
+    set->covers = wanted;
+    auto first = nodes[1].store->apply(*set);
+    REQUIRE(first.ok());
+    CHECK(first->won > 0);
+    auto before = dump(nodes[1].path, "t");
+    auto again = nodes[1].store->apply(*set);
+    REQUIRE(again.ok());
+    CHECK(again->won == 0);
+    CHECK(dump(nodes[1].path, "t") == before);
+    CHECK(nodes[1].app->scalar("SELECT count(*) FROM _peerlite_log_t") == 0); // not re-captured
+}
+
+TEST_CASE("random writes on three files converge under random orders with duplicates") {
+    auto base = Catch::rngSeed();
+    for (std::uint64_t round = 0; round < 12; ++round) {
+        auto seed = base * 1000 + round;
+        INFO("seed " << seed);
+        std::mt19937_64 rng(seed);
+        ScratchDir dir;
+        auto nodes = make_nodes(dir, 3);
+        auto key = [&] {
+            return "'k" + std::to_string(rng() % 6) + "'";
+        };
+        for (int step = 0; step < 120; ++step) {
+            auto& n = nodes[rng() % nodes.size()];
+            auto v = std::to_string(rng() % 20);
+            switch (rng() % 7) {
+            case 0:
+                n.app->try_exec("INSERT INTO t VALUES (" + key() + ", 'n" + v + "', " + v + ", " +
+                                v + ", " + v + ")");
+                break;
+            case 1: n.app->exec("DELETE FROM t WHERE id = " + key()); break;
+            case 2: n.app->exec("UPDATE t SET qty = qty + " + v + " WHERE id = " + key()); break;
+            case 3:
+                n.app->exec("UPDATE t SET hi = " + v + ", lo = " + v + " WHERE id = " + key());
+                break;
+            case 4: n.app->try_exec("UPDATE t SET id = " + key() + " WHERE id = " + key()); break;
+            default: n.app->exec("UPDATE t SET name = 'v" + v + "' WHERE id = " + key());
+            }
+            if (rng() % 4 == 0) {
+                // A random partial exchange, sometimes repeated (duplicates), in pages of
+                // random size (so the set arrives in many small change sets).
+                auto& from = nodes[rng() % nodes.size()];
+                auto& to = nodes[rng() % nodes.size()];
+                if (&from != &to) {
+                    sync(*from.store, *to.store, 1 + rng() % 4);
+                    if (rng() % 2) {
+                        auto wanted = from.store->versions();
+                        store::ReadCursor cursor;
+                        auto all = from.store->read_changes(wanted, cursor, 1000);
+                        REQUIRE(all.ok());
+                        std::shuffle(all->rows.begin(), all->rows.end(), rng);
+                        REQUIRE(to.store->apply(*all).ok());
+                    }
+                }
+            }
+        }
+        sync_all(nodes);
+        require_identical(nodes);
+        for (auto& n : nodes) {
+            REQUIRE(n.store->versions() == nodes[0].store->versions());
+        }
+    }
+}
