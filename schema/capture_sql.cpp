@@ -17,10 +17,10 @@ namespace {
 
 // Key columns in the metadata tables are named k0, k1, ... so user column names never
 // clash with ours; they keep no declared type, so values keep their storage class.
-std::string meta_keys(const TableSchema& t, const std::string& prefix = "") {
+std::string meta_keys(const TableSchema& t, const std::string& letter = "k") {
     std::string out;
     for (std::size_t i = 0; i < t.key.size(); ++i) {
-        out += (i ? ", " : "") + prefix + "k" + std::to_string(i);
+        out += (i ? ", " : "") + letter + std::to_string(i);
     }
     return out;
 }
@@ -65,10 +65,11 @@ std::string key_match(const TableSchema& t, int first) {
 }
 
 std::string create_table_metadata_sql(const TableSchema& t) {
+    // No constraints and no declared types: the triggers are the only writers, and every
+    // byte and check here is paid on the application's write path.
     std::string log = "CREATE TABLE IF NOT EXISTS " + quote(log_table(t.name)) +
-                      "(seq INTEGER PRIMARY KEY, op INTEGER NOT NULL, cols INTEGER NOT NULL, "
-                      "at REAL NOT NULL, " +
-                      meta_keys(t) + ");\n";
+                      "(seq INTEGER PRIMARY KEY, op, cols, at, " + meta_keys(t) + ", " +
+                      meta_keys(t, "o") + ");\n";
     // One record per row ever synced (tombstones included). A single INTEGER key is the
     // rowid itself; other keys make a WITHOUT ROWID table keyed like the user's.
     std::string rows = "CREATE TABLE IF NOT EXISTS " + quote(rows_table(t.name)) + "(";
@@ -85,7 +86,7 @@ std::string create_table_metadata_sql(const TableSchema& t) {
 
 std::string drop_triggers_sql(const std::string& table) {
     std::string out;
-    for (const char* kind : {"ins", "upd", "key", "del"}) {
+    for (const char* kind : {"ins", "upd", "del"}) {
         out += "DROP TRIGGER IF EXISTS " + trigger(kind, table) + ";\n";
     }
     return out;
@@ -94,7 +95,6 @@ std::string drop_triggers_sql(const std::string& table) {
 std::string create_triggers_sql(const TableSchema& t) {
     auto log = quote(log_table(t.name));
     auto table = quote(t.name);
-    auto cols = "(op, cols, at, " + meta_keys(t) + ")";
     std::string same_key;
     for (std::size_t i = 0; i < t.key.size(); ++i) {
         same_key += (i ? " AND " : "") + std::string("NEW.") + quote(t.key[i]) + " IS OLD." +
@@ -106,22 +106,28 @@ std::string create_triggers_sql(const TableSchema& t) {
         auto c = quote(t.values[i].name);
         mask += " | ((NEW." + c + " IS NOT OLD." + c + ") << " + std::to_string(i) + ")";
     }
-    const std::string now = "julianday('now')";
+    // The write's wall time, so a write picked up late (no peerlite process was running)
+    // is not stamped with the pickup time. julianday() without arguments skips parsing
+    // 'now'; unixepoch() measured no cheaper and has only whole seconds.
+    const std::string now = "julianday()";
     std::string out = drop_triggers_sql(t.name);
     out += "CREATE TRIGGER " + trigger("ins", t.name) + " AFTER INSERT ON " + table +
-           " BEGIN INSERT INTO " + log + cols + " VALUES (1, -1, " + now + ", " +
-           row_keys(t, "NEW") + "); END;\n";
-    out += "CREATE TRIGGER " + trigger("upd", t.name) + " AFTER UPDATE ON " + table + " WHEN " +
-           same_key + " BEGIN INSERT INTO " + log + cols + " VALUES (2, " + mask + ", " + now +
-           ", " + row_keys(t, "NEW") + "); END;\n";
-    // A changed primary key is the old row deleted and a new row inserted.
-    out += "CREATE TRIGGER " + trigger("key", t.name) + " AFTER UPDATE ON " + table +
-           " WHEN NOT (" + same_key + ") BEGIN INSERT INTO " + log + cols + " VALUES (3, 0, " +
-           now + ", " + row_keys(t, "OLD") + "); INSERT INTO " + log + cols + " VALUES (1, -1, " +
+           " BEGIN INSERT INTO " + log + "(op, cols, at, " + meta_keys(t) + ") VALUES (1, -1, " +
            now + ", " + row_keys(t, "NEW") + "); END;\n";
+    // One trigger for every UPDATE (a WHEN clause per trigger costs more than this CASE).
+    // The old key is logged only when the key changed: that is the old row deleted and
+    // a new row inserted.
+    std::string old_keys;
+    for (std::size_t i = 0; i < t.key.size(); ++i) {
+        old_keys += ", CASE WHEN " + same_key + " THEN NULL ELSE OLD." + quote(t.key[i]) + " END";
+    }
+    out += "CREATE TRIGGER " + trigger("upd", t.name) + " AFTER UPDATE ON " + table +
+           " BEGIN INSERT INTO " + log + "(op, cols, at, " + meta_keys(t) + ", " +
+           meta_keys(t, "o") + ") VALUES (2, " + mask + ", " + now + ", " + row_keys(t, "NEW") +
+           old_keys + "); END;\n";
     out += "CREATE TRIGGER " + trigger("del", t.name) + " AFTER DELETE ON " + table +
-           " BEGIN INSERT INTO " + log + cols + " VALUES (3, 0, " + now + ", " +
-           row_keys(t, "OLD") + "); END;\n";
+           " BEGIN INSERT INTO " + log + "(op, cols, at, " + meta_keys(t) + ") VALUES (3, 0, " +
+           now + ", " + row_keys(t, "OLD") + "); END;\n";
     return out;
 }
 

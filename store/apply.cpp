@@ -1,5 +1,6 @@
 // Applying remote change sets: validate the whole set, then merge row by row with the
 // per-column rules in bounded transactions, materializing winners into the user table.
+#include <algorithm>
 #include <set>
 
 #include <peerlite/store/store.hpp>
@@ -339,6 +340,26 @@ std::optional<std::string> unknown_reason(Store::Impl& s, const RowChange& row) 
     return std::nullopt;
 }
 
+bool already_covered(const crdt::VersionVector& versions, const RowChange& row) {
+    auto has = [&](const crdt::Stamp& s) {
+        return versions.contains(s.node, s.hlc);
+    };
+    if (!has(row.life.stamp)) {
+        return false;
+    }
+    for (const auto& c : row.cells) {
+        if (!has(c.write.stamp)) {
+            return false;
+        }
+    }
+    for (const auto& c : row.counters) {
+        if (!has(c.write.stamp)) {
+            return false;
+        }
+    }
+    return true;
+}
+
 } // namespace
 
 Status Store::Impl::validate(const ChangeSet& changes) {
@@ -419,14 +440,22 @@ Status Store::Impl::validate(const ChangeSet& changes) {
     return Status::success();
 }
 
-Result<ApplyStats> Store::Impl::apply_rows(const std::vector<const RowChange*>& rows) {
+Result<ApplyStats> Store::Impl::apply_rows(const std::vector<const RowChange*>& rows,
+                                           const crdt::VersionVector& claimed) {
     ApplyStats stats;
+    std::vector<crdt::Stamp> unclaimed; // covered one by one, in order, after the loop
     for (const auto* row : rows) {
         if (auto reason = unknown_reason(*this, *row)) {
             if (auto st = hold_back(*row, *reason); !st.ok()) {
                 return st;
             }
             ++stats.held_back;
+            continue;
+        }
+        if (already_covered(versions, *row)) {
+            // Every write in it was applied here before, or superseded by one that was.
+            stats.column_changes += row->column_changes();
+            ++stats.rows;
             continue;
         }
         auto& t = *table(row->table);
@@ -437,7 +466,9 @@ Result<ApplyStats> Store::Impl::apply_rows(const std::vector<const RowChange*>& 
         ++stats.rows;
         auto note = [&](const crdt::Stamp& s) {
             (void)clock.observe(s.hlc, s.node); // within the bound: validated before
-            cover(s.node, crdt::ClockRange{s.hlc, s.hlc});
+            if (!claimed.contains(s.node, s.hlc)) {
+                unclaimed.push_back(s);
+            }
         };
         note(row->life.stamp);
         for (const auto& c : row->cells) {
@@ -446,6 +477,10 @@ Result<ApplyStats> Store::Impl::apply_rows(const std::vector<const RowChange*>& 
         for (const auto& c : row->counters) {
             note(c.write.stamp);
         }
+    }
+    std::sort(unclaimed.begin(), unclaimed.end());
+    for (const auto& s : unclaimed) {
+        cover(s.node, crdt::ClockRange{s.hlc, s.hlc});
     }
     return stats;
 }
@@ -492,7 +527,9 @@ Result<ApplyStats> Store::apply(const ChangeSet& changes) {
             }
             rows.push_back(&row);
         }
-        auto stats = s.apply_rows(rows);
+        // Versions inside the set's claim are covered by the claim with the last batch; a
+        // crash before it leaves them uncovered, so the peer sends them again.
+        auto stats = s.apply_rows(rows, changes.covers);
         if (!stats) {
             return fail(stats.status());
         }

@@ -16,12 +16,8 @@ struct LogEntry {
     std::uint64_t columns; // bit i: value column i changed
     std::chrono::milliseconds at;
     std::vector<crdt::Value> key;
+    std::vector<crdt::Value> old_key; // set when an UPDATE changed the primary key
 };
-
-std::chrono::milliseconds julian_to_ms(double julian_day) {
-    return std::chrono::milliseconds(
-        static_cast<std::int64_t>((julian_day - 2440587.5) * 86400000.0));
-}
 
 // The user row's value columns, or nothing if the row is gone.
 Result<std::optional<std::vector<crdt::Value>>> read_user_row(TableState& t,
@@ -185,9 +181,17 @@ Result<std::vector<LogEntry>> read_log(TableState& t) {
         e.seq = stmt.column_int(0);
         e.op = static_cast<schema::LogOp>(stmt.column_int(1));
         e.columns = static_cast<std::uint64_t>(stmt.column_int(2));
-        e.at = julian_to_ms(sqlite3_column_double(stmt.get(), 3));
-        for (std::size_t i = 0; i < t.schema.key.size(); ++i) {
-            e.key.push_back(stmt.column(4 + static_cast<int>(i)));
+        // julianday() of the write: days since noon UTC, 24 November 4714 BC.
+        e.at = std::chrono::milliseconds(static_cast<std::int64_t>(
+            (sqlite3_column_double(stmt.get(), 3) - 2440587.5) * 86'400'000.0));
+        auto nkeys = static_cast<int>(t.schema.key.size());
+        for (int i = 0; i < nkeys; ++i) {
+            e.key.push_back(stmt.column(4 + i));
+        }
+        if (!stmt.column_is_null(4 + nkeys)) {
+            for (int i = 0; i < nkeys; ++i) {
+                e.old_key.push_back(stmt.column(4 + nkeys + i));
+            }
         }
         out.push_back(std::move(e));
     }
@@ -212,7 +216,15 @@ Result<CaptureStats> Store::Impl::capture_locked() {
             if (entries->empty()) {
                 break;
             }
-            for (const auto& e : *entries) {
+            for (auto& e : *entries) {
+                if (!e.old_key.empty()) {
+                    // A changed primary key: the old row deleted, the new one inserted.
+                    LogEntry removed{e.seq, schema::LogOp::remove, 0, e.at, e.old_key, {}};
+                    if (auto st = capturer.entry(removed, stats); !st.ok()) {
+                        return st;
+                    }
+                    e.op = schema::LogOp::insert;
+                }
                 if (auto st = capturer.entry(e, stats); !st.ok()) {
                     return st;
                 }

@@ -77,7 +77,9 @@ Result<ChangeSet> Store::read_changes(const crdt::VersionVector& wanted, ReadCur
                 break;
             }
             last = vmax;
-            auto record = decode_record(scan.column_blob(nkeys), s.nodes);
+            auto record =
+                decode_record(scan.column_blob(nkeys),
+                              crdt::Hlc::from_raw(static_cast<std::uint64_t>(vmax)), s.nodes);
             if (!record) {
                 return Status(Code::corruption,
                               "table '" + t.schema.name + "': " + record.status().message());

@@ -34,18 +34,15 @@ crdt::Hlc RowRecord::max_clock() const {
 }
 
 namespace {
-std::int64_t delta(crdt::Hlc a, crdt::Hlc b) {
-    return static_cast<std::int64_t>(a.raw() - b.raw()); // wraps; undone by add()
-}
-crdt::Hlc add(crdt::Hlc base, std::int64_t d) {
-    return crdt::Hlc::from_raw(base.raw() + static_cast<std::uint64_t>(d));
+std::uint64_t back(crdt::Hlc vmax, crdt::Hlc h) {
+    return vmax.raw() - h.raw();
 }
 } // namespace
 
 Result<std::string> encode_record(const RowRecord& r, NodeTable& nodes) {
     ByteWriter w;
     w.u8(1);
-    auto base = r.life.stamp.hlc;
+    auto vmax = r.max_clock();
     auto node = [&](const crdt::NodeId& id) -> Status {
         auto idx = nodes.index_of(id);
         if (!idx) {
@@ -55,25 +52,29 @@ Result<std::string> encode_record(const RowRecord& r, NodeTable& nodes) {
         return Status::success();
     };
     w.varint(r.life.life.value());
-    w.varint(base.raw());
+    w.varint(back(vmax, r.life.stamp.hlc));
     if (auto s = node(r.life.stamp.node); !s.ok()) {
         return s;
     }
     w.varint(r.cells.size());
     for (const auto& c : r.cells) {
-        w.varint(static_cast<std::uint64_t>(c.column) << 1 | (c.has_value ? 1 : 0));
-        w.varint(c.write.life.value());
-        w.zigzag(delta(c.write.stamp.hlc, base));
-        if (auto s = node(c.write.stamp.node); !s.ok()) {
-            return s;
+        bool own_life = c.write.life != r.life.life;
+        bool own_node = c.write.stamp.node != r.life.stamp.node;
+        w.varint(static_cast<std::uint64_t>(c.column) << 3 | (c.has_value ? 4u : 0u) |
+                 (own_life ? 2u : 0u) | (own_node ? 1u : 0u));
+        if (own_life) {
+            w.varint(c.write.life.value());
         }
-        if (c.write.replaced == crdt::Hlc()) {
-            w.varint(0);
-        } else {
-            auto d = delta(c.write.stamp.hlc, c.write.replaced);
-            w.varint(1 +
-                     ((static_cast<std::uint64_t>(d) << 1) ^ static_cast<std::uint64_t>(d >> 63)));
+        w.varint(back(vmax, c.write.stamp.hlc));
+        if (own_node) {
+            if (auto s = node(c.write.stamp.node); !s.ok()) {
+                return s;
+            }
         }
+        auto replaced = c.write.replaced;
+        w.varint(replaced == crdt::Hlc() || replaced > c.write.stamp.hlc
+                     ? 0
+                     : 1 + (c.write.stamp.hlc.raw() - replaced.raw()));
         if (c.has_value) {
             w.value(c.write.value);
         }
@@ -85,56 +86,62 @@ Result<std::string> encode_record(const RowRecord& r, NodeTable& nodes) {
             return s;
         }
         w.varint(c.write.life.value());
-        w.zigzag(delta(c.write.stamp.hlc, base));
+        w.varint(back(vmax, c.write.stamp.hlc));
         w.zigzag(c.write.total);
     }
     return w.take();
 }
 
-Result<RowRecord> decode_record(std::string_view bytes, const NodeTable& nodes) {
+Result<RowRecord> decode_record(std::string_view bytes, crdt::Hlc vmax, const NodeTable& nodes) {
     auto corrupt = [](const std::string& what) {
         return Status(Code::corruption, "row record: " + what);
+    };
+    auto clock = [&](std::uint64_t b) {
+        return crdt::Hlc::from_raw(vmax.raw() - b);
     };
     ByteReader in(bytes);
     RowRecord r;
     std::uint8_t format;
-    std::uint64_t life, base_raw, node_idx, n;
+    std::uint64_t life, life_back, node_idx, n;
     if (!in.u8(format) || format != 1) {
         return corrupt("unknown format byte");
     }
-    if (!in.varint(life) || !in.varint(base_raw) || !in.varint(node_idx)) {
+    if (!in.varint(life) || !in.varint(life_back) || !in.varint(node_idx)) {
         return corrupt("truncated header");
     }
-    auto base = crdt::Hlc::from_raw(base_raw);
     auto life_node = nodes.id_at(node_idx);
     if (!life_node) {
         return life_node.status();
     }
-    r.life = crdt::RowWrite{crdt::CausalLength(life), crdt::Stamp{base, *life_node}};
+    r.life = crdt::RowWrite{crdt::CausalLength(life), crdt::Stamp{clock(life_back), *life_node}};
     if (!in.varint(n) || n > bytes.size()) {
         return corrupt("bad cell count");
     }
     r.cells.resize(n);
     for (auto& c : r.cells) {
-        std::uint64_t col, cell_life, replaced;
-        std::int64_t d;
-        if (!in.varint(col) || !in.varint(cell_life) || !in.zigzag(d) || !in.varint(node_idx) ||
-            !in.varint(replaced)) {
+        std::uint64_t head, cell_life = life, b, replaced;
+        if (!in.varint(head) || ((head & 2) && !in.varint(cell_life)) || !in.varint(b)) {
             return corrupt("truncated cell");
         }
-        auto id = nodes.id_at(node_idx);
-        if (!id) {
-            return id.status();
-        }
-        c.column = static_cast<int>(col >> 1);
-        c.has_value = (col & 1) != 0;
+        c.column = static_cast<int>(head >> 3);
+        c.has_value = (head & 4) != 0;
         c.write.life = crdt::CausalLength(cell_life);
-        c.write.stamp = crdt::Stamp{add(base, d), *id};
+        c.write.stamp = crdt::Stamp{clock(b), *life_node};
+        if (head & 1) {
+            if (!in.varint(node_idx)) {
+                return corrupt("truncated cell");
+            }
+            auto id = nodes.id_at(node_idx);
+            if (!id) {
+                return id.status();
+            }
+            c.write.stamp.node = *id;
+        }
+        if (!in.varint(replaced)) {
+            return corrupt("truncated cell");
+        }
         if (replaced != 0) {
-            auto z = replaced - 1;
-            auto back = static_cast<std::int64_t>((z >> 1) ^ (~(z & 1) + 1));
-            c.write.replaced =
-                crdt::Hlc::from_raw(c.write.stamp.hlc.raw() - static_cast<std::uint64_t>(back));
+            c.write.replaced = crdt::Hlc::from_raw(c.write.stamp.hlc.raw() - (replaced - 1));
         }
         if (c.has_value && !in.value(c.write.value)) {
             return corrupt("truncated value");
@@ -145,9 +152,8 @@ Result<RowRecord> decode_record(std::string_view bytes, const NodeTable& nodes) 
     }
     r.counters.resize(n);
     for (auto& c : r.counters) {
-        std::uint64_t col, counter_life;
-        std::int64_t d;
-        if (!in.varint(col) || !in.varint(node_idx) || !in.varint(counter_life) || !in.zigzag(d) ||
+        std::uint64_t col, counter_life, b;
+        if (!in.varint(col) || !in.varint(node_idx) || !in.varint(counter_life) || !in.varint(b) ||
             !in.zigzag(c.write.total)) {
             return corrupt("truncated counter");
         }
@@ -157,7 +163,7 @@ Result<RowRecord> decode_record(std::string_view bytes, const NodeTable& nodes) 
         }
         c.column = static_cast<int>(col);
         c.write.life = crdt::CausalLength(counter_life);
-        c.write.stamp = crdt::Stamp{add(base, d), *id};
+        c.write.stamp = crdt::Stamp{clock(b), *id};
     }
     if (!in.at_end()) {
         return corrupt("trailing bytes");

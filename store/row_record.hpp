@@ -1,14 +1,17 @@
 // The compact per-row record: everything peerlite knows about one synced row's clocks,
-// stored as one BLOB per row in _peerlite_rows_<table>. Format (docs/metadata-format.md):
+// stored as one BLOB per row in _peerlite_rows_<table>, beside `vmax`, the greatest
+// clock in the record (an indexed column, so change reading can seek by clock). Clocks in
+// the record are stored as distances below vmax. Format (docs/metadata-format.md):
 //
-//   record  := 0x01 life:varint life_hlc:varint life_node:varint
+//   record  := 0x01 life:varint life_back:varint life_node:varint
 //              ncells:varint cell* ncounters:varint counter*
-//   cell    := (column << 1 | has_value):varint life:varint
-//              hlc_delta:zigzag node:varint replaced:varint [value]
-//   counter := column:varint node:varint life:varint hlc_delta:zigzag total:zigzag
+//   cell    := head:varint [life:varint] back:varint [node:varint] replaced:varint [value]
+//              head = column << 3 | has_value << 2 | own_life << 1 | own_node
+//   counter := column:varint node:varint life:varint back:varint total:zigzag
 //
-// hlc_delta is the clock minus life_hlc (cells of one insert share its clock, so it is
-// usually one byte); replaced is 0 for none, else 1 + zigzag(hlc - replaced); node is a
+// back = vmax - clock. A cell's life and node are present only when they differ from the
+// row's (own_life, own_node set); for the common row written by one insert a cell takes
+// four bytes. replaced is 0 for none, else 1 + (clock - replaced). node is a
 // _peerlite_nodes index. Values are kept only for max/min columns, whose winner cannot
 // be recovered from the user table after a losing local write.
 #pragma once
@@ -39,6 +42,7 @@ struct RowRecord {
     crdt::RowWrite life;
     std::vector<CellEntry> cells;       // sorted by column
     std::vector<CounterEntry> counters; // sorted by column, then node
+    bool stored = false;                // read from the database (else new)
 
     CellEntry* cell(int column);
     // Sum of the column's contributions made in the row's current life.
@@ -47,7 +51,8 @@ struct RowRecord {
     crdt::Hlc max_clock() const;
 };
 
+// Encodes relative to record.max_clock(), which the caller stores as vmax.
 Result<std::string> encode_record(const RowRecord& record, NodeTable& nodes);
-Result<RowRecord> decode_record(std::string_view bytes, const NodeTable& nodes);
+Result<RowRecord> decode_record(std::string_view bytes, crdt::Hlc vmax, const NodeTable& nodes);
 
 } // namespace peerlite::store

@@ -104,7 +104,11 @@ Result<RowRecord> Store::Impl::load_record(TableState& t, const std::vector<crdt
     if (rc != SQLITE_ROW) {
         return sql::error(db.get(), "reading row record of table '" + t.schema.name + "'");
     }
-    auto record = decode_record(stmt.column_blob(0), nodes);
+    auto vmax = crdt::Hlc::from_raw(static_cast<std::uint64_t>(stmt.column_int(1)));
+    auto record = decode_record(stmt.column_blob(0), vmax, nodes);
+    if (record) {
+        record->stored = true;
+    }
     if (!record) {
         return Status(Code::corruption,
                       "table '" + t.schema.name + "': " + record.status().message());
@@ -118,7 +122,9 @@ Status Store::Impl::save_record(TableState& t, const std::vector<crdt::Value>& k
     if (!bytes) {
         return bytes.status();
     }
-    auto& stmt = t.rec_upsert;
+    // In place when the record exists: REPLACE would delete and re-insert the row and
+    // its index entry.
+    auto& stmt = r.stored ? t.rec_update : t.rec_insert;
     TableState::bind_key(stmt, 1, key);
     auto n = static_cast<int>(key.size());
     stmt.bind_blob(n + 1, bytes->data(), bytes->size());

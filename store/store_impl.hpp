@@ -26,7 +26,8 @@ struct TableState {
     sql::Stmt user_update; // ?1 mask, ?2.. values, then keys
     sql::Stmt user_delete; // by key
     sql::Stmt rec_select;  // rec by key
-    sql::Stmt rec_upsert;  // keys, rec, vmax
+    sql::Stmt rec_insert;  // keys, rec, vmax
+    sql::Stmt rec_update;  // keys, rec, vmax
     sql::Stmt scan;        // rows with vmax > ?1 joined with the user row
 
     Status prepare(sqlite3* db);
@@ -69,7 +70,10 @@ struct Store::Impl {
 
     // Parts implemented in capture.cpp, apply.cpp, read_changes.cpp.
     Result<CaptureStats> capture_locked();
-    Result<ApplyStats> apply_rows(const std::vector<const RowChange*>& rows);
+    // Merges rows; each row's versions not in `claimed` are covered one by one (the
+    // claim itself is recorded by the caller once the whole set is in).
+    Result<ApplyStats> apply_rows(const std::vector<const RowChange*>& rows,
+                                  const crdt::VersionVector& claimed);
     Status validate(const ChangeSet& changes);
     Status hold_back(const RowChange& row, const std::string& reason);
 };

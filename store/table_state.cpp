@@ -17,10 +17,11 @@ Status TableState::prepare(sqlite3* db) {
     auto values = schema::value_list(s);
     auto nkeys = static_cast<int>(s.key.size());
     auto nvalues = static_cast<int>(s.values.size());
-    std::string meta_keys, scan_keys, meta_match, join;
+    std::string meta_keys, old_keys, scan_keys, meta_match, join;
     for (int i = 0; i < nkeys; ++i) {
         auto k = "k" + std::to_string(i);
         meta_keys += (i ? ", " : "") + k;
+        old_keys += ", o" + std::to_string(i);
         scan_keys += (i ? ", r." : "r.") + k;
         meta_match += (i ? " AND " : "") + k + " = ?" + std::to_string(i + 1);
         join += (i ? " AND " : "") + std::string("t.") + quote(s.key[static_cast<std::size_t>(i)]) +
@@ -51,7 +52,7 @@ Status TableState::prepare(sqlite3* db) {
         std::string text;
     };
     std::vector<Spec> specs = {
-        {&log_select, "SELECT seq, op, cols, at, " + meta_keys + " FROM " +
+        {&log_select, "SELECT seq, op, cols, at, " + meta_keys + old_keys + " FROM " +
                           quote(schema::log_table(s.name)) + " ORDER BY seq LIMIT ?1"},
         {&log_delete, "DELETE FROM " + quote(schema::log_table(s.name)) + " WHERE seq <= ?1"},
         {&user_select, "SELECT " + (nvalues ? values : "1") + " FROM " + table + " WHERE " +
@@ -59,9 +60,12 @@ Status TableState::prepare(sqlite3* db) {
         {&user_upsert, upsert},
         {&user_delete, "DELETE FROM " + table + " WHERE " + schema::key_match(s)},
         {&rec_select,
-         "SELECT rec FROM " + quote(schema::rows_table(s.name)) + " WHERE " + meta_match},
-        {&rec_upsert, "INSERT OR REPLACE INTO " + quote(schema::rows_table(s.name)) + "(" +
-                          meta_keys + ", rec, vmax) VALUES (" + placeholders(1, nkeys + 2) + ")"},
+         "SELECT rec, vmax FROM " + quote(schema::rows_table(s.name)) + " WHERE " + meta_match},
+        {&rec_update, "UPDATE " + quote(schema::rows_table(s.name)) + " SET rec = ?" +
+                          std::to_string(nkeys + 1) + ", vmax = ?" + std::to_string(nkeys + 2) +
+                          " WHERE " + meta_match},
+        {&rec_insert, "INSERT INTO " + quote(schema::rows_table(s.name)) + "(" + meta_keys +
+                          ", rec, vmax) VALUES (" + placeholders(1, nkeys + 2) + ")"},
         {&scan, "SELECT " + scan_keys + ", r.rec, r.vmax, t." + quote(s.key[0]) + " IS NOT NULL" +
                     tvalues + " FROM " + quote(schema::rows_table(s.name)) + " r LEFT JOIN " +
                     table + " t ON " + join + " WHERE r.vmax > ?1 ORDER BY r.vmax LIMIT ?2"},
