@@ -534,6 +534,9 @@ Result<ApplyStats> Store::apply(const ChangeSet& changes) {
             return fail(stats.status());
         }
         if (next == changes.rows.size()) {
+            if (auto st = s.prune_conflicts(); !st.ok()) {
+                return fail(st);
+            }
             // The coverage claim, minus what was kept aside.
             for (const auto& [origin, ranges] : changes.covers.origins()) {
                 auto claim = ranges.minus(held.of(origin));

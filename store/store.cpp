@@ -184,6 +184,11 @@ Status Store::Impl::record_conflict(const Conflict& c) {
     return s.run("recording a conflict");
 }
 
+Status Store::Impl::prune_conflicts() {
+    conflict_prune.bind_int(1, now_ms() - options.conflict_retention.count());
+    return conflict_prune.run("pruning the conflict log");
+}
+
 Status Store::Impl::hold_back(const RowChange& row, const std::string& reason) {
     auto bytes = encode(row);
     pending_insert.bind_int(1, now_ms());
@@ -210,6 +215,7 @@ Status prepare_store(Store::Impl& s) {
                   "INSERT INTO _peerlite_conflicts(decided_at, tbl, key, col, rule, winner_value, "
                   "winner_hlc, winner_node, loser_value, loser_hlc, loser_node, reason) VALUES "
                   "(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)"},
+             Spec{&s.conflict_prune, "DELETE FROM _peerlite_conflicts WHERE decided_at < ?1"},
              Spec{&s.pending_insert, "INSERT OR IGNORE INTO _peerlite_pending(received_at, tbl, "
                                      "reason, change) VALUES (?1, ?2, ?3, ?4)"},
          }) {

@@ -51,6 +51,7 @@ struct Store::Impl {
     sql::Stmt version_delete;
     sql::Stmt version_insert;
     sql::Stmt conflict_insert;
+    sql::Stmt conflict_prune;
     sql::Stmt pending_insert;
 
     explicit Impl(StoreOptions o);
@@ -67,6 +68,8 @@ struct Store::Impl {
     Status persist_progress();
 
     Status record_conflict(const Conflict& c);
+    // Deletes conflicts older than options.conflict_retention.
+    Status prune_conflicts();
 
     // Parts implemented in capture.cpp, apply.cpp, read_changes.cpp.
     Result<CaptureStats> capture_locked();

@@ -1,0 +1,198 @@
+#include <random>
+
+#include <catch2/catch.hpp>
+#include <msgpack.hpp>
+
+#include "store_fixture.hpp"
+
+using namespace peerlite;
+using namespace peerlite::testing;
+using crdt::MergeRule;
+
+namespace {
+
+struct Replica {
+    ScratchDir dir;
+    std::string path = dir.file("r.db");
+    PlainDb app{path};
+    std::unique_ptr<store::Store> store;
+    Replica() {
+        app.exec("CREATE TABLE t(id TEXT PRIMARY KEY NOT NULL, name TEXT, qty INTEGER)");
+        app.exec("INSERT INTO t VALUES ('k', 'local', 1)");
+        store = open_store(path);
+        REQUIRE(store->sync_table({"t", {{"qty", MergeRule::counter}}}).ok());
+    }
+};
+
+crdt::NodeId peer() {
+    crdt::NodeId::Bytes b{};
+    b[0] = 0xab;
+    return crdt::NodeId::from_bytes(b);
+}
+
+store::ChangeSet valid_set(crdt::Hlc at) {
+    store::RowChange row;
+    row.table = "t";
+    row.key = {crdt::Value::text("r1")};
+    row.life = {crdt::CausalLength(1), {at, peer()}};
+    row.cells.push_back(
+        {"name", {crdt::CausalLength(1), {at, peer()}, crdt::Value::text("remote"), {}}});
+    row.counters.push_back({"qty", {crdt::CausalLength(1), {at, peer()}, 5}});
+    store::ChangeSet set;
+    set.rows.push_back(row);
+    return set;
+}
+
+crdt::Hlc now_hlc() {
+    auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                  std::chrono::system_clock::now().time_since_epoch())
+                  .count();
+    return crdt::Hlc::from_parts(static_cast<std::uint64_t>(ms), 0);
+}
+
+// Applies `set` and checks it was refused with `code` and changed nothing.
+void require_refused(Replica& r, const store::ChangeSet& set, Code code, const std::string& says) {
+    auto before = dump(r.path, "t");
+    auto versions = r.store->versions();
+    auto result = r.store->apply(set);
+    REQUIRE_FALSE(result.ok());
+    CHECK(result.status().code() == code);
+    CHECK_THAT(result.status().message(), Catch::Contains(says));
+    CHECK(dump(r.path, "t") == before);
+    CHECK(r.store->versions() == versions);
+}
+
+} // namespace
+
+TEST_CASE("a change set with a clock far in the future is refused whole, naming the peer") {
+    Replica r;
+    auto set = valid_set(now_hlc());
+    auto ahead =
+        valid_set(crdt::Hlc::from_parts(now_hlc().physical_ms() + 600'000, 0)).rows.front();
+    ahead.key = {crdt::Value::text("r2")};
+    set.rows.push_back(ahead);
+    require_refused(r, set, Code::clock_drift, peer().to_string());
+}
+
+TEST_CASE("malformed rows are refused before anything is applied") {
+    Replica r;
+    auto good = valid_set(now_hlc());
+
+    auto later_life = good;
+    later_life.rows.front().cells.front().write.life = crdt::CausalLength(3);
+    require_refused(r, later_life, Code::corruption, "later row life");
+
+    auto wrong_key = good;
+    wrong_key.rows.front().key.push_back(crdt::Value::integer(1));
+    require_refused(r, wrong_key, Code::schema_mismatch, "key values");
+
+    auto null_key = good;
+    null_key.rows.front().key = {crdt::Value()};
+    require_refused(r, null_key, Code::corruption, "NULL primary key");
+
+    auto rule_mismatch = good;
+    rule_mismatch.rows.front().cells.push_back(
+        {"qty", {crdt::CausalLength(1), {now_hlc(), peer()}, crdt::Value::integer(9), {}}});
+    require_refused(r, rule_mismatch, Code::schema_mismatch, "column 'qty'");
+
+    auto twice = good;
+    twice.rows.front().cells.push_back(twice.rows.front().cells.front());
+    require_refused(r, twice, Code::corruption, "appears twice");
+
+    // A valid row before the bad one is not applied either.
+    auto mixed = good;
+    mixed.rows.push_back(later_life.rows.front());
+    require_refused(r, mixed, Code::corruption, "later row life");
+}
+
+TEST_CASE("undecodable bytes are refused with a message saying what was wrong") {
+    auto encoded = store::encode(valid_set(now_hlc()));
+    CHECK(store::decode("").status().code() == Code::corruption);
+    CHECK(store::decode(std::string_view(encoded).substr(0, encoded.size() - 3)).status().code() ==
+          Code::corruption);
+    CHECK(store::decode(encoded + "x").status().code() == Code::corruption);
+    auto garbage = store::decode("\x93\x01\x02\x03");
+    CHECK(garbage.status().code() == Code::corruption);
+    CHECK_THAT(garbage.status().message(), Catch::Contains("nodes must be an array"));
+
+    store::DecodeLimits small;
+    small.max_bytes = 10;
+    CHECK(store::decode(encoded, small).status().code() == Code::limit_exceeded);
+    small = {};
+    small.max_rows = 0;
+    CHECK(store::decode(encoded, small).status().code() == Code::limit_exceeded);
+
+    // A row whose life names node #3 of an empty node list.
+    msgpack::sbuffer buffer;
+    msgpack::packer<msgpack::sbuffer> pk(buffer);
+    pk.pack_array(3);
+    pk.pack_array(0);
+    pk.pack_array(1);
+    pk.pack_array(5);
+    pk.pack(std::string("t"));
+    pk.pack_array(1);
+    pk.pack(std::string("k"));
+    pk.pack_array(3);
+    pk.pack(1);
+    pk.pack(5);
+    pk.pack(3);
+    pk.pack_array(0);
+    pk.pack_array(0);
+    pk.pack_array(0);
+    auto unknown_node = store::decode(std::string_view(buffer.data(), buffer.size()));
+    CHECK(unknown_node.status().code() == Code::corruption);
+    CHECK_THAT(unknown_node.status().message(),
+               Catch::Contains("rows[0].life.node refers to node #3 of 0"));
+}
+
+TEST_CASE("thousands of mutated change sets never crash or corrupt a replica") {
+    Replica r;
+    Replica source;
+    source.app.exec("INSERT INTO t VALUES ('a', 'x', 3), ('b', 'y', 4)");
+    REQUIRE(source.store->capture().ok());
+    auto wanted = source.store->versions();
+    store::ReadCursor cursor;
+    auto set = source.store->read_changes(wanted, cursor);
+    REQUIRE(set.ok());
+    set->covers = wanted;
+    auto encoded = store::encode(*set);
+    auto seed = Catch::rngSeed();
+    CAPTURE(seed);
+    std::mt19937_64 rng(seed);
+    std::size_t decoded = 0, applied = 0;
+    for (int i = 0; i < 3000; ++i) {
+        auto bytes = encoded;
+        for (int flips = 1 + static_cast<int>(rng() % 4); flips > 0; --flips) {
+            switch (rng() % 3) {
+            case 0: bytes[rng() % bytes.size()] = static_cast<char>(rng()); break;
+            case 1: bytes.resize(rng() % bytes.size()); break;
+            default: bytes.insert(rng() % bytes.size(), 1, static_cast<char>(rng()));
+            }
+            if (bytes.empty()) {
+                break;
+            }
+        }
+        auto parsed = store::decode(bytes);
+        if (!parsed) {
+            REQUIRE((parsed.status().code() == Code::corruption ||
+                     parsed.status().code() == Code::limit_exceeded));
+            continue;
+        }
+        ++decoded;
+        // Whatever survived decoding is either refused with a reason or merged.
+        auto result = r.store->apply(*parsed);
+        if (result.ok()) {
+            ++applied;
+        } else {
+            REQUIRE_FALSE(result.status().message().empty());
+        }
+    }
+    INFO("decoded " << decoded << ", applied " << applied);
+    PlainDb check(r.path);
+    CHECK(check.rows("PRAGMA integrity_check") == std::vector<std::string>{"'ok'"});
+    // The replica still syncs correctly with an honest peer afterwards, and the
+    // corrupted sets applied on the way are merged like any concurrent writes.
+    sync(*source.store, *r.store);
+    sync(*r.store, *source.store);
+    CHECK(dump(r.path, "t") == dump(source.path, "t"));
+}
