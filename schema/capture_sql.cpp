@@ -100,11 +100,13 @@ std::string create_triggers_sql(const TableSchema& t) {
         same_key += (i ? " AND " : "") + std::string("NEW.") + quote(t.key[i]) + " IS OLD." +
                     quote(t.key[i]);
     }
-    // Bit i is set when value column i changed; "IS NOT" treats NULLs as values.
+    // Bit i is set when value column i changed; "IS NOT" treats NULLs as values, and
+    // BINARY keeps a NOCASE column's 'a' -> 'A' from looking unchanged.
     std::string mask = "0";
     for (std::size_t i = 0; i < t.values.size(); ++i) {
         auto c = quote(t.values[i].name);
-        mask += " | ((NEW." + c + " IS NOT OLD." + c + ") << " + std::to_string(i) + ")";
+        mask +=
+            " | ((NEW." + c + " IS NOT OLD." + c + " COLLATE BINARY) << " + std::to_string(i) + ")";
     }
     // The write's wall time, so a write picked up late (no peerlite process was running)
     // is not stamped with the pickup time. julianday() without arguments skips parsing

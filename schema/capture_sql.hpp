@@ -15,7 +15,8 @@
 namespace peerlite::schema {
 
 // Fixed values: stored in the log tables' `op` column.
-enum class LogOp : std::uint8_t { insert = 1, update = 2, remove = 3 };
+// batch: a transaction's writes from a store::Writer packed in k0 (see store/capture.cpp).
+enum class LogOp : std::uint8_t { insert = 1, update = 2, remove = 3, batch = 4 };
 
 std::string log_table(const std::string& table);  // "_peerlite_log_<table>"
 std::string rows_table(const std::string& table); // "_peerlite_rows_<table>"

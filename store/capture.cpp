@@ -2,6 +2,7 @@
 // changes in the row records. Runs inside the caller's write transaction.
 #include <peerlite/store/store.hpp>
 
+#include "bytes.hpp"
 #include "store_impl.hpp"
 
 namespace peerlite::store {
@@ -170,6 +171,49 @@ private:
     TableState& t_;
 };
 
+// Log rows with op 4 hold a whole transaction's writes from a Writer (writer.cpp):
+//   batch := count:varint entry*
+//   entry := op:u8 (bit 7: primary key changed) columns:varint key:value* [old_key:value*]
+constexpr auto kBatchOp = static_cast<std::int64_t>(schema::LogOp::batch);
+
+Status expand_batch(std::string_view bytes, const LogEntry& row, int nkeys,
+                    std::vector<LogEntry>& out) {
+    ByteReader in(bytes);
+    std::uint64_t count;
+    if (!in.varint(count) || count > bytes.size()) {
+        return Status(Code::corruption, "bad batch count");
+    }
+    for (std::uint64_t i = 0; i < count; ++i) {
+        std::uint8_t op;
+        LogEntry e{row.seq, schema::LogOp::update, 0, row.at, {}, {}};
+        if (!in.u8(op) || !in.varint(e.columns)) {
+            return Status(Code::corruption, "truncated batch entry");
+        }
+        auto base = static_cast<std::uint8_t>(op & 0x7f);
+        if (base < 1 || base > 3) {
+            return Status(Code::corruption, "unknown operation " + std::to_string(base));
+        }
+        e.op = static_cast<schema::LogOp>(base);
+        auto read_key = [&](std::vector<crdt::Value>& key) {
+            key.resize(static_cast<std::size_t>(nkeys));
+            for (auto& v : key) {
+                if (!in.value(v)) {
+                    return false;
+                }
+            }
+            return true;
+        };
+        if (!read_key(e.key) || ((op & 0x80) && !read_key(e.old_key))) {
+            return Status(Code::corruption, "truncated batch key");
+        }
+        if (e.op == schema::LogOp::insert) {
+            e.columns = ~std::uint64_t{0};
+        }
+        out.push_back(std::move(e));
+    }
+    return in.at_end() ? Status::success() : Status(Code::corruption, "trailing bytes in batch");
+}
+
 Result<std::vector<LogEntry>> read_log(TableState& t) {
     auto& stmt = t.log_select;
     sql::Reset reset(stmt);
@@ -179,12 +223,20 @@ Result<std::vector<LogEntry>> read_log(TableState& t) {
     while ((rc = stmt.step()) == SQLITE_ROW) {
         LogEntry e;
         e.seq = stmt.column_int(0);
-        e.op = static_cast<schema::LogOp>(stmt.column_int(1));
+        auto op = stmt.column_int(1);
         e.columns = static_cast<std::uint64_t>(stmt.column_int(2));
         // julianday() of the write: days since noon UTC, 24 November 4714 BC.
         e.at = std::chrono::milliseconds(static_cast<std::int64_t>(
             (sqlite3_column_double(stmt.get(), 3) - 2440587.5) * 86'400'000.0));
         auto nkeys = static_cast<int>(t.schema.key.size());
+        if (op == kBatchOp) {
+            if (auto st = expand_batch(stmt.column_blob(4), e, nkeys, out); !st.ok()) {
+                return Status(st.code(), "capture log of '" + t.schema.name + "', entry " +
+                                             std::to_string(e.seq) + ": " + st.message());
+            }
+            continue;
+        }
+        e.op = static_cast<schema::LogOp>(op);
         for (int i = 0; i < nkeys; ++i) {
             e.key.push_back(stmt.column(4 + i));
         }

@@ -1,0 +1,305 @@
+// The embedded write path: preupdate-hook capture, one log row per table per transaction.
+#define SQLITE_ENABLE_PREUPDATE_HOOK 1 // declares sqlite3_preupdate_*; Debian's library has them
+#include <cstring>
+#include <map>
+#include <vector>
+
+#include <peerlite/store/writer.hpp>
+
+#include "../schema/capture_sql.hpp"
+#include "../schema/sqlite.hpp"
+#include "../schema/table_schema.hpp"
+#include "bytes.hpp"
+
+namespace peerlite::store {
+
+namespace {
+
+crdt::Value value_of(sqlite3_value* v) {
+    switch (sqlite3_value_type(v)) {
+    case SQLITE_INTEGER: return crdt::Value::integer(sqlite3_value_int64(v));
+    case SQLITE_FLOAT: return crdt::Value::real(sqlite3_value_double(v));
+    case SQLITE_TEXT:
+        return crdt::Value::text(std::string(reinterpret_cast<const char*>(sqlite3_value_text(v)),
+                                             static_cast<std::size_t>(sqlite3_value_bytes(v))));
+    case SQLITE_BLOB: {
+        auto* p = static_cast<const std::uint8_t*>(sqlite3_value_blob(v));
+        return crdt::Value::blob(std::vector<std::uint8_t>(p, p + sqlite3_value_bytes(v)));
+    }
+    default: return crdt::Value::null();
+    }
+}
+
+// The same value in the same storage class, bytewise (what the triggers' "IS NOT ...
+// COLLATE BINARY" decides).
+bool same(sqlite3_value* a, sqlite3_value* b) {
+    int type = sqlite3_value_type(a);
+    if (type != sqlite3_value_type(b)) {
+        return false;
+    }
+    switch (type) {
+    case SQLITE_NULL: return true;
+    case SQLITE_INTEGER: return sqlite3_value_int64(a) == sqlite3_value_int64(b);
+    case SQLITE_FLOAT: {
+        double x = sqlite3_value_double(a), y = sqlite3_value_double(b);
+        return std::memcmp(&x, &y, sizeof x) == 0;
+    }
+    default: {
+        auto* pa = type == SQLITE_TEXT ? static_cast<const void*>(sqlite3_value_text(a))
+                                       : sqlite3_value_blob(a);
+        auto* pb = type == SQLITE_TEXT ? static_cast<const void*>(sqlite3_value_text(b))
+                                       : sqlite3_value_blob(b);
+        int n = sqlite3_value_bytes(a);
+        return n == sqlite3_value_bytes(b) &&
+               (n == 0 || std::memcmp(pa, pb, static_cast<std::size_t>(n)) == 0);
+    }
+    }
+}
+
+// One synced table as the hook sees it: column positions and the entries captured in
+// the current transaction, already in the log's batch format (docs/metadata-format.md).
+struct TableCapture {
+    schema::TableSchema schema;
+    std::vector<int> key_pos;   // table column position of each key column
+    std::vector<int> value_pos; // ... of each value column
+    ByteWriter entries;
+    std::uint64_t count = 0;
+    sql::Stmt append;
+};
+
+} // namespace
+
+struct Writer::Impl {
+    sql::DbHandle db;
+    std::map<std::string, TableCapture, std::less<>> tables;
+    std::int64_t schema_version = -1;
+    bool in_transaction = false;
+    bool stray_write = false; // a synced table written outside transaction()
+    Status hook_error;
+
+    Status load_tables();
+    void clear() {
+        for (auto& [name, t] : tables) {
+            t.entries = ByteWriter();
+            t.count = 0;
+        }
+    }
+    Status flush();
+    void capture(int op, const char* table);
+};
+
+Status Writer::Impl::load_tables() {
+    auto* handle = db.get();
+    auto version = sql::Stmt::prepare(handle, "PRAGMA schema_version");
+    if (!version) {
+        return version.status();
+    }
+    std::int64_t current;
+    {
+        sql::Reset reset(*version);
+        if (version->step() != SQLITE_ROW) {
+            return sql::error(handle, "reading schema_version");
+        }
+        current = version->column_int(0);
+    }
+    if (current == schema_version) {
+        return Status::success();
+    }
+    tables.clear();
+    // The registry may not exist yet (no table synced): then nothing is captured.
+    auto registry = sql::Stmt::prepare(
+        handle, "SELECT tbl, name, rule FROM _peerlite_columns ORDER BY tbl, idx");
+    if (registry) {
+        std::map<std::string, schema::TableSpec> specs;
+        {
+            sql::Reset reset(*registry);
+            while (registry->step() == SQLITE_ROW) {
+                auto& spec = specs[registry->column_text(0)];
+                spec.table = registry->column_text(0);
+                spec.rules.push_back({registry->column_text(1),
+                                      static_cast<crdt::MergeRule>(registry->column_int(2))});
+            }
+        }
+        auto positions =
+            sql::Stmt::prepare(handle, "SELECT name FROM pragma_table_info(?1) ORDER BY cid");
+        if (!positions) {
+            return positions.status();
+        }
+        for (const auto& [name, spec] : specs) {
+            auto schema = schema::inspect_table(handle, spec);
+            if (!schema) {
+                return schema.status();
+            }
+            TableCapture t;
+            t.schema = *schema;
+            std::map<std::string, int> pos;
+            positions->bind_text(1, name);
+            {
+                sql::Reset reset(*positions);
+                for (int i = 0; positions->step() == SQLITE_ROW; ++i) {
+                    pos[positions->column_text(0)] = i;
+                }
+            }
+            for (const auto& k : t.schema.key) {
+                t.key_pos.push_back(pos.at(k));
+            }
+            for (const auto& v : t.schema.values) {
+                t.value_pos.push_back(pos.at(v.name));
+            }
+            auto append = sql::Stmt::prepare(
+                handle, "INSERT INTO " + sql::quote(schema::log_table(name)) +
+                            "(op, cols, at, k0) VALUES (4, NULL, julianday(), ?1)");
+            if (!append) {
+                return append.status();
+            }
+            t.append = std::move(*append);
+            tables.emplace(name, std::move(t));
+        }
+    }
+    schema_version = current;
+    return Status::success();
+}
+
+void Writer::Impl::capture(int op, const char* table) {
+    auto it = tables.find(std::string_view(table));
+    if (it == tables.end()) {
+        return;
+    }
+    if (!in_transaction) {
+        stray_write = true;
+        return;
+    }
+    auto& t = it->second;
+    auto* handle = db.get();
+    auto column = [&](bool is_new, int pos) {
+        sqlite3_value* v = nullptr;
+        if ((is_new ? sqlite3_preupdate_new(handle, pos, &v)
+                    : sqlite3_preupdate_old(handle, pos, &v)) != SQLITE_OK) {
+            hook_error = sql::error(handle, "reading a changed row of '" + t.schema.name + "'");
+        }
+        return v;
+    };
+    auto write_key = [&](bool is_new) {
+        for (int pos : t.key_pos) {
+            auto* v = column(is_new, pos);
+            t.entries.value(v ? value_of(v) : crdt::Value());
+        }
+    };
+    ++t.count;
+    if (op == SQLITE_INSERT || op == SQLITE_DELETE) {
+        t.entries.u8(static_cast<std::uint8_t>(op == SQLITE_INSERT ? schema::LogOp::insert
+                                                                   : schema::LogOp::remove));
+        t.entries.varint(0);
+        write_key(op == SQLITE_INSERT);
+        return;
+    }
+    std::uint64_t mask = 0;
+    for (std::size_t i = 0; i < t.value_pos.size(); ++i) {
+        auto* a = column(false, t.value_pos[i]);
+        auto* b = column(true, t.value_pos[i]);
+        if (a && b && !same(a, b)) {
+            mask |= std::uint64_t{1} << i;
+        }
+    }
+    bool key_changed = false;
+    for (int pos : t.key_pos) {
+        auto* a = column(false, pos);
+        auto* b = column(true, pos);
+        key_changed = key_changed || (a && b && !same(a, b));
+    }
+    // Op 2 with the old key appended marks a changed primary key, as the trigger's o0.. do.
+    t.entries.u8(static_cast<std::uint8_t>(schema::LogOp::update) | (key_changed ? 0x80 : 0));
+    t.entries.varint(mask);
+    write_key(true);
+    if (key_changed) {
+        write_key(false);
+    }
+}
+
+Status Writer::Impl::flush() {
+    for (auto& [name, t] : tables) {
+        if (t.count == 0) {
+            continue;
+        }
+        ByteWriter batch;
+        batch.varint(t.count);
+        std::string bytes = batch.take() + t.entries.data();
+        t.append.bind_blob(1, bytes.data(), bytes.size());
+        if (auto s = t.append.run("logging captured writes to '" + name + "'"); !s.ok()) {
+            return s;
+        }
+    }
+    return Status::success();
+}
+
+namespace {
+void on_preupdate(void* ctx, sqlite3*, int op, const char* db, const char* table, sqlite3_int64,
+                  sqlite3_int64) {
+    if (std::strcmp(db, "main") == 0) {
+        static_cast<Writer::Impl*>(ctx)->capture(op, table);
+    }
+}
+int on_commit(void* ctx) {
+    // Non-zero turns the COMMIT into a ROLLBACK: a write we could not log must not land.
+    return static_cast<Writer::Impl*>(ctx)->stray_write ? 1 : 0;
+}
+void on_rollback(void* ctx) {
+    auto* impl = static_cast<Writer::Impl*>(ctx);
+    impl->stray_write = false;
+    impl->clear();
+}
+} // namespace
+
+Writer::Writer(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+Writer::~Writer() = default;
+
+sqlite3* Writer::handle() const {
+    return impl_->db.get();
+}
+
+Result<std::unique_ptr<Writer>> Writer::open(const std::string& path, int busy_timeout_ms) {
+    auto impl = std::make_unique<Impl>();
+    auto db = sql::open(path, busy_timeout_ms);
+    if (!db) {
+        return db.status();
+    }
+    impl->db = std::move(*db);
+    auto* handle = impl->db.get();
+    sqlite3_db_config(handle, SQLITE_DBCONFIG_ENABLE_TRIGGER, 0, nullptr);
+    sqlite3_preupdate_hook(handle, on_preupdate, impl.get());
+    sqlite3_commit_hook(handle, on_commit, impl.get());
+    sqlite3_rollback_hook(handle, on_rollback, impl.get());
+    if (auto s = impl->load_tables(); !s.ok()) {
+        return s;
+    }
+    return std::unique_ptr<Writer>(new Writer(std::move(impl)));
+}
+
+Status Writer::transaction(const std::function<Status(sqlite3*)>& body) {
+    auto& s = *impl_;
+    auto tx = sql::Transaction::begin(s.db.get());
+    if (!tx) {
+        return tx.status();
+    }
+    if (auto st = s.load_tables(); !st.ok()) {
+        return st;
+    }
+    s.clear();
+    s.hook_error = Status::success();
+    s.in_transaction = true;
+    auto st = body(s.db.get());
+    s.in_transaction = false;
+    if (st.ok()) {
+        st = s.hook_error;
+    }
+    if (st.ok()) {
+        st = s.flush();
+    }
+    if (st.ok()) {
+        st = tx->commit();
+    }
+    s.clear();
+    return st;
+}
+
+} // namespace peerlite::store
