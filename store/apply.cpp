@@ -533,7 +533,7 @@ Result<ApplyStats> Store::apply(const ChangeSet& changes) {
         if (!stats) {
             return fail(stats.status());
         }
-        if (next == changes.rows.size()) {
+        if (next == changes.rows.size() && changes.complete) {
             if (auto st = s.prune_conflicts(); !st.ok()) {
                 return fail(st);
             }

@@ -1,6 +1,6 @@
 // msgpack encoding of change sets; the format is specified in docs/protocol.md.
 //
-//   change_set := [nodes, rows, covers]
+//   change_set := [nodes, rows, covers, complete:bool]
 //   nodes      := [bin(16) ...]                         ids referred to by index below
 //   rows       := [row ...]
 //   row        := [table:str, key:[value ...], life, cells, counters]
@@ -262,7 +262,7 @@ struct Decoder {
     }
 
     bool change_set(const msgpack::object& o, ChangeSet& out) {
-        if (!array(o, 3, "change set")) {
+        if (!array(o, 4, "change set")) {
             return false;
         }
         const auto* f = o.via.array.ptr;
@@ -317,6 +317,10 @@ struct Decoder {
                                                         crdt::Hlc::from_raw(last)});
             }
         }
+        if (f[3].type != msgpack::type::BOOLEAN) {
+            return fail("complete must be a boolean");
+        }
+        out.complete = f[3].via.boolean;
         return true;
     }
 };
@@ -343,9 +347,10 @@ std::string encode(const ChangeSet& set) {
             p.pack_uint64(r.last.raw());
         }
     }
+    p.pack(set.complete);
     msgpack::sbuffer out;
     Packer head(out);
-    head.pack_array(3);
+    head.pack_array(4);
     head.pack_array(static_cast<std::uint32_t>(nodes.order().size()));
     for (const auto& id : nodes.order()) {
         auto b = id.bytes();
@@ -390,7 +395,7 @@ Result<ChangeSet> decode(std::string_view bytes, const DecodeLimits& limits) {
 }
 
 std::string encode(const RowChange& row) {
-    return encode(ChangeSet{{row}, {}});
+    return encode(ChangeSet{{row}, {}, true});
 }
 
 Result<RowChange> decode_row(std::string_view bytes, const DecodeLimits& limits) {

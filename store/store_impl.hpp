@@ -53,6 +53,7 @@ struct Store::Impl {
     sql::Stmt conflict_insert;
     sql::Stmt conflict_prune;
     sql::Stmt pending_insert;
+    sql::Stmt data_version_stmt;
 
     explicit Impl(StoreOptions o);
 

@@ -203,7 +203,7 @@ Status retry_held_back(Store::Impl& s) {
         }
     }
     for (auto& [id, row] : ready) {
-        ChangeSet one{{row}, {}};
+        ChangeSet one{{row}, {}, true};
         if (!s.validate(one).ok()) {
             continue; // still unknown (or now invalid): stays aside
         }

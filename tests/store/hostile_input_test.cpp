@@ -111,7 +111,7 @@ TEST_CASE("undecodable bytes are refused with a message saying what was wrong") 
     CHECK(store::decode(std::string_view(encoded).substr(0, encoded.size() - 3)).status().code() ==
           Code::corruption);
     CHECK(store::decode(encoded + "x").status().code() == Code::corruption);
-    auto garbage = store::decode("\x93\x01\x02\x03");
+    auto garbage = store::decode("\x94\x01\x02\x03\xc3");
     CHECK(garbage.status().code() == Code::corruption);
     CHECK_THAT(garbage.status().message(), Catch::Contains("nodes must be an array"));
 
@@ -125,7 +125,7 @@ TEST_CASE("undecodable bytes are refused with a message saying what was wrong") 
     // A row whose life names node #3 of an empty node list.
     msgpack::sbuffer buffer;
     msgpack::packer<msgpack::sbuffer> pk(buffer);
-    pk.pack_array(3);
+    pk.pack_array(4);
     pk.pack_array(0);
     pk.pack_array(1);
     pk.pack_array(5);
@@ -139,6 +139,7 @@ TEST_CASE("undecodable bytes are refused with a message saying what was wrong") 
     pk.pack_array(0);
     pk.pack_array(0);
     pk.pack_array(0);
+    pk.pack(true);
     auto unknown_node = store::decode(std::string_view(buffer.data(), buffer.size()));
     CHECK(unknown_node.status().code() == Code::corruption);
     CHECK_THAT(unknown_node.status().message(),

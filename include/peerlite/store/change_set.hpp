@@ -48,7 +48,12 @@ struct RowChange {
 
 struct ChangeSet {
     std::vector<RowChange> rows;
+    // The sender's claim (see above). When a large claim is streamed in several change
+    // sets, every part carries it with complete = false and the last with complete =
+    // true: the receiver records the claim only with a complete set, and meanwhile does
+    // not record the claimed versions one by one.
     crdt::VersionVector covers;
+    bool complete = true;
     friend bool operator==(const ChangeSet&, const ChangeSet&) = default;
 };
 

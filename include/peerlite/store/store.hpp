@@ -100,8 +100,8 @@ public:
     // Merges a change set: validated whole first (nothing is applied if any clock is
     // beyond the drift bound or any row is malformed), then applied in transactions of
     // apply_batch_rows rows, each atomic and idempotent; the coverage claim is recorded
-    // with the last one. Rows for unknown tables or columns are held back, reported in
-    // the stats, and applied by refresh_schema() once the schema has them.
+    // with the last one if changes.complete. Rows for unknown tables or columns are held back,
+    // reported in the stats, and applied by refresh_schema() once the schema has them.
     Result<ApplyStats> apply(const ChangeSet& changes);
 
     // What this replica covers, per origin node, as of the last capture() or apply():
@@ -116,6 +116,10 @@ public:
 
     // The greatest clock this node has issued or merged.
     crdt::Hlc clock() const;
+
+    // SQLite's data_version for this store's connection: it changes when another
+    // connection commits, so a poller can tell cheaply whether to capture().
+    Result<std::int64_t> data_version();
 
     struct Impl;
 
