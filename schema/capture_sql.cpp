@@ -71,12 +71,18 @@ std::string create_table_metadata_sql(const TableSchema& t) {
                       "(seq INTEGER PRIMARY KEY, op, cols, at, " + meta_keys(t) + ", " +
                       meta_keys(t, "o") + ");\n";
     // One record per row ever synced (tombstones included). A single INTEGER key is the
-    // rowid itself; other keys make a WITHOUT ROWID table keyed like the user's.
+    // rowid itself; other keys make a WITHOUT ROWID table keyed like the user's, with the
+    // key columns declared with the user's types (same affinity, same stored values).
     std::string rows = "CREATE TABLE IF NOT EXISTS " + quote(rows_table(t.name)) + "(";
     if (t.integer_key) {
         rows += "k0 INTEGER PRIMARY KEY, rec BLOB NOT NULL, vmax INTEGER NOT NULL);\n";
     } else {
-        rows += meta_keys(t) + ", rec BLOB NOT NULL, vmax INTEGER NOT NULL, PRIMARY KEY(" +
+        std::string typed_keys;
+        for (std::size_t i = 0; i < t.key.size(); ++i) {
+            typed_keys += "k" + std::to_string(i) +
+                          (t.key_types[i].empty() ? "" : " " + quote(t.key_types[i])) + ", ";
+        }
+        rows += typed_keys + "rec BLOB NOT NULL, vmax INTEGER NOT NULL, PRIMARY KEY(" +
                 meta_keys(t) + ")) WITHOUT ROWID;\n";
     }
     rows += "CREATE INDEX IF NOT EXISTS " + quote(rows_table(t.name) + "_vmax") + " ON " +

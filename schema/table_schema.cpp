@@ -159,6 +159,7 @@ Result<TableSchema> inspect_table(sqlite3* db, const TableSpec& spec) {
                                     "it NOT NULL");
         }
         schema.key.push_back(k->name);
+        schema.key_types.push_back(k->type);
     }
     if (schema.integer_key) {
         schema.warnings.push_back(

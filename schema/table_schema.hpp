@@ -22,8 +22,13 @@ struct Column {
 struct TableSchema {
     std::string name;
     std::vector<std::string> key; // primary key columns, in key order
-    std::vector<Column> values;   // every other column, in table order
-    bool integer_key = false;     // a single INTEGER PRIMARY KEY (rowid alias)
+    // Declared types of the key columns: metadata tables declare their key copies the
+    // same way, so SQLite's type affinity converts key values identically in both (a key
+    // 5 arriving for a TEXT key must become '5' in both places, or one row gets two
+    // records).
+    std::vector<std::string> key_types;
+    std::vector<Column> values; // every other column, in table order
+    bool integer_key = false;   // a single INTEGER PRIMARY KEY (rowid alias)
     std::vector<std::string> warnings;
 
     // Index of a value column by name, or -1.

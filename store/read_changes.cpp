@@ -1,4 +1,6 @@
 // Reading changes for peers, and reading the conflict log.
+#include <algorithm>
+
 #include <peerlite/store/store.hpp>
 
 #include "store_impl.hpp"
@@ -91,12 +93,31 @@ Result<ChangeSet> Store::read_changes(const crdt::VersionVector& wanted, ReadCur
                 row.key.push_back(scan.column(i));
             }
             row.life = record->life;
+            // A version travels whole: one write stamps the row's life and its cells with
+            // the same clock, and the receiver covers that version once it has it. So every
+            // entry carrying a sent stamp goes along, and the life (always sent, as context)
+            // brings the entries that share its stamp.
+            std::vector<crdt::Stamp> sent{row.life.stamp};
             bool any = wanted_stamp(wanted, row.life.stamp);
             for (const auto& c : record->cells) {
-                if (!wanted_stamp(wanted, c.write.stamp)) {
+                if (wanted_stamp(wanted, c.write.stamp)) {
+                    any = true;
+                    sent.push_back(c.write.stamp);
+                }
+            }
+            for (const auto& c : record->counters) {
+                if (wanted_stamp(wanted, c.write.stamp)) {
+                    any = true;
+                    sent.push_back(c.write.stamp);
+                }
+            }
+            auto is_sent = [&](const crdt::Stamp& stamp) {
+                return std::find(sent.begin(), sent.end(), stamp) != sent.end();
+            };
+            for (const auto& c : record->cells) {
+                if (!any || !is_sent(c.write.stamp)) {
                     continue;
                 }
-                any = true;
                 auto w = c.write;
                 if (!c.has_value) {
                     w.value = present && w.life == record->life.life
@@ -106,8 +127,7 @@ Result<ChangeSet> Store::read_changes(const crdt::VersionVector& wanted, ReadCur
                 row.cells.push_back({t.schema.values[static_cast<std::size_t>(c.column)].name, w});
             }
             for (const auto& c : record->counters) {
-                if (wanted_stamp(wanted, c.write.stamp)) {
-                    any = true;
+                if (any && is_sent(c.write.stamp)) {
                     row.counters.push_back(
                         {t.schema.values[static_cast<std::size_t>(c.column)].name, c.write});
                 }

@@ -352,6 +352,22 @@ crdt::Hlc Store::clock() const {
     return impl_->clock.last();
 }
 
+Result<std::int64_t> Store::data_version() {
+    auto& s = *impl_;
+    if (!s.data_version_stmt) {
+        auto stmt = sql::Stmt::prepare(s.db.get(), "PRAGMA data_version");
+        if (!stmt) {
+            return stmt.status();
+        }
+        s.data_version_stmt = std::move(*stmt);
+    }
+    sql::Reset reset(s.data_version_stmt);
+    if (s.data_version_stmt.step() != SQLITE_ROW) {
+        return sql::error(s.db.get(), "reading data_version");
+    }
+    return s.data_version_stmt.column_int(0);
+}
+
 std::vector<std::string> Store::synced_tables() const {
     std::vector<std::string> out;
     for (const auto& [name, t] : impl_->tables) {

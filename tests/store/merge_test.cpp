@@ -207,3 +207,27 @@ TEST_CASE("random writes on three files converge under random orders with duplic
         }
     }
 }
+
+TEST_CASE("regression: a row sent for one node's cells carries the whole write that set its life") {
+    // Found by the mesh partition test: a push of node A's versions included row k with
+    // its life (stamped by B) as context but without B's cells of that same write; the
+    // receiver then covered B's version and never asked for those cells again.
+    ScratchDir dir;
+    auto nodes = make_nodes(dir, 3);
+    nodes[0].app->exec("INSERT INTO t VALUES ('k', 'from a', 1, 1, 1)");
+    REQUIRE(nodes[0].store->capture().ok());
+    std::this_thread::sleep_for(std::chrono::milliseconds(3)); // B's insert is later: its life wins
+    nodes[1].app->exec("INSERT INTO t VALUES ('k', 'from b', 1, 1, 1)");
+    sync(*nodes[1].store, *nodes[2].store);
+    sync(*nodes[0].store, *nodes[2].store);
+    // C passes on only what it just got from A (as a push of its gained versions would).
+    crdt::VersionVector only_a;
+    only_a.add(nodes[0].store->node_id(), nodes[0].store->versions().of(nodes[0].store->node_id()));
+    store::ReadCursor cursor;
+    auto part = nodes[2].store->read_changes(only_a, cursor);
+    REQUIRE(part.ok());
+    REQUIRE(nodes[0].store->apply(*part).ok());
+    sync_all(nodes);
+    require_identical(nodes);
+    CHECK(dump(nodes[0].path, "t").front() == "'k'|'from b'|2|1|1");
+}

@@ -1,0 +1,102 @@
+// A peerlite node: one database, its store, its sockets, and the thread that gossips.
+//
+// Data flow on the node's thread, each turn of its poll loop:
+//   local commits (seen through SQLite's data_version) -> Store::capture() -> push the
+//   new versions to `fanout` random live peers;
+//   a push or sync response from a peer -> Store::apply() -> push whatever was new to us
+//   on to other peers (so a change reaches N nodes in about log N hops);
+//   every anti_entropy_interval -> compare version vectors with one random peer, and
+//   both sides pull what they lack, in chunks, one chunk in flight per session;
+//   every probe_interval -> ping one member (indirectly through others if it is silent).
+//
+// The Node owns its thread; all public methods are thread-safe.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <peerlite/peer/membership.hpp>
+#include <peerlite/schema/table_spec.hpp>
+#include <peerlite/store/store.hpp>
+#include <peerlite/transport/hub.hpp>
+
+namespace peerlite::peer {
+
+struct Seed {
+    std::string endpoint;   // e.g. "tcp://10.0.0.5:7400"
+    std::string public_key; // the seed's CURVE public key (Z85); empty in plaintext
+};
+
+struct NodeOptions {
+    std::string database;                  // SQLite file
+    std::vector<schema::TableSpec> tables; // synced tables (the file must have them)
+    store::StoreOptions store;
+    transport::HubOptions transport;
+    std::vector<Seed> seeds;
+    // Peers each fresh change is pushed to. More spreads faster, costs more duplicates.
+    std::size_t fanout = 3;
+    // How often to compare version vectors with one random peer: the bound on how long
+    // a missed push stays missing.
+    std::chrono::milliseconds anti_entropy_interval{1000};
+    // How often to ping one member; suspect/dead delays are in `membership`.
+    std::chrono::milliseconds probe_interval{200};
+    // How long a direct ping waits before asking others to probe indirectly.
+    std::chrono::milliseconds probe_timeout{400};
+    // How often to gossip the member list to one random member, and retry seeds.
+    std::chrono::milliseconds gossip_interval{500};
+    MembershipOptions membership;
+    // Longest wait in the poll loop: the worst-case delay before a local commit is seen.
+    std::chrono::milliseconds poll_interval{2};
+    // Rows per push or sync chunk.
+    std::size_t max_rows_per_message = 1000;
+    transport::MessageLimits limits;
+};
+
+struct NodeCounters {
+    std::uint64_t messages_sent = 0;
+    std::uint64_t messages_received = 0;
+    std::uint64_t messages_rejected =
+        0; // undecodable, unsupported, spoofed or refused by the store
+    std::uint64_t column_changes_received = 0;
+    std::uint64_t column_changes_won = 0; // received and new here
+    std::uint64_t rows_applied = 0;
+    std::uint64_t captured = 0; // local log entries picked up
+    std::uint64_t pushes_sent = 0;
+    std::uint64_t syncs_started = 0;
+    std::map<std::string, std::uint64_t> rejected_by_reason; // status code name -> count
+};
+
+struct PeerStatus {
+    transport::Member member;
+    MemberState state;
+    std::chrono::milliseconds since_heard;
+};
+
+class Node {
+public:
+    static Result<std::unique_ptr<Node>> start(NodeOptions options);
+    ~Node(); // stops the thread, closes sockets and the store
+
+    const crdt::NodeId& id() const;
+    const std::string& endpoint() const;
+    const std::string& public_key() const;
+
+    NodeCounters counters() const;
+    std::vector<PeerStatus> peers() const;
+    crdt::VersionVector versions() const;
+
+    // Test seam for partitions: drop all traffic to and from `peer` while blocked.
+    void block(const crdt::NodeId& peer, bool blocked);
+
+    struct Impl;
+
+private:
+    explicit Node(std::unique_ptr<Impl> impl);
+    std::unique_ptr<Impl> impl_;
+};
+
+} // namespace peerlite::peer

@@ -1,0 +1,545 @@
+#include <atomic>
+#include <mutex>
+#include <random>
+#include <set>
+#include <thread>
+
+#include <spdlog/spdlog.h>
+
+#include <peerlite/peer/node.hpp>
+
+namespace peerlite::peer {
+
+using transport::Message;
+
+namespace {
+
+// Seeds are addressed before their node id is known: a stand-in id derived from the
+// endpoint (first byte 0xff marks it; real ids are random version-4 UUIDs).
+crdt::NodeId seed_id(const std::string& endpoint) {
+    crdt::NodeId::Bytes b{};
+    std::uint64_t h = 1469598103934665603ull;
+    for (unsigned char c : endpoint) {
+        h = (h ^ c) * 1099511628211ull;
+    }
+    b[0] = 0xff;
+    for (int i = 0; i < 8; ++i) {
+        b[static_cast<std::size_t>(8 + i)] = static_cast<std::uint8_t>(h >> (8 * i));
+    }
+    return crdt::NodeId::from_bytes(b);
+}
+
+struct Probe {
+    crdt::NodeId target;
+    Clock::time_point sent;
+    bool indirect = false;
+};
+
+struct Session {
+    crdt::VersionVector wanted;
+    store::ReadCursor cursor;
+    Clock::time_point last_used;
+};
+
+} // namespace
+
+struct Node::Impl {
+    NodeOptions options;
+    std::unique_ptr<store::Store> store;
+    std::unique_ptr<transport::Hub> hub;
+    std::unique_ptr<Membership> membership;
+    crdt::NodeId self;
+    std::string endpoint;
+    std::mt19937_64 rng{std::random_device{}()};
+    std::string log_name;
+
+    std::thread thread;
+    std::atomic<bool> running{true};
+
+    // Shared with other threads.
+    mutable std::mutex shared;
+    NodeCounters counters;
+    std::vector<PeerStatus> peer_snapshot;
+    crdt::VersionVector versions_snapshot;
+    std::set<crdt::NodeId> blocked;
+
+    // Loop state (node thread only).
+    std::int64_t data_version = -1;
+    std::uint64_t next_seq = 1;
+    std::map<std::uint64_t, Probe> probes;
+    std::map<std::pair<std::uint64_t, crdt::NodeId>, crdt::NodeId> relays;
+    std::map<std::pair<crdt::NodeId, std::uint64_t>, Session> sessions;
+    std::map<std::string, crdt::NodeId> seeds; // endpoint -> stand-in id, until known
+    std::map<crdt::NodeId, crdt::VersionVector> peer_versions;
+    std::set<crdt::NodeId> blocked_now;
+    Clock::time_point reject_window{};
+    int rejects_logged = 0;
+    std::uint64_t rejects_unlogged = 0;
+    Clock::time_point next_anti_entropy, next_probe, next_gossip, next_publish;
+
+    void loop();
+    void tick(Clock::time_point now);
+    void handle(const transport::Incoming& in, Clock::time_point now);
+    void dispatch(const Message& m, Clock::time_point now);
+    bool send(const crdt::NodeId& to, const transport::Body& body);
+    void reject(const std::string& from, const Status& why);
+    void learn(const transport::Member& m, Clock::time_point now);
+    void hello(const crdt::NodeId& to);
+    void push(const crdt::VersionVector& gained, const crdt::NodeId& exclude);
+    void apply(const crdt::NodeId& from, const store::ChangeSet& changes);
+    void serve_sync(const crdt::NodeId& from, const transport::SyncRequest& request,
+                    Clock::time_point now);
+    void probe(Clock::time_point now);
+    void publish();
+    template <class F>
+    void count(F&& f) {
+        std::lock_guard lock(shared);
+        f(counters);
+    }
+};
+
+Node::Node(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+
+Node::~Node() {
+    impl_->running = false;
+    if (impl_->thread.joinable()) {
+        impl_->thread.join();
+    }
+}
+
+Result<std::unique_ptr<Node>> Node::start(NodeOptions options) {
+    auto impl = std::make_unique<Impl>();
+    impl->options = std::move(options);
+    auto& o = impl->options;
+    auto store = store::Store::open(o.database, o.store);
+    if (!store) {
+        return store.status();
+    }
+    impl->store = std::move(*store);
+    for (const auto& spec : o.tables) {
+        auto warnings = impl->store->sync_table(spec);
+        if (!warnings) {
+            return warnings.status();
+        }
+        for (const auto& w : *warnings) {
+            spdlog::warn("{}", w);
+        }
+    }
+    auto hub = transport::Hub::open(o.transport);
+    if (!hub) {
+        return hub.status();
+    }
+    impl->hub = std::move(*hub);
+    impl->self = impl->store->node_id();
+    impl->endpoint = impl->hub->endpoint();
+    impl->log_name = impl->self.short_string();
+    auto now = std::chrono::duration_cast<std::chrono::milliseconds>(
+        std::chrono::system_clock::now().time_since_epoch());
+    // The incarnation only grows across restarts, so gossip about a restarted node's new
+    // address wins over stale gossip about the old one.
+    transport::Member me{impl->self, impl->endpoint,
+                         o.transport.plaintext ? "" : o.transport.keys.public_key,
+                         static_cast<std::uint64_t>(now.count())};
+    impl->membership = std::make_unique<Membership>(me, o.membership);
+    for (const auto& seed : o.seeds) {
+        if (seed.endpoint == impl->endpoint) {
+            continue;
+        }
+        auto id = seed_id(seed.endpoint);
+        if (auto st = impl->hub->connect(id, seed.endpoint, seed.public_key); !st.ok()) {
+            return Status(st.code(), "seed " + seed.endpoint + ": " + st.message());
+        }
+        impl->seeds[seed.endpoint] = id;
+    }
+    spdlog::info("[{}] node {} listening on {} ({} seeds, {} tables)", impl->log_name,
+                 impl->self.to_string(), impl->endpoint, impl->seeds.size(), o.tables.size());
+    auto* raw = impl.get();
+    raw->thread = std::thread([raw] { raw->loop(); });
+    return std::unique_ptr<Node>(new Node(std::move(impl)));
+}
+
+const crdt::NodeId& Node::id() const {
+    return impl_->self;
+}
+const std::string& Node::endpoint() const {
+    return impl_->endpoint;
+}
+const std::string& Node::public_key() const {
+    return impl_->options.transport.keys.public_key;
+}
+
+NodeCounters Node::counters() const {
+    std::lock_guard lock(impl_->shared);
+    return impl_->counters;
+}
+
+std::vector<PeerStatus> Node::peers() const {
+    std::lock_guard lock(impl_->shared);
+    return impl_->peer_snapshot;
+}
+
+crdt::VersionVector Node::versions() const {
+    std::lock_guard lock(impl_->shared);
+    return impl_->versions_snapshot;
+}
+
+void Node::block(const crdt::NodeId& peer, bool blocked) {
+    std::lock_guard lock(impl_->shared);
+    if (blocked) {
+        impl_->blocked.insert(peer);
+    } else {
+        impl_->blocked.erase(peer);
+    }
+}
+
+void Node::Impl::loop() {
+    auto now = Clock::now();
+    next_anti_entropy = now + options.anti_entropy_interval;
+    next_probe = now + options.probe_interval;
+    next_gossip = now;
+    while (running) {
+        auto incoming = hub->poll(options.poll_interval);
+        now = Clock::now();
+        {
+            std::lock_guard lock(shared);
+            blocked_now = blocked;
+        }
+        for (const auto& in : incoming) {
+            handle(in, now);
+        }
+        tick(now);
+        if (now >= next_publish) {
+            next_publish = now + std::chrono::milliseconds(20);
+            publish();
+        }
+    }
+    publish();
+    spdlog::info("[{}] stopped", log_name);
+}
+
+bool Node::Impl::send(const crdt::NodeId& to, const transport::Body& body) {
+    if (blocked_now.count(to)) {
+        return false;
+    }
+    if (!hub->connected(to)) {
+        if (const auto* info = membership->find(to)) {
+            (void)hub->connect(to, info->member.endpoint, info->member.public_key);
+        }
+    }
+    bool sent = hub->send(to, transport::encode(Message{self, body}));
+    if (sent) {
+        count([](NodeCounters& c) { ++c.messages_sent; });
+    }
+    return sent;
+}
+
+void Node::Impl::reject(const std::string& from, const Status& why) {
+    count([&](NodeCounters& c) {
+        ++c.messages_rejected;
+        ++c.rejected_by_reason[std::string(code_name(why.code()))];
+    });
+    // One line per rejected message, but a flood from a broken or hostile peer must not
+    // drown the log: at most 10 lines a second, then one line saying how many were held.
+    auto now = Clock::now();
+    if (now - reject_window > std::chrono::seconds(1)) {
+        if (rejects_unlogged > 0) {
+            spdlog::warn("[{}] ... and {} more rejected messages not logged", log_name,
+                         rejects_unlogged);
+        }
+        reject_window = now;
+        rejects_logged = 0;
+        rejects_unlogged = 0;
+    }
+    if (rejects_logged < 10) {
+        ++rejects_logged;
+        spdlog::warn("[{}] rejected a message from {}: {}", log_name, from, why.to_string());
+    } else {
+        ++rejects_unlogged;
+    }
+}
+
+void Node::Impl::handle(const transport::Incoming& in, Clock::time_point now) {
+    count([](NodeCounters& c) { ++c.messages_received; });
+    auto message = transport::decode(in.bytes, options.limits);
+    if (!message) {
+        reject(in.peer_address + (in.peer_key.empty() ? "" : " (key " + in.peer_key + ")"),
+               message.status());
+        return;
+    }
+    const auto& from = message->sender;
+    if (blocked_now.count(from)) {
+        return; // the test's partition: as if the packet never arrived
+    }
+    // A sender must own the key it connected with: one trusted node cannot speak as another.
+    if (!options.transport.plaintext) {
+        const auto* known = membership->find(from);
+        const auto* hello = std::get_if<transport::Hello>(&message->body);
+        const std::string& expected = known   ? known->member.public_key
+                                      : hello ? hello->self.public_key
+                                              : in.peer_key;
+        if (expected != in.peer_key) {
+            reject(in.peer_address,
+                   Status(Code::invalid_argument, "sender claims node id " + from.to_string() +
+                                                      " which belongs to another key"));
+            return;
+        }
+    }
+    membership->heard_from(from, now);
+    dispatch(*message, now);
+}
+
+void Node::Impl::learn(const transport::Member& m, Clock::time_point now) {
+    if (m.id == self) {
+        return;
+    }
+    if (membership->learn(m, now)) {
+        if (auto st = hub->connect(m.id, m.endpoint, m.public_key); !st.ok()) {
+            spdlog::warn("[{}] cannot connect to member {}: {}", log_name, m.id.short_string(),
+                         st.to_string());
+            return;
+        }
+        spdlog::info("[{}] member {} at {}", log_name, m.id.short_string(), m.endpoint);
+        hello(m.id);
+    }
+    // A seed we now know by its real id needs no stand-in connection any more.
+    if (auto it = seeds.find(m.endpoint); it != seeds.end()) {
+        hub->disconnect(it->second);
+        seeds.erase(it);
+    }
+}
+
+void Node::Impl::hello(const crdt::NodeId& to) {
+    send(to, transport::Hello{membership->self(), membership->gossip()});
+}
+
+void Node::Impl::dispatch(const Message& m, Clock::time_point now) {
+    const auto& from = m.sender;
+    std::visit(
+        [&](const auto& body) {
+            using T = std::decay_t<decltype(body)>;
+            if constexpr (std::is_same_v<T, transport::Hello>) {
+                learn(body.self, now);
+                membership->heard_from(from, now);
+                for (const auto& member : body.members) {
+                    learn(member, now);
+                }
+                send(from, transport::Members{membership->gossip()});
+            } else if constexpr (std::is_same_v<T, transport::Members>) {
+                for (const auto& member : body.members) {
+                    learn(member, now);
+                }
+            } else if constexpr (std::is_same_v<T, transport::Push>) {
+                apply(from, body.changes);
+            } else if constexpr (std::is_same_v<T, transport::SyncRequest>) {
+                serve_sync(from, body, now);
+            } else if constexpr (std::is_same_v<T, transport::SyncResponse>) {
+                peer_versions[from] = body.sender_has;
+                apply(from, body.changes);
+                if (!body.changes.complete) {
+                    send(from, transport::SyncRequest{body.session, {}}); // next part, please
+                }
+            } else if constexpr (std::is_same_v<T, transport::Ping>) {
+                if (body.target == self) {
+                    send(from, transport::Ack{body.seq, self, membership->self().incarnation});
+                } else {
+                    // Probing `target` for someone whose own pings went unanswered.
+                    relays[{body.seq, body.target}] =
+                        body.on_behalf_of.is_nil() ? from : body.on_behalf_of;
+                    send(body.target, transport::Ping{body.seq, from, body.target});
+                }
+            } else if constexpr (std::is_same_v<T, transport::Ack>) {
+                membership->heard_from(body.target, now);
+                if (auto it = relays.find({body.seq, body.target}); it != relays.end()) {
+                    send(it->second, body);
+                    relays.erase(it);
+                }
+                probes.erase(body.seq);
+            }
+        },
+        m.body);
+}
+
+void Node::Impl::apply(const crdt::NodeId& from, const store::ChangeSet& changes) {
+    auto before = store->versions();
+    auto stats = store->apply(changes);
+    if (!stats) {
+        reject(from.short_string(), stats.status());
+        return;
+    }
+    count([&](NodeCounters& c) {
+        c.column_changes_received += stats->column_changes;
+        c.column_changes_won += stats->won;
+        c.rows_applied += stats->rows;
+    });
+    if (stats->held_back > 0) {
+        spdlog::warn("[{}] kept {} row changes from {} aside (unknown table or column); see "
+                     "held-back changes",
+                     log_name, stats->held_back, from.short_string());
+    }
+    auto gained = store->versions().minus(before);
+    if (!gained.empty()) {
+        push(gained, from);
+    }
+}
+
+void Node::Impl::push(const crdt::VersionVector& gained, const crdt::NodeId& exclude) {
+    std::vector<crdt::NodeId> targets;
+    for (const auto& id : membership->reachable(rng)) {
+        if (id != exclude && targets.size() < options.fanout) {
+            targets.push_back(id);
+        }
+    }
+    if (targets.empty()) {
+        return;
+    }
+    store::ReadCursor cursor;
+    std::vector<store::ChangeSet> parts;
+    while (!cursor.done) {
+        auto part = store->read_changes(gained, cursor, options.max_rows_per_message);
+        if (!part) {
+            spdlog::error("[{}] cannot read changes to push: {}", log_name,
+                          part.status().to_string());
+            return;
+        }
+        parts.push_back(std::move(*part));
+    }
+    // A push is fire-and-forget: any part may be lost. Only a push in one part may claim
+    // coverage of `gained` (its rows are all there); parts of a larger one claim nothing,
+    // and the receiver covers their versions one by one until anti-entropy fills the gaps.
+    if (parts.size() == 1) {
+        parts.front().covers = gained;
+    }
+    for (const auto& part : parts) {
+        for (const auto& to : targets) {
+            if (send(to, transport::Push{part})) {
+                count([](NodeCounters& c) { ++c.pushes_sent; });
+            }
+        }
+    }
+}
+
+void Node::Impl::serve_sync(const crdt::NodeId& from, const transport::SyncRequest& request,
+                            Clock::time_point now) {
+    auto key = std::make_pair(from, request.session);
+    auto it = sessions.find(key);
+    if (it == sessions.end()) {
+        // A new session: what they lack from us; and if they hold what we lack, pull it.
+        Session session;
+        session.wanted = store->versions().minus(request.have);
+        it = sessions.emplace(key, std::move(session)).first;
+        peer_versions[from] = request.have;
+        if (!request.have.minus(store->versions()).empty()) {
+            count([](NodeCounters& c) { ++c.syncs_started; });
+            send(from, transport::SyncRequest{next_seq++, store->versions()});
+        }
+    }
+    auto& session = it->second;
+    session.last_used = now;
+    auto part = store->read_changes(session.wanted, session.cursor, options.max_rows_per_message);
+    if (!part) {
+        spdlog::error("[{}] cannot read changes for {}: {}", log_name, from.short_string(),
+                      part.status().to_string());
+        sessions.erase(it);
+        return;
+    }
+    part->covers = session.wanted;
+    part->complete = session.cursor.done;
+    send(from, transport::SyncResponse{request.session, std::move(*part), store->versions()});
+    if (session.cursor.done) {
+        sessions.erase(it);
+    }
+}
+
+void Node::Impl::probe(Clock::time_point now) {
+    if (auto target = membership->next_probe()) {
+        auto seq = next_seq++;
+        probes[seq] = Probe{*target, now, false};
+        send(*target, transport::Ping{seq, crdt::NodeId(), *target});
+    }
+    for (auto it = probes.begin(); it != probes.end();) {
+        auto& p = it->second;
+        if (!p.indirect && now - p.sent > options.probe_timeout) {
+            // Ask up to two others to probe it: a lost packet or one bad link is not death.
+            int asked = 0;
+            for (const auto& helper : membership->reachable(rng)) {
+                if (helper != p.target && asked < 2) {
+                    send(helper, transport::Ping{it->first, self, p.target});
+                    ++asked;
+                }
+            }
+            p.indirect = true;
+        }
+        if (now - p.sent > 10 * options.probe_timeout) {
+            it = probes.erase(it);
+        } else {
+            ++it;
+        }
+    }
+}
+
+void Node::Impl::tick(Clock::time_point now) {
+    // Local commits by any connection change data_version: capture and push them.
+    auto version = store->data_version();
+    if (version && *version != data_version) {
+        data_version = *version;
+        auto before = store->versions();
+        auto captured = store->capture();
+        if (!captured) {
+            spdlog::error("[{}] capture failed: {}", log_name, captured.status().to_string());
+        } else if (captured->log_entries > 0) {
+            count([&](NodeCounters& c) { c.captured += captured->log_entries; });
+            auto gained = store->versions().minus(before);
+            if (!gained.empty()) {
+                push(gained, crdt::NodeId());
+            }
+        }
+        // Our own commit moved data_version too; read it again so it does not re-trigger.
+        if (auto after = store->data_version()) {
+            data_version = *after;
+        }
+    }
+    if (now >= next_probe) {
+        next_probe = now + options.probe_interval;
+        probe(now);
+    }
+    if (now >= next_gossip) {
+        next_gossip = now + options.gossip_interval;
+        auto reachable = membership->reachable(rng);
+        if (!reachable.empty()) {
+            send(reachable.front(), transport::Members{membership->gossip()});
+        }
+        for (const auto& [endpoint, id] : seeds) {
+            hello(id); // until the seed answers and we know its real id
+        }
+        for (auto it = sessions.begin(); it != sessions.end();) {
+            it = now - it->second.last_used > std::chrono::seconds(30) ? sessions.erase(it)
+                                                                       : std::next(it);
+        }
+    }
+    if (now >= next_anti_entropy) {
+        next_anti_entropy = now + options.anti_entropy_interval;
+        auto reachable = membership->reachable(rng);
+        if (!reachable.empty()) {
+            count([](NodeCounters& c) { ++c.syncs_started; });
+            send(reachable.front(), transport::SyncRequest{next_seq++, store->versions()});
+        }
+    }
+    for (const auto& [id, state] : membership->update(now)) {
+        spdlog::info("[{}] member {} is {}", log_name, id.short_string(), state_name(state));
+    }
+}
+
+void Node::Impl::publish() {
+    std::vector<PeerStatus> peers;
+    auto now = Clock::now();
+    for (const auto& info : membership->all()) {
+        peers.push_back(
+            {info.member, info.state,
+             std::chrono::duration_cast<std::chrono::milliseconds>(now - info.last_heard)});
+    }
+    std::lock_guard lock(shared);
+    peer_snapshot = std::move(peers);
+    versions_snapshot = store->versions();
+}
+
+} // namespace peerlite::peer

@@ -1,0 +1,193 @@
+#include <random>
+#include <thread>
+
+#include <catch2/catch.hpp>
+#include <zmq.hpp>
+
+#include <peerlite/transport/message.hpp>
+
+#include "mesh_fixture.hpp"
+
+using namespace peerlite;
+using namespace peerlite::testing;
+using namespace std::chrono_literals;
+
+namespace {
+std::int64_t count_rows(PlainDb& db) {
+    return db.scalar("SELECT count(*) FROM items");
+}
+} // namespace
+
+TEST_CASE("two nodes converge from concurrent writes") {
+    Mesh mesh(2);
+    mesh.db(0).exec("INSERT INTO items VALUES ('a', 'from 0', 1)");
+    mesh.db(1).exec("INSERT INTO items VALUES ('b', 'from 1', 2)");
+    mesh.db(0).exec("UPDATE items SET qty = qty + 10 WHERE id = 'a'");
+    REQUIRE(mesh.converged());
+    CHECK(count_rows(mesh.db(1)) == 2);
+    mesh.db(1).exec("UPDATE items SET qty = qty + 5 WHERE id = 'a'");
+    mesh.db(0).exec("UPDATE items SET qty = qty + 7 WHERE id = 'a'");
+    REQUIRE(mesh.converged());
+    CHECK(mesh.db(1).scalar("SELECT qty FROM items WHERE id = 'a'") == 23);
+}
+
+TEST_CASE("five nodes converge, learning each other from one seed") {
+    Mesh mesh(5);
+    REQUIRE(mesh.full_membership());
+    std::mt19937_64 rng(Catch::rngSeed());
+    for (int step = 0; step < 200; ++step) {
+        auto& db = mesh.db(static_cast<int>(rng() % 5));
+        auto key = "'k" + std::to_string(rng() % 20) + "'";
+        switch (rng() % 4) {
+        case 0: db.try_exec("INSERT INTO items VALUES (" + key + ", 'n', 1)"); break;
+        case 1: db.exec("DELETE FROM items WHERE id = " + key); break;
+        case 2: db.exec("UPDATE items SET qty = qty + 1 WHERE id = " + key); break;
+        default:
+            db.exec("UPDATE items SET name = 'v" + std::to_string(step) + "' WHERE id = " + key);
+        }
+    }
+    REQUIRE(mesh.converged());
+    std::uint64_t received = 0, won = 0;
+    for (int i = 0; i < 5; ++i) {
+        auto c = mesh.node(i).counters();
+        received += c.column_changes_received;
+        won += c.column_changes_won;
+        CHECK(c.messages_rejected == 0);
+    }
+    // How many copies of each change a node receives on average (reported, not judged).
+    WARN("column changes received "
+         << received << ", new on arrival " << won << " ("
+         << (won ? static_cast<double>(received) / static_cast<double>(won) : 0)
+         << " receptions per useful change)");
+}
+
+TEST_CASE("a node stopped and restarted catches up") {
+    Mesh mesh(3);
+    mesh.db(0).exec("INSERT INTO items VALUES ('before', 'x', 1)");
+    REQUIRE(mesh.converged());
+    mesh.stop(2);
+    mesh.db(0).exec("INSERT INTO items VALUES ('while-down', 'y', 2)");
+    mesh.db(1).exec("UPDATE items SET name = 'changed' WHERE id = 'before'");
+    mesh.db(2).exec(
+        "INSERT INTO items VALUES ('offline-write', 'z', 3)"); // written with no node running
+    REQUIRE(mesh.converged(5s));                               // nodes 0 and 1
+    mesh.restart(2);
+    REQUIRE(mesh.converged());
+    CHECK(count_rows(mesh.db(0)) == 3);
+    CHECK(mesh.db(2).rows("SELECT name FROM items WHERE id = 'before'") ==
+          std::vector<std::string>{"'changed'"});
+}
+
+TEST_CASE("a partition heals by anti-entropy") {
+    Mesh mesh(5);
+    REQUIRE(mesh.full_membership());
+    mesh.partition({0, 1}, {2, 3, 4}, true);
+    mesh.db(0).exec("INSERT INTO items VALUES ('left', 'l', 1)");
+    mesh.db(3).exec("INSERT INTO items VALUES ('right', 'r', 1)");
+    mesh.db(1).exec("INSERT INTO items VALUES ('both', 'from left', 1)");
+    mesh.db(4).exec("INSERT INTO items VALUES ('both', 'from right', 1)");
+    // Each side converges on its own, and nothing crosses.
+    REQUIRE(Mesh::eventually(
+        [&] { return count_rows(mesh.db(1)) == 2 && count_rows(mesh.db(2)) == 2; }, 10s));
+    std::this_thread::sleep_for(500ms);
+    CHECK(mesh.db(2).scalar("SELECT count(*) FROM items WHERE id = 'left'") == 0);
+    mesh.partition({0, 1}, {2, 3, 4}, false);
+    bool healed = mesh.converged();
+    for (int i = 0; !healed && i < 5; ++i) {
+        std::string report = "node " + std::to_string(i) + " " + mesh.node(i).id().short_string() +
+                             " rows " + std::to_string(count_rows(mesh.db(i)));
+        for (const auto& r : mesh.db(i).rows("SELECT * FROM items ORDER BY id")) {
+            report += "\n  row " + r;
+        }
+        auto versions = mesh.node(i).versions();
+        for (const auto& [origin, ranges] : versions.origins()) {
+            report += "\n  " + origin.short_string() + ":";
+            for (const auto& r : ranges.ranges()) {
+                report += " " + std::to_string(r.first.raw()) + "-" + std::to_string(r.last.raw());
+            }
+        }
+        WARN(report);
+    }
+    REQUIRE(healed);
+    CHECK(count_rows(mesh.db(4)) == 3);
+}
+
+TEST_CASE("thousands of random and mutated frames leave a node working") {
+    // A hostile peer holding a trusted key of its own throws garbage: random bytes,
+    // mutated real messages, truncations, a protocol version from the future.
+    auto keys = transport::generate_keys();
+    REQUIRE(keys.ok());
+    Mesh mesh(2, [&](peer::NodeOptions& o) { o.transport.trusted.insert(keys->public_key); });
+    mesh.db(0).exec("INSERT INTO items VALUES ('a', 'x', 1)");
+    REQUIRE(mesh.converged());
+    std::mt19937_64 id_rng(7);
+    auto attacker_id = crdt::NodeId::random(id_rng);
+    zmq::context_t context;
+    zmq::socket_t attacker(context, zmq::socket_type::dealer);
+    attacker.set(zmq::sockopt::linger, 0);
+    attacker.set(zmq::sockopt::curve_serverkey, mesh.options(0).transport.keys.public_key);
+    attacker.set(zmq::sockopt::curve_publickey, keys->public_key);
+    attacker.set(zmq::sockopt::curve_secretkey, keys->secret_key);
+    attacker.connect(mesh.node(0).endpoint());
+    std::mt19937_64 rng(Catch::rngSeed());
+    store::ChangeSet set;
+    set.rows.push_back({"items",
+                        {crdt::Value::text("z")},
+                        {crdt::CausalLength(1), {crdt::Hlc::from_parts(1, 0), attacker_id}},
+                        {},
+                        {}});
+    auto real = transport::encode(transport::Message{attacker_id, transport::Push{set}});
+    for (int i = 0; i < 3000; ++i) {
+        std::string frame;
+        switch (rng() % 4) {
+        case 0:
+            frame.resize(rng() % 200);
+            for (auto& c : frame) {
+                c = static_cast<char>(rng());
+            }
+            break;
+        case 1:
+            frame = real;
+            for (int f = 0; f < 3; ++f) {
+                frame[rng() % frame.size()] = static_cast<char>(rng());
+            }
+            break;
+        case 2: frame = real.substr(0, rng() % real.size()); break;
+        default:
+            frame = real;
+            frame[1] = static_cast<char>(0x7f); // a protocol version from the future
+        }
+        attacker.send(zmq::buffer(frame), zmq::send_flags::none);
+    }
+    REQUIRE(
+        Mesh::eventually([&] { return mesh.node(0).counters().messages_rejected > 1000; }, 20s));
+    // Still syncing both ways.
+    mesh.db(0).exec("INSERT INTO items VALUES ('after', 'y', 2)");
+    mesh.db(1).exec("UPDATE items SET qty = qty + 1 WHERE id = 'a'");
+    REQUIRE(mesh.converged());
+    CHECK(mesh.db(1).scalar("SELECT count(*) FROM items WHERE id = 'after'") == 1);
+    auto reasons = mesh.node(0).counters().rejected_by_reason;
+    CHECK(reasons.count("corruption") == 1);
+    CHECK(reasons.count("unsupported") == 1);
+}
+
+TEST_CASE("a node whose key is not trusted is refused") {
+    auto outsider_keys = transport::generate_keys();
+    REQUIRE(outsider_keys.ok());
+    Mesh mesh(2);
+    ScratchDir dir;
+    PlainDb outsider_db(dir.file("outsider.db"));
+    outsider_db.exec(kMeshTable);
+    outsider_db.exec("INSERT INTO items VALUES ('intruder', 'x', 1)");
+    auto options = mesh.options(1);
+    options.database = dir.file("outsider.db");
+    options.transport.keys = *outsider_keys;
+    options.transport.trusted = {outsider_keys->public_key,
+                                 mesh.options(0).transport.keys.public_key};
+    options.seeds = {{mesh.node(0).endpoint(), mesh.options(0).transport.keys.public_key}};
+    auto outsider = peer::Node::start(options);
+    REQUIRE(outsider.ok());
+    std::this_thread::sleep_for(1500ms);
+    CHECK(mesh.db(0).scalar("SELECT count(*) FROM items WHERE id = 'intruder'") == 0);
+    CHECK(mesh.node(0).peers().size() == 1); // only node 1
+}
