@@ -37,8 +37,7 @@ bool Membership::learn(const transport::Member& member, Clock::time_point now) {
 
 void Membership::heard_from(const crdt::NodeId& id, Clock::time_point now) {
     if (auto it = members_.find(id); it != members_.end()) {
-        it->second.last_heard = now;
-        it->second.state = MemberState::alive;
+        it->second.last_heard = now; // update() turns it alive and reports the change
     }
 }
 

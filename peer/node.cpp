@@ -71,6 +71,8 @@ struct Node::Impl {
     std::map<std::pair<crdt::NodeId, std::uint64_t>, Session> sessions;
     std::map<std::string, crdt::NodeId> seeds; // endpoint -> stand-in id, until known
     std::map<crdt::NodeId, crdt::VersionVector> peer_versions;
+    std::map<crdt::NodeId, std::pair<std::uint64_t, Clock::time_point>>
+        pulling; // our open sessions
     std::set<crdt::NodeId> blocked_now;
     Clock::time_point reject_window{};
     int rejects_logged = 0;
@@ -86,10 +88,11 @@ struct Node::Impl {
     void learn(const transport::Member& m, Clock::time_point now);
     void hello(const crdt::NodeId& to);
     void push(const crdt::VersionVector& gained, const crdt::NodeId& exclude);
-    void apply(const crdt::NodeId& from, const store::ChangeSet& changes);
+    void apply(const crdt::NodeId& from, const store::ChangeSet& changes, bool forward);
     void serve_sync(const crdt::NodeId& from, const transport::SyncRequest& request,
                     Clock::time_point now);
     void probe(Clock::time_point now);
+    void sync_with(const crdt::NodeId& peer);
     void publish();
     template <class F>
     void count(F&& f) {
@@ -300,6 +303,7 @@ void Node::Impl::learn(const transport::Member& m, Clock::time_point now) {
         }
         spdlog::info("[{}] member {} at {}", log_name, m.id.short_string(), m.endpoint);
         hello(m.id);
+        sync_with(m.id); // a node that just joined or came back catches up at once
     }
     // A seed we now know by its real id needs no stand-in connection any more.
     if (auto it = seeds.find(m.endpoint); it != seeds.end()) {
@@ -329,14 +333,18 @@ void Node::Impl::dispatch(const Message& m, Clock::time_point now) {
                     learn(member, now);
                 }
             } else if constexpr (std::is_same_v<T, transport::Push>) {
-                apply(from, body.changes);
+                apply(from, body.changes, body.forward);
             } else if constexpr (std::is_same_v<T, transport::SyncRequest>) {
                 serve_sync(from, body, now);
             } else if constexpr (std::is_same_v<T, transport::SyncResponse>) {
                 peer_versions[from] = body.sender_has;
-                apply(from, body.changes);
+                apply(from, body.changes, true);
                 if (!body.changes.complete) {
+                    pulling[from] = {body.session, now};
                     send(from, transport::SyncRequest{body.session, {}}); // next part, please
+                } else if (auto it = pulling.find(from);
+                           it != pulling.end() && it->second.first == body.session) {
+                    pulling.erase(it);
                 }
             } else if constexpr (std::is_same_v<T, transport::Ping>) {
                 if (body.target == self) {
@@ -359,7 +367,7 @@ void Node::Impl::dispatch(const Message& m, Clock::time_point now) {
         m.body);
 }
 
-void Node::Impl::apply(const crdt::NodeId& from, const store::ChangeSet& changes) {
+void Node::Impl::apply(const crdt::NodeId& from, const store::ChangeSet& changes, bool forward) {
     auto before = store->versions();
     auto stats = store->apply(changes);
     if (!stats) {
@@ -376,6 +384,9 @@ void Node::Impl::apply(const crdt::NodeId& from, const store::ChangeSet& changes
                      "held-back changes",
                      log_name, stats->held_back, from.short_string());
     }
+    if (!forward) {
+        return;
+    }
     auto gained = store->versions().minus(before);
     if (!gained.empty()) {
         push(gained, from);
@@ -383,9 +394,11 @@ void Node::Impl::apply(const crdt::NodeId& from, const store::ChangeSet& changes
 }
 
 void Node::Impl::push(const crdt::VersionVector& gained, const crdt::NodeId& exclude) {
+    auto reachable = membership->reachable(rng);
+    bool direct = reachable.size() <= options.direct_push_limit;
     std::vector<crdt::NodeId> targets;
-    for (const auto& id : membership->reachable(rng)) {
-        if (id != exclude && targets.size() < options.fanout) {
+    for (const auto& id : reachable) {
+        if (id != exclude && (direct || targets.size() < options.fanout)) {
             targets.push_back(id);
         }
     }
@@ -411,7 +424,7 @@ void Node::Impl::push(const crdt::VersionVector& gained, const crdt::NodeId& exc
     }
     for (const auto& part : parts) {
         for (const auto& to : targets) {
-            if (send(to, transport::Push{part})) {
+            if (send(to, transport::Push{part, !direct})) {
                 count([](NodeCounters& c) { ++c.pushes_sent; });
             }
         }
@@ -429,8 +442,7 @@ void Node::Impl::serve_sync(const crdt::NodeId& from, const transport::SyncReque
         it = sessions.emplace(key, std::move(session)).first;
         peer_versions[from] = request.have;
         if (!request.have.minus(store->versions()).empty()) {
-            count([](NodeCounters& c) { ++c.syncs_started; });
-            send(from, transport::SyncRequest{next_seq++, store->versions()});
+            sync_with(from);
         }
     }
     auto& session = it->second;
@@ -447,6 +459,20 @@ void Node::Impl::serve_sync(const crdt::NodeId& from, const transport::SyncReque
     send(from, transport::SyncResponse{request.session, std::move(*part), store->versions()});
     if (session.cursor.done) {
         sessions.erase(it);
+    }
+}
+
+void Node::Impl::sync_with(const crdt::NodeId& peer) {
+    // One pull per peer at a time: two sessions would stream the same rows twice.
+    auto now = Clock::now();
+    if (auto it = pulling.find(peer);
+        it != pulling.end() && now - it->second.second < std::chrono::seconds(5)) {
+        return;
+    }
+    auto session = next_seq++;
+    if (send(peer, transport::SyncRequest{session, store->versions()})) {
+        count([](NodeCounters& c) { ++c.syncs_started; });
+        pulling[peer] = {session, now};
     }
 }
 
@@ -520,12 +546,14 @@ void Node::Impl::tick(Clock::time_point now) {
         next_anti_entropy = now + options.anti_entropy_interval;
         auto reachable = membership->reachable(rng);
         if (!reachable.empty()) {
-            count([](NodeCounters& c) { ++c.syncs_started; });
-            send(reachable.front(), transport::SyncRequest{next_seq++, store->versions()});
+            sync_with(reachable.front());
         }
     }
     for (const auto& [id, state] : membership->update(now)) {
         spdlog::info("[{}] member {} is {}", log_name, id.short_string(), state_name(state));
+        if (state == MemberState::alive) {
+            sync_with(id); // back from suspicion or the dead: compare at once
+        }
     }
 }
 

@@ -109,66 +109,85 @@ void pack_row(Packer& p, msgpack::sbuffer& out, const RowChange& row, NodeRefs& 
     }
 }
 
-// Decoding: each helper checks the msgpack type and fails with a path to the bad field.
+// Where in a change set a field is, rendered only when something there is wrong (the
+// happy path builds no strings): "rows[3].cells[1].hlc".
+struct Path {
+    const Path* parent = nullptr;
+    const char* name = "";
+    long index = -1;
+
+    std::string render() const {
+        std::string out = parent ? parent->render() : "";
+        if (*name) {
+            out += (out.empty() ? "" : ".") + std::string(name);
+        }
+        if (index >= 0) {
+            out += "[" + std::to_string(index) + "]";
+        }
+        return out;
+    }
+};
+
+// Decoding: each helper checks the msgpack type and fails with the path to the bad field.
 struct Decoder {
     const DecodeLimits& limits;
     std::vector<crdt::NodeId> nodes;
     Status error;
 
-    bool fail(const std::string& what) {
-        error = Status(Code::corruption, "malformed change set: " + what);
+    bool fail(const Path& at, const std::string& what) {
+        error = Status(Code::corruption, "malformed change set: " + at.render() + " " + what);
         return false;
     }
-    bool array(const msgpack::object& o, std::size_t n, const std::string& what) {
+    bool array(const msgpack::object& o, std::size_t n, const Path& at) {
         if (o.type != msgpack::type::ARRAY || o.via.array.size != n) {
-            return fail(what + " must be an array of " + std::to_string(n));
+            return fail(at, "must be an array of " + std::to_string(n));
         }
         return true;
     }
-    bool list(const msgpack::object& o, std::size_t max, const std::string& what) {
+    bool list(const msgpack::object& o, std::size_t max, const Path& at) {
         if (o.type != msgpack::type::ARRAY) {
-            return fail(what + " must be an array");
+            return fail(at, "must be an array");
         }
         if (o.via.array.size > max) {
-            error = Status(Code::limit_exceeded, what + " has " + std::to_string(o.via.array.size) +
-                                                     " entries, over the limit of " +
-                                                     std::to_string(max));
+            error = Status(Code::limit_exceeded,
+                           at.render() + " has " + std::to_string(o.via.array.size) +
+                               " entries, over the limit of " + std::to_string(max));
             return false;
         }
         return true;
     }
-    bool uint(const msgpack::object& o, std::uint64_t& out, const std::string& what) {
+    bool uint(const msgpack::object& o, std::uint64_t& out, const Path& at) {
         if (o.type != msgpack::type::POSITIVE_INTEGER) {
-            return fail(what + " must be an unsigned integer");
+            return fail(at, "must be an unsigned integer");
         }
         out = o.via.u64;
         return true;
     }
-    bool str(const msgpack::object& o, std::string& out, const std::string& what) {
+    bool str(const msgpack::object& o, std::string& out, const Path& at) {
         if (o.type != msgpack::type::STR) {
-            return fail(what + " must be a string");
+            return fail(at, "must be a string");
         }
         out.assign(o.via.str.ptr, o.via.str.size);
         return true;
     }
-    bool node(const msgpack::object& o, crdt::NodeId& out, const std::string& what) {
+    bool node(const msgpack::object& o, crdt::NodeId& out, const Path& at) {
         std::uint64_t ref = 0;
-        if (!uint(o, ref, what)) {
+        if (!uint(o, ref, at)) {
             return false;
         }
         if (ref >= nodes.size()) {
-            return fail(what + " refers to node #" + std::to_string(ref) + " of " +
-                        std::to_string(nodes.size()));
+            return fail(at, "refers to node #" + std::to_string(ref) + " of " +
+                                std::to_string(nodes.size()));
         }
         out = nodes[ref];
         return true;
     }
-    bool value(const msgpack::object& o, crdt::Value& out, const std::string& what) {
+    bool value(const msgpack::object& o, crdt::Value& out, const Path& at) {
         switch (o.type) {
         case msgpack::type::NIL: out = crdt::Value::null(); return true;
         case msgpack::type::POSITIVE_INTEGER:
             if (o.via.u64 > static_cast<std::uint64_t>(INT64_MAX)) {
-                return fail(what + " is an integer beyond 64-bit signed range");
+                return fail(at, "is an integer beyond 64-bit signed range");
             }
             out = crdt::Value::integer(static_cast<std::int64_t>(o.via.u64));
             return true;
@@ -183,15 +202,15 @@ struct Decoder {
             out = crdt::Value::blob(std::vector<std::uint8_t>(p, p + o.via.bin.size));
             return true;
         }
-        default: return fail(what + " is not a SQLite value (nil, int, float, str or bin)");
+        default: return fail(at, "is not a SQLite value (nil, int, float, str or bin)");
         }
     }
 
     bool stamp(const msgpack::object& life, const msgpack::object& hlc, const msgpack::object& who,
-               crdt::CausalLength& cl, crdt::Stamp& s, const std::string& what) {
+               crdt::CausalLength& cl, crdt::Stamp& s, const Path& at) {
         std::uint64_t l = 0, h = 0;
-        if (!uint(life, l, what + ".life") || !uint(hlc, h, what + ".hlc") ||
-            !node(who, s.node, what + ".node")) {
+        if (!uint(life, l, Path{&at, "life"}) || !uint(hlc, h, Path{&at, "hlc"}) ||
+            !node(who, s.node, Path{&at, "node"})) {
             return false;
         }
         cl = crdt::CausalLength(l);
@@ -199,126 +218,132 @@ struct Decoder {
         return true;
     }
 
-    bool row(const msgpack::object& o, RowChange& r, const std::string& at) {
+    bool row(const msgpack::object& o, RowChange& r, const Path& at) {
         if (!array(o, 5, at)) {
             return false;
         }
         const auto* f = o.via.array.ptr;
-        if (!str(f[0], r.table, at + ".table") || !list(f[1], limits.max_columns, at + ".key")) {
+        Path key{&at, "key"}, life{&at, "life"}, cells{&at, "cells"}, counters{&at, "counters"};
+        if (!str(f[0], r.table, Path{&at, "table"}) || !list(f[1], limits.max_columns, key)) {
             return false;
         }
         if (f[1].via.array.size == 0) {
-            return fail(at + ".key is empty");
+            return fail(key, "is empty");
         }
+        r.key.reserve(f[1].via.array.size);
         for (std::uint32_t i = 0; i < f[1].via.array.size; ++i) {
             r.key.emplace_back();
-            if (!value(f[1].via.array.ptr[i], r.key.back(), at + ".key")) {
+            if (!value(f[1].via.array.ptr[i], r.key.back(), Path{&key, "", i})) {
                 return false;
             }
         }
-        if (!array(f[2], 3, at + ".life") ||
+        if (!array(f[2], 3, life) ||
             !stamp(f[2].via.array.ptr[0], f[2].via.array.ptr[1], f[2].via.array.ptr[2], r.life.life,
-                   r.life.stamp, at + ".life")) {
+                   r.life.stamp, life)) {
             return false;
         }
-        if (!list(f[3], limits.max_columns, at + ".cells") ||
-            !list(f[4], limits.max_columns, at + ".counters")) {
+        if (!list(f[3], limits.max_columns, cells) || !list(f[4], limits.max_columns, counters)) {
             return false;
         }
+        r.cells.resize(f[3].via.array.size);
         for (std::uint32_t i = 0; i < f[3].via.array.size; ++i) {
-            auto where = at + ".cells[" + std::to_string(i) + "]";
+            Path here{&cells, "", i};
             const auto& c = f[3].via.array.ptr[i];
-            CellChange cell;
+            auto& cell = r.cells[i];
             std::uint64_t replaced = 0;
-            if (!array(c, 6, where) || !str(c.via.array.ptr[0], cell.column, where + ".column") ||
+            if (!array(c, 6, here) ||
+                !str(c.via.array.ptr[0], cell.column, Path{&here, "column"}) ||
                 !stamp(c.via.array.ptr[1], c.via.array.ptr[2], c.via.array.ptr[3], cell.write.life,
-                       cell.write.stamp, where) ||
-                !uint(c.via.array.ptr[4], replaced, where + ".replaced") ||
-                !value(c.via.array.ptr[5], cell.write.value, where + ".value")) {
+                       cell.write.stamp, here) ||
+                !uint(c.via.array.ptr[4], replaced, Path{&here, "replaced"}) ||
+                !value(c.via.array.ptr[5], cell.write.value, Path{&here, "value"})) {
                 return false;
             }
             cell.write.replaced = crdt::Hlc::from_raw(replaced);
-            r.cells.push_back(std::move(cell));
         }
+        r.counters.resize(f[4].via.array.size);
         for (std::uint32_t i = 0; i < f[4].via.array.size; ++i) {
-            auto where = at + ".counters[" + std::to_string(i) + "]";
+            Path here{&counters, "", i};
             const auto& c = f[4].via.array.ptr[i];
-            CounterChange counter;
-            if (!array(c, 5, where) ||
-                !str(c.via.array.ptr[0], counter.column, where + ".column") ||
+            auto& counter = r.counters[i];
+            if (!array(c, 5, here) ||
+                !str(c.via.array.ptr[0], counter.column, Path{&here, "column"}) ||
                 !stamp(c.via.array.ptr[1], c.via.array.ptr[2], c.via.array.ptr[3],
-                       counter.write.life, counter.write.stamp, where)) {
+                       counter.write.life, counter.write.stamp, here)) {
                 return false;
             }
             crdt::Value t;
-            if (!value(c.via.array.ptr[4], t, where + ".total") ||
+            if (!value(c.via.array.ptr[4], t, Path{&here, "total"}) ||
                 t.storage_class() != crdt::StorageClass::integer) {
-                return fail(where + ".total must be an integer");
+                return fail(Path{&here, "total"}, "must be an integer");
             }
             counter.write.total = t.as_integer();
-            r.counters.push_back(std::move(counter));
         }
         return true;
     }
 
     bool change_set(const msgpack::object& o, ChangeSet& out) {
-        if (!array(o, 4, "change set")) {
+        Path root{nullptr, "change set"};
+        if (!array(o, 4, root)) {
             return false;
         }
         const auto* f = o.via.array.ptr;
-        if (!list(f[0], limits.max_nodes, "nodes")) {
+        Path nodes_at{nullptr, "nodes"}, rows_at{nullptr, "rows"}, covers_at{nullptr, "covers"};
+        if (!list(f[0], limits.max_nodes, nodes_at)) {
             return false;
         }
         for (std::uint32_t i = 0; i < f[0].via.array.size; ++i) {
             const auto& n = f[0].via.array.ptr[i];
             if (n.type != msgpack::type::BIN || n.via.bin.size != crdt::NodeId::kSize) {
-                return fail("nodes[" + std::to_string(i) + "] must be 16 bytes of bin");
+                return fail(Path{&nodes_at, "", i}, "must be 16 bytes of bin");
             }
             crdt::NodeId::Bytes b{};
             std::copy_n(reinterpret_cast<const std::uint8_t*>(n.via.bin.ptr), b.size(), b.begin());
             auto id = crdt::NodeId::from_bytes(b);
             if (id.is_nil()) {
-                return fail("nodes[" + std::to_string(i) + "] is the nil node id");
+                return fail(Path{&nodes_at, "", i}, "is the nil node id");
             }
             nodes.push_back(id);
         }
-        if (!list(f[1], limits.max_rows, "rows")) {
+        if (!list(f[1], limits.max_rows, rows_at)) {
             return false;
         }
         out.rows.resize(f[1].via.array.size);
         for (std::uint32_t i = 0; i < f[1].via.array.size; ++i) {
-            if (!row(f[1].via.array.ptr[i], out.rows[i], "rows[" + std::to_string(i) + "]")) {
+            if (!row(f[1].via.array.ptr[i], out.rows[i], Path{&rows_at, "", i})) {
                 return false;
             }
         }
-        if (!list(f[2], limits.max_nodes, "covers")) {
+        if (!list(f[2], limits.max_nodes, covers_at)) {
             return false;
         }
         for (std::uint32_t i = 0; i < f[2].via.array.size; ++i) {
-            auto where = "covers[" + std::to_string(i) + "]";
+            Path here{&covers_at, "", i};
             const auto& c = f[2].via.array.ptr[i];
             crdt::NodeId origin;
-            if (!array(c, 2, where) || !node(c.via.array.ptr[0], origin, where + ".node") ||
-                !list(c.via.array.ptr[1], limits.max_rows, where + ".ranges")) {
+            Path ranges_at{&here, "ranges"};
+            if (!array(c, 2, here) || !node(c.via.array.ptr[0], origin, Path{&here, "node"}) ||
+                !list(c.via.array.ptr[1], limits.max_rows, ranges_at)) {
                 return false;
             }
             const auto& ranges = c.via.array.ptr[1].via.array;
             for (std::uint32_t j = 0; j < ranges.size; ++j) {
+                Path range{&ranges_at, "", j};
                 std::uint64_t first = 0, last = 0;
-                if (!array(ranges.ptr[j], 2, where + ".range") ||
-                    !uint(ranges.ptr[j].via.array.ptr[0], first, where + ".first") ||
-                    !uint(ranges.ptr[j].via.array.ptr[1], last, where + ".last")) {
+                if (!array(ranges.ptr[j], 2, range) ||
+                    !uint(ranges.ptr[j].via.array.ptr[0], first, range) ||
+                    !uint(ranges.ptr[j].via.array.ptr[1], last, range)) {
                     return false;
                 }
                 if (first > last) {
-                    return fail(where + " has a range whose first clock is after its last");
+                    return fail(range, "has a first clock after its last");
                 }
                 out.covers.add(origin, crdt::ClockRange{crdt::Hlc::from_raw(first),
                                                         crdt::Hlc::from_raw(last)});
             }
         }
         if (f[3].type != msgpack::type::BOOLEAN) {
-            return fail("complete must be a boolean");
+            return fail(Path{nullptr, "complete"}, "must be a boolean");
         }
         out.complete = f[3].via.boolean;
         return true;

@@ -2,7 +2,7 @@
 //   message      := [version:uint, type:uint, sender:bin16, body]
 //   hello        := [member, [member ...]]
 //   members      := [[member ...]]
-//   push         := [change_set:bin]
+//   push         := [change_set:bin, forward:bool]
 //   sync_request := [session:uint, vector]
 //   sync_response:= [session:uint, change_set:bin, vector]
 //   ping         := [seq:uint, on_behalf_of:bin16, target:bin16]
@@ -200,9 +200,13 @@ struct Reader {
         }
         case MessageType::push: {
             Push p;
-            if (!array(o, 1, "push") || !change_set(f[0], p.changes)) {
+            if (!array(o, 2, "push") || !change_set(f[0], p.changes)) {
                 return false;
             }
+            if (f[1].type != msgpack::type::BOOLEAN) {
+                return fail("push.forward must be a boolean");
+            }
+            p.forward = f[1].via.boolean;
             out = std::move(p);
             return true;
         }
@@ -284,8 +288,9 @@ std::string encode(const Message& m) {
                 p.pack_array(1);
                 pack_members(p, b.members);
             } else if constexpr (std::is_same_v<T, Push>) {
-                p.pack_array(1);
+                p.pack_array(2);
                 pack_bytes(p, store::encode(b.changes));
+                p.pack(b.forward);
             } else if constexpr (std::is_same_v<T, SyncRequest>) {
                 p.pack_array(2);
                 p.pack_uint64(b.session);

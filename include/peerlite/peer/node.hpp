@@ -37,8 +37,14 @@ struct NodeOptions {
     store::StoreOptions store;
     transport::HubOptions transport;
     std::vector<Seed> seeds;
-    // Peers each fresh change is pushed to. More spreads faster, costs more duplicates.
+    // Peers each fresh change is pushed to, each of which passes it on (epidemic push):
+    // about log(N) hops to reach N nodes. More spreads faster, costs more duplicates.
     std::size_t fanout = 3;
+    // Up to this many live members, fresh changes go straight to every one of them and
+    // are not passed on: one hop, no duplicates, no probabilistic tail (an epidemic that
+    // misses a node leaves it to anti-entropy, ~anti_entropy_interval later). Above it,
+    // the epidemic keeps each node's sends at `fanout` per change.
+    std::size_t direct_push_limit = 16;
     // How often to compare version vectors with one random peer: the bound on how long
     // a missed push stays missing.
     std::chrono::milliseconds anti_entropy_interval{1000};

@@ -51,6 +51,9 @@ struct Members {
 };
 struct Push {
     store::ChangeSet changes;
+    // Whether receivers pass what is new to them on (epidemic push); false when the
+    // sender already sent it to every live member itself.
+    bool forward = true;
 };
 struct SyncRequest {
     std::uint64_t session = 0;

@@ -1,0 +1,233 @@
+// Mesh benchmark on loopback: change propagation latency (commit through a plain SQLite
+// connection on one node -> visible in the file of every other node) for 3 and 10 nodes,
+// beside a raw ZeroMQ DEALER/ROUTER round trip measured by the same program; and the
+// catch-up time of a node that missed 100,000 rows.
+//
+// Usage: mesh_bench [writes] [catch-up rows]   (defaults 200 and 100,000)
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <memory>
+#include <thread>
+#include <unistd.h>
+#include <vector>
+
+#include <spdlog/spdlog.h>
+#include <sqlite3.h>
+#include <zmq.hpp>
+
+#include <peerlite/peer/node.hpp>
+
+using namespace peerlite;
+using Clock = std::chrono::steady_clock;
+using namespace std::chrono_literals;
+
+namespace {
+
+double ms(Clock::duration d) {
+    return std::chrono::duration<double, std::milli>(d).count();
+}
+
+struct Percentiles {
+    double p50, p99, max;
+};
+
+Percentiles percentiles(std::vector<double> v) {
+    std::sort(v.begin(), v.end());
+    auto at = [&](double q) {
+        return v[std::min(v.size() - 1, static_cast<std::size_t>(q * v.size()))];
+    };
+    return {at(0.5), at(0.99), v.back()};
+}
+
+// Round trip of a 1 KiB frame DEALER -> ROUTER -> DEALER over CURVE on 127.0.0.1.
+Percentiles zmq_round_trip(int n) {
+    zmq::context_t ctx;
+    auto server_keys = transport::generate_keys().value();
+    auto client_keys = transport::generate_keys().value();
+    zmq::socket_t router(ctx, zmq::socket_type::router);
+    router.set(zmq::sockopt::curve_server, 1);
+    router.set(zmq::sockopt::curve_secretkey, server_keys.secret_key);
+    router.bind("tcp://127.0.0.1:*");
+    auto endpoint = router.get(zmq::sockopt::last_endpoint);
+    std::thread echo([&] {
+        for (int i = 0; i < n; ++i) {
+            zmq::message_t id, body;
+            (void)router.recv(id);
+            (void)router.recv(body);
+            router.send(id, zmq::send_flags::sndmore);
+            router.send(body, zmq::send_flags::none);
+        }
+    });
+    zmq::socket_t dealer(ctx, zmq::socket_type::dealer);
+    dealer.set(zmq::sockopt::curve_serverkey, server_keys.public_key);
+    dealer.set(zmq::sockopt::curve_publickey, client_keys.public_key);
+    dealer.set(zmq::sockopt::curve_secretkey, client_keys.secret_key);
+    dealer.connect(endpoint);
+    std::string payload(1024, 'x');
+    std::vector<double> samples;
+    for (int i = 0; i < n; ++i) {
+        auto start = Clock::now();
+        dealer.send(zmq::buffer(payload), zmq::send_flags::none);
+        zmq::message_t reply;
+        (void)dealer.recv(reply);
+        samples.push_back(ms(Clock::now() - start));
+    }
+    echo.join();
+    router.set(zmq::sockopt::linger, 0);
+    dealer.set(zmq::sockopt::linger, 0);
+    return percentiles(samples);
+}
+
+struct Mesh {
+    std::filesystem::path dir;
+    std::vector<std::string> paths;
+    std::vector<transport::CurveKeys> keys;
+    std::vector<std::unique_ptr<peer::Node>> nodes;
+    std::vector<sqlite3*> dbs;
+
+    Mesh(int n, const std::filesystem::path& where) : dir(where) {
+        std::filesystem::create_directories(dir);
+        for (int i = 0; i < n; ++i) {
+            paths.push_back((dir / ("n" + std::to_string(i) + ".db")).string());
+            sqlite3* db = nullptr;
+            sqlite3_open(paths.back().c_str(), &db);
+            sqlite3_busy_timeout(db, 5000);
+            sqlite3_exec(
+                db,
+                "PRAGMA journal_mode=WAL; CREATE TABLE IF NOT EXISTS items(id INTEGER PRIMARY KEY, "
+                "title TEXT, qty INTEGER, price REAL)",
+                nullptr, nullptr, nullptr);
+            dbs.push_back(db);
+            keys.push_back(transport::generate_keys().value());
+        }
+        nodes.resize(static_cast<std::size_t>(n));
+        for (int i = 0; i < n; ++i) {
+            start(i);
+        }
+    }
+    ~Mesh() {
+        nodes.clear();
+        for (auto* db : dbs) {
+            sqlite3_close(db);
+        }
+        std::filesystem::remove_all(dir);
+    }
+    void start(int i) {
+        peer::NodeOptions o;
+        o.database = paths[static_cast<std::size_t>(i)];
+        o.tables = {{"items", {}}};
+        o.transport.keys = keys[static_cast<std::size_t>(i)];
+        for (const auto& k : keys) {
+            o.transport.trusted.insert(k.public_key);
+        }
+        if (i > 0) {
+            o.seeds.push_back({nodes[0]->endpoint(), keys[0].public_key});
+        }
+        if (const char* rows = std::getenv("PEERLITE_BENCH_ROWS_PER_MESSAGE")) {
+            o.max_rows_per_message = static_cast<std::size_t>(std::atoi(rows));
+        }
+        nodes[static_cast<std::size_t>(i)] = std::move(peer::Node::start(o).value());
+    }
+    std::int64_t count(int i, const char* where = "1") {
+        sqlite3_stmt* s = nullptr;
+        std::string sql = std::string("SELECT count(*) FROM items WHERE ") + where;
+        sqlite3_prepare_v2(dbs[static_cast<std::size_t>(i)], sql.c_str(), -1, &s, nullptr);
+        sqlite3_step(s);
+        auto n = sqlite3_column_int64(s, 0);
+        sqlite3_finalize(s);
+        return n;
+    }
+    bool full_membership() {
+        for (auto& n : nodes) {
+            if (!n || n->peers().size() + 1 != nodes.size()) {
+                return false;
+            }
+        }
+        return true;
+    }
+};
+
+Percentiles propagation(int n, int writes, const std::filesystem::path& dir) {
+    Mesh mesh(n, dir);
+    auto deadline = Clock::now() + 20s;
+    while (!mesh.full_membership() && Clock::now() < deadline) {
+        std::this_thread::sleep_for(10ms);
+    }
+    std::vector<double> samples;
+    for (int w = 0; w < writes; ++w) {
+        auto writer = w % n;
+        auto id = std::to_string(w + 1);
+        auto start = Clock::now();
+        sqlite3_exec(mesh.dbs[static_cast<std::size_t>(writer)],
+                     ("INSERT INTO items VALUES (" + id + ", 'title', 1, 2.5)").c_str(), nullptr,
+                     nullptr, nullptr);
+        std::vector<bool> seen(static_cast<std::size_t>(n), false);
+        seen[static_cast<std::size_t>(writer)] = true;
+        auto where = "id = " + id;
+        while (std::count(seen.begin(), seen.end(), false) > 0 && Clock::now() - start < 5s) {
+            for (int i = 0; i < n; ++i) {
+                if (!seen[static_cast<std::size_t>(i)] && mesh.count(i, where.c_str()) == 1) {
+                    seen[static_cast<std::size_t>(i)] = true;
+                }
+            }
+        }
+        samples.push_back(ms(Clock::now() - start));
+        std::this_thread::sleep_for(5ms);
+    }
+    return percentiles(samples);
+}
+
+double catch_up(int rows, const std::filesystem::path& dir) {
+    Mesh mesh(2, dir);
+    mesh.nodes[1].reset(); // node 1 is down while node 0 takes the writes
+    auto* db = mesh.dbs[0];
+    sqlite3_exec(db, "BEGIN", nullptr, nullptr, nullptr);
+    sqlite3_stmt* s = nullptr;
+    sqlite3_prepare_v2(db,
+                       "INSERT INTO items VALUES (?1, 'a product title of some length', ?1, 0.5)",
+                       -1, &s, nullptr);
+    for (int r = 1; r <= rows; ++r) {
+        sqlite3_bind_int(s, 1, r);
+        sqlite3_step(s);
+        sqlite3_reset(s);
+    }
+    sqlite3_finalize(s);
+    sqlite3_exec(db, "COMMIT", nullptr, nullptr, nullptr);
+    while (mesh.nodes[0]->counters().captured < static_cast<std::uint64_t>(rows)) {
+        std::this_thread::sleep_for(10ms); // node 0 stamps them first
+    }
+    auto start = Clock::now();
+    mesh.start(1);
+    while (mesh.count(1) < rows && Clock::now() - start < 120s) {
+        std::this_thread::sleep_for(5ms);
+    }
+    return ms(Clock::now() - start);
+}
+
+} // namespace
+
+int main(int argc, char** argv) {
+    int writes = argc > 1 ? std::atoi(argv[1]) : 200;
+    int rows = argc > 2 ? std::atoi(argv[2]) : 100'000;
+    spdlog::set_level(spdlog::level::warn);
+    auto dir = std::filesystem::temp_directory_path() /
+               ("peerlite-mesh-bench-" + std::to_string(getpid()));
+    std::printf("peerlite mesh benchmark, loopback, CURVE on, nodes in one process (2 vCPU)\n");
+    auto rt = zmq_round_trip(2000);
+    std::printf("  %-52s p50 %7.3f ms  p99 %7.3f ms\n", "raw ZeroMQ round trip, 1 KiB, CURVE",
+                rt.p50, rt.p99);
+    for (int n : {3, 10}) {
+        auto p = propagation(n, writes, dir / std::to_string(n));
+        std::printf("  %-52s p50 %7.3f ms  p99 %7.3f ms  (max %.1f; target p50 < 5, p99 < 25)\n",
+                    (std::to_string(n) + " nodes: commit -> visible on every other node").c_str(),
+                    p.p50, p.p99, p.max);
+    }
+    auto t = catch_up(rows, dir / "catchup");
+    std::printf(
+        "  %-52s %8.0f ms  (target < 2000 ms)\n",
+        ("catch-up of " + std::to_string(rows) + " missed rows by a restarted node").c_str(), t);
+    return 0;
+}
