@@ -1,0 +1,330 @@
+#include <filesystem>
+#include <fstream>
+#include <set>
+#include <sstream>
+
+#include <toml++/toml.h>
+
+#include <peerlite/peer/config.hpp>
+
+namespace peerlite::peer {
+
+namespace {
+
+namespace fs = std::filesystem;
+
+class Loader {
+public:
+    explicit Loader(std::string path) : path_(std::move(path)) {}
+
+    Status error(const toml::node* where, const std::string& key, const std::string& what) const {
+        auto line = where ? where->source().begin.line : 0;
+        return Status(Code::invalid_argument,
+                      path_ + (line ? ":" + std::to_string(line) : "") + ": " + key + ": " + what);
+    }
+
+    // Refuses keys the table does not define: a typo must not silently fall back to a default.
+    Status only(const toml::table& t, const std::string& prefix,
+                std::initializer_list<const char*> allowed) const {
+        std::set<std::string> ok(allowed.begin(), allowed.end());
+        for (const auto& [key, value] : t) {
+            if (!ok.count(std::string(key.str()))) {
+                std::string list;
+                for (const auto* a : allowed) {
+                    list += (list.empty() ? "" : ", ") + std::string(a);
+                }
+                return error(&value, prefix + std::string(key.str()),
+                             "unknown key (expected one of: " + list + ")");
+            }
+        }
+        return Status::success();
+    }
+
+    template <class T>
+    Status get(const toml::table& t, const std::string& prefix, const char* key, T& out) const {
+        const auto* node = t.get(key);
+        if (!node) {
+            return Status::success(); // keep the default
+        }
+        if constexpr (std::is_same_v<T, std::string>) {
+            auto v = node->value<std::string>();
+            if (!v) {
+                return error(node, prefix + key, "must be a string");
+            }
+            out = *v;
+        } else if constexpr (std::is_same_v<T, bool>) {
+            auto v = node->value<bool>();
+            if (!v) {
+                return error(node, prefix + key, "must be true or false");
+            }
+            out = *v;
+        } else {
+            auto v = node->value<std::int64_t>();
+            if (!v || *v < 0) {
+                return error(node, prefix + key, "must be a non-negative integer");
+            }
+            out = static_cast<T>(*v);
+        }
+        return Status::success();
+    }
+
+    Status millis(const toml::table& t, const std::string& prefix, const char* key,
+                  std::chrono::milliseconds& out) const {
+        std::int64_t v = out.count();
+        if (auto st = get(t, prefix, key, v); !st.ok()) {
+            return st;
+        }
+        out = std::chrono::milliseconds(v);
+        return Status::success();
+    }
+
+    std::string resolve(const std::string& relative) const {
+        fs::path p(relative);
+        return p.is_absolute() ? p.string()
+                               : (fs::path(path_).parent_path() / p).lexically_normal().string();
+    }
+
+    const std::string& path() const { return path_; }
+
+private:
+    std::string path_;
+};
+
+Status load_tables(const Loader& l, const toml::table& root, NodeOptions& node) {
+    const auto* tables = root.get("table");
+    if (!tables) {
+        return l.error(nullptr, "table",
+                       "at least one [[table]] is required (which tables to sync)");
+    }
+    const auto* list = tables->as_array();
+    if (!list) {
+        return l.error(tables, "table", "must be written as [[table]] blocks");
+    }
+    for (const auto& entry : *list) {
+        const auto* t = entry.as_table();
+        if (!t) {
+            return l.error(&entry, "table", "must be a table");
+        }
+        if (auto st = l.only(*t, "table.", {"name", "rules"}); !st.ok()) {
+            return st;
+        }
+        schema::TableSpec spec;
+        if (auto st = l.get(*t, "table.", "name", spec.table); !st.ok()) {
+            return st;
+        }
+        if (spec.table.empty()) {
+            return l.error(&entry, "table.name", "is required");
+        }
+        if (const auto* rules = t->get("rules")) {
+            const auto* rt = rules->as_table();
+            if (!rt) {
+                return l.error(rules, "table.rules",
+                               "must be an inline table, e.g. { qty = \"counter\" }");
+            }
+            for (const auto& [column, rule] : *rt) {
+                auto name = rule.value<std::string>();
+                auto parsed = name ? crdt::parse_rule(*name)
+                                   : Result<crdt::MergeRule>(
+                                         Status(Code::invalid_argument, "must be a string"));
+                if (!parsed) {
+                    return l.error(&rule, "table.rules." + std::string(column.str()),
+                                   parsed.status().message());
+                }
+                spec.rules.push_back({std::string(column.str()), *parsed});
+            }
+        }
+        node.tables.push_back(std::move(spec));
+    }
+    return Status::success();
+}
+
+Status load_mesh(const Loader& l, const toml::table& mesh, NodeOptions& node) {
+    const std::string p = "mesh.";
+    if (auto st = l.only(mesh, p,
+                         {"seeds", "trusted_keys", "plaintext", "fanout", "direct_push_limit",
+                          "anti_entropy_interval_ms", "probe_interval_ms", "probe_timeout_ms",
+                          "gossip_interval_ms", "suspect_after_ms", "dead_after_ms"});
+        !st.ok()) {
+        return st;
+    }
+    Status st;
+    if (!(st = l.get(mesh, p, "plaintext", node.transport.plaintext)).ok() ||
+        !(st = l.get(mesh, p, "fanout", node.fanout)).ok() ||
+        !(st = l.get(mesh, p, "direct_push_limit", node.direct_push_limit)).ok() ||
+        !(st = l.millis(mesh, p, "anti_entropy_interval_ms", node.anti_entropy_interval)).ok() ||
+        !(st = l.millis(mesh, p, "probe_interval_ms", node.probe_interval)).ok() ||
+        !(st = l.millis(mesh, p, "probe_timeout_ms", node.probe_timeout)).ok() ||
+        !(st = l.millis(mesh, p, "gossip_interval_ms", node.gossip_interval)).ok() ||
+        !(st = l.millis(mesh, p, "suspect_after_ms", node.membership.suspect_after)).ok() ||
+        !(st = l.millis(mesh, p, "dead_after_ms", node.membership.dead_after)).ok()) {
+        return st;
+    }
+    if (const auto* seeds = mesh.get("seeds")) {
+        const auto* list = seeds->as_array();
+        if (!list) {
+            return l.error(seeds, p + "seeds",
+                           "must be an array of { endpoint = \"...\", public_key = \"...\" }");
+        }
+        for (const auto& s : *list) {
+            const auto* t = s.as_table();
+            if (!t) {
+                return l.error(&s, p + "seeds",
+                               "each seed must be { endpoint = \"...\", public_key = \"...\" }");
+            }
+            if (auto st2 = l.only(*t, p + "seeds.", {"endpoint", "public_key"}); !st2.ok()) {
+                return st2;
+            }
+            Seed seed;
+            if (auto st2 = l.get(*t, p + "seeds.", "endpoint", seed.endpoint); !st2.ok()) {
+                return st2;
+            }
+            if (auto st2 = l.get(*t, p + "seeds.", "public_key", seed.public_key); !st2.ok()) {
+                return st2;
+            }
+            if (seed.endpoint.empty()) {
+                return l.error(&s, p + "seeds.endpoint", "is required");
+            }
+            node.seeds.push_back(seed);
+        }
+    }
+    if (const auto* trusted = mesh.get("trusted_keys")) {
+        const auto* list = trusted->as_array();
+        if (!list) {
+            return l.error(trusted, p + "trusted_keys", "must be an array of public keys");
+        }
+        for (const auto& k : *list) {
+            auto key = k.value<std::string>();
+            if (!key || key->size() != 40) {
+                return l.error(&k, p + "trusted_keys",
+                               "each key must be 40 characters of Z85 (see peerlited --keygen)");
+            }
+            node.transport.trusted.insert(*key);
+        }
+    }
+    return Status::success();
+}
+
+Status load_limits(const Loader& l, const toml::table& t, NodeOptions& node) {
+    const std::string p = "limits.";
+    if (auto st = l.only(t, p,
+                         {"max_message_bytes", "max_rows_per_message", "max_clock_drift_ms",
+                          "conflict_retention_hours", "apply_batch_rows", "busy_timeout_ms",
+                          "poll_interval_ms"});
+        !st.ok()) {
+        return st;
+    }
+    std::int64_t retention_hours = node.store.conflict_retention.count() / 3'600'000;
+    Status st;
+    if (!(st = l.get(t, p, "max_message_bytes", node.transport.max_message_bytes)).ok() ||
+        !(st = l.get(t, p, "max_rows_per_message", node.max_rows_per_message)).ok() ||
+        !(st = l.millis(t, p, "max_clock_drift_ms", node.store.max_clock_drift)).ok() ||
+        !(st = l.get(t, p, "conflict_retention_hours", retention_hours)).ok() ||
+        !(st = l.get(t, p, "apply_batch_rows", node.store.apply_batch_rows)).ok() ||
+        !(st = l.get(t, p, "busy_timeout_ms", node.store.busy_timeout_ms)).ok() ||
+        !(st = l.millis(t, p, "poll_interval_ms", node.poll_interval)).ok()) {
+        return st;
+    }
+    node.store.conflict_retention = std::chrono::hours(retention_hours);
+    node.limits.max_bytes = node.transport.max_message_bytes;
+    return Status::success();
+}
+
+} // namespace
+
+Result<transport::CurveKeys> read_key_file(const std::string& path) {
+    std::ifstream in(path);
+    if (!in) {
+        return Status(Code::io_error, "cannot read key file " + path);
+    }
+    std::stringstream text;
+    text << in.rdbuf();
+    auto secret = text.str();
+    secret.erase(0, secret.find_first_not_of(" \t\r\n"));
+    secret.erase(secret.find_last_not_of(" \t\r\n") + 1);
+    auto pub = transport::public_key_of(secret);
+    if (!pub) {
+        return Status(Code::invalid_argument, path + ": " + pub.status().message());
+    }
+    return transport::CurveKeys{*pub, secret};
+}
+
+Result<DaemonConfig> load_config(const std::string& path) {
+    Loader l(path);
+    toml::table root;
+    try {
+        root = toml::parse_file(path);
+    } catch (const toml::parse_error& e) {
+        return Status(Code::invalid_argument, path + ":" + std::to_string(e.source().begin.line) +
+                                                  ": " + std::string(e.description()));
+    }
+    if (auto st = l.only(root, "", {"node", "mesh", "table", "limits", "log"}); !st.ok()) {
+        return st;
+    }
+    DaemonConfig config;
+    config.path = path;
+    config.name = fs::path(path).stem().string();
+    auto& node = config.node;
+    const auto* n = root.get_as<toml::table>("node");
+    if (!n) {
+        return l.error(nullptr, "node",
+                       "a [node] block is required (database, listen, secret_key_file)");
+    }
+    if (auto st =
+            l.only(*n, "node.", {"name", "database", "listen", "advertise", "secret_key_file"});
+        !st.ok()) {
+        return st;
+    }
+    std::string key_file;
+    Status st;
+    if (!(st = l.get(*n, "node.", "name", config.name)).ok() ||
+        !(st = l.get(*n, "node.", "database", node.database)).ok() ||
+        !(st = l.get(*n, "node.", "listen", node.transport.listen)).ok() ||
+        !(st = l.get(*n, "node.", "secret_key_file", key_file)).ok()) {
+        return st;
+    }
+    if (node.database.empty()) {
+        return l.error(n, "node.database", "is required: the SQLite file this node syncs");
+    }
+    node.database = l.resolve(node.database);
+    if (auto mesh = root.get_as<toml::table>("mesh")) {
+        if (!(st = load_mesh(l, *mesh, node)).ok()) {
+            return st;
+        }
+    }
+    if (!node.transport.plaintext) {
+        if (key_file.empty()) {
+            return l.error(
+                n, "node.secret_key_file",
+                "is required unless mesh.plaintext = true (make one with peerlited --keygen)");
+        }
+        auto keys = read_key_file(l.resolve(key_file));
+        if (!keys) {
+            return l.error(n->get("secret_key_file"), "node.secret_key_file",
+                           keys.status().message());
+        }
+        node.transport.keys = *keys;
+    }
+    if (!(st = load_tables(l, root, node)).ok()) {
+        return st;
+    }
+    if (auto limits = root.get_as<toml::table>("limits")) {
+        if (!(st = load_limits(l, *limits, node)).ok()) {
+            return st;
+        }
+    }
+    if (auto log = root.get_as<toml::table>("log")) {
+        if (!(st = l.only(*log, "log.", {"level"})).ok() ||
+            !(st = l.get(*log, "log.", "level", config.log_level)).ok()) {
+            return st;
+        }
+        static const std::set<std::string> levels = {"trace", "debug", "info",
+                                                     "warn",  "error", "off"};
+        if (!levels.count(config.log_level)) {
+            return l.error(log->get("level"), "log.level",
+                           "must be one of trace, debug, info, warn, error, off");
+        }
+    }
+    return config;
+}
+
+} // namespace peerlite::peer

@@ -1,0 +1,145 @@
+// peerlited: the peer daemon. Runs one node beside an application that keeps using
+// plain SQLite. Exit status: 0 after a clean stop (SIGTERM/SIGINT), 1 on a runtime
+// failure, 2 on a bad command line or configuration, 3 when another peerlited already
+// serves the database.
+#include <csignal>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <CLI/CLI.hpp>
+#include <spdlog/spdlog.h>
+
+#include <peerlite/peer/config.hpp>
+
+using namespace peerlite;
+
+namespace {
+
+int keygen(const std::string& prefix) {
+    auto keys = transport::generate_keys();
+    if (!keys) {
+        std::fprintf(stderr, "peerlited: %s\n", keys.status().to_string().c_str());
+        return 1;
+    }
+    auto secret = prefix + ".key";
+    if (std::filesystem::exists(secret)) {
+        std::fprintf(stderr, "peerlited: %s exists; refusing to overwrite a secret key\n",
+                     secret.c_str());
+        return 2;
+    }
+    {
+        auto old = umask(077); // the secret key is readable by its owner only
+        std::ofstream(secret) << keys->secret_key << "\n";
+        umask(old);
+    }
+    std::ofstream(prefix + ".pub") << keys->public_key << "\n";
+    std::printf("%s\n", keys->public_key.c_str());
+    return 0;
+}
+
+// Holds an exclusive lock on "<database>.peerlited.lock" for the process's lifetime.
+int lock_database(const std::string& database) {
+    auto path = database + ".peerlited.lock";
+    int fd = ::open(path.c_str(), O_RDWR | O_CREAT, 0644);
+    if (fd < 0) {
+        spdlog::error("cannot create lock file {}", path);
+        return -1;
+    }
+    if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+        char pid[32] = {};
+        auto n = ::read(fd, pid, sizeof pid - 1);
+        spdlog::error(
+            "another peerlited (pid {}) already serves {}; refusing to start a second one",
+            n > 0 ? std::string(pid, static_cast<std::size_t>(n)) : "?", database);
+        ::close(fd);
+        return -2;
+    }
+    auto me = std::to_string(getpid());
+    (void)!ftruncate(fd, 0);
+    (void)!::write(fd, me.data(), me.size());
+    return fd;
+}
+
+} // namespace
+
+int main(int argc, char** argv) {
+    CLI::App app{
+        "peerlited: keeps a SQLite file's tables in sync with the rest of a peerlite mesh.\n"
+        "Every node can write; nodes converge by per-column merge rules."};
+    std::string config_path, keygen_prefix;
+    bool check_only = false;
+    app.add_option("-c,--config", config_path, "the node's TOML config file (see docs/config.md)")
+        ->check(CLI::ExistingFile);
+    app.add_flag("--check", check_only, "validate the config file and exit (0: valid, 2: invalid)");
+    app.add_option("--keygen", keygen_prefix,
+                   "write a new CURVE keypair to PREFIX.key (secret, mode 600) and PREFIX.pub, "
+                   "print the public key");
+    app.set_version_flag("--version", "peerlited 0.1.0");
+    app.footer("Examples:\n"
+               "  peerlited --keygen alpha            # alpha.key, alpha.pub\n"
+               "  peerlited --check --config alpha.toml\n"
+               "  peerlited --config alpha.toml        # run until SIGTERM or Ctrl-C\n"
+               "Exit status: 0 clean stop, 1 runtime failure, 2 bad usage or config, 3 database "
+               "already served.");
+    try {
+        app.parse(argc, argv);
+    } catch (const CLI::ParseError& e) {
+        return app.exit(e) == 0 ? 0 : 2;
+    }
+    if (!keygen_prefix.empty()) {
+        return keygen(keygen_prefix);
+    }
+    if (config_path.empty()) {
+        std::fprintf(stderr, "peerlited: --config is required (see --help)\n");
+        return 2;
+    }
+    auto config = peer::load_config(config_path);
+    if (!config) {
+        std::fprintf(stderr, "peerlited: %s\n", config.status().message().c_str());
+        return 2;
+    }
+    if (check_only) {
+        std::printf("%s: valid (node %s, database %s, %zu tables, %zu seeds)\n",
+                    config_path.c_str(), config->name.c_str(), config->node.database.c_str(),
+                    config->node.tables.size(), config->node.seeds.size());
+        return 0;
+    }
+    spdlog::set_pattern("%Y-%m-%d %H:%M:%S.%e %^%-5l%$ [" + config->name + "] %v");
+    spdlog::set_level(spdlog::level::from_str(config->log_level));
+
+    int lock = lock_database(config->node.database);
+    if (lock < 0) {
+        return lock == -2 ? 3 : 1;
+    }
+    // Signals are taken synchronously by this thread; the node's thread inherits the mask.
+    sigset_t signals;
+    sigemptyset(&signals);
+    sigaddset(&signals, SIGTERM);
+    sigaddset(&signals, SIGINT);
+    pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+
+    auto node = peer::Node::start(config->node);
+    if (!node) {
+        spdlog::error("cannot start: {}", node.status().to_string());
+        return node.status().code() == Code::invalid_argument ||
+                       node.status().code() == Code::unknown_table ||
+                       node.status().code() == Code::unknown_column
+                   ? 2
+                   : 1;
+    }
+    spdlog::info("ready: node {} on {}, database {}, public key {}", (*node)->id().to_string(),
+                 (*node)->endpoint(), config->node.database,
+                 config->node.transport.plaintext ? "(plaintext)" : (*node)->public_key());
+    int received = 0;
+    sigwait(&signals, &received);
+    spdlog::info("{} received: finishing in-flight work and stopping",
+                 received == SIGTERM ? "SIGTERM" : "SIGINT");
+    node->reset(); // joins the node thread after its current turn; the store commits per step
+    ::close(lock);
+    spdlog::info("stopped cleanly");
+    return 0;
+}
