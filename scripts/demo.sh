@@ -92,10 +92,9 @@ sql beta.db "UPDATE items SET name = 'red pen (beta)', qty = qty + 5 WHERE id = 
 sql gamma.db "UPDATE items SET name = 'green pen (gamma)', qty = qty - 2 WHERE id = 'pen';" & w2=$!
 wait "$w1" "$w2"
 converge
-echo "  qty is 10 + 5 - 2 = 13 everywhere: counter increments add up. The name conflict, as alpha saw it:"
-"$peerlite" conflicts alpha.db | sed 's/^/    /'
-"$peerlite" conflicts beta.db | sed 's/^/    /'
-"$peerlite" conflicts gamma.db | sed 's/^/    /'
+echo "  qty is 10 + 5 - 2 = 13 everywhere: counter increments add up.
+  The name was written on two nodes at once; each node lists what it decided (peerlite conflicts):"
+for n in "${names[@]}"; do echo "  -- $n"; "$peerlite" conflicts "$n.db" | sed "s/^/    /"; done
 
 echo "== 3. gamma goes offline, is written to meanwhile, and comes back"
 stop gamma

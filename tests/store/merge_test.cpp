@@ -231,3 +231,21 @@ TEST_CASE("regression: a row sent for one node's cells carries the whole write t
     require_identical(nodes);
     CHECK(dump(nodes[0].path, "t").front() == "'k'|'from b'|2|1|1");
 }
+
+TEST_CASE("every node that decides a conflict records it, the winner's and third parties too") {
+    ScratchDir dir;
+    auto nodes = make_nodes(dir, 3);
+    nodes[0].app->exec("INSERT INTO t VALUES ('k', 'first', 0, 0, 0)");
+    sync_all(nodes);
+    nodes[1].app->exec("UPDATE t SET name = 'from b' WHERE id = 'k'");
+    nodes[2].app->exec("UPDATE t SET name = 'from c' WHERE id = 'k'");
+    REQUIRE(nodes[1].store->capture().ok());
+    REQUIRE(nodes[2].store->capture().ok());
+    sync_all(nodes);
+    require_identical(nodes);
+    for (auto& n : nodes) {
+        auto conflicts = n.store->conflicts();
+        REQUIRE(conflicts.ok());
+        CHECK(conflicts->size() == 1);
+    }
+}
