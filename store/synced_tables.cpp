@@ -223,6 +223,27 @@ Status retry_held_back(Store::Impl& s) {
     return Status::success();
 }
 
+// After tables were (re)installed: stamp what the triggers logged (including writes the
+// old triggers could not see), apply held-back changes the schema now allows, commit, and
+// remember the schema version so the next refresh is a cheap no-op.
+Status finish_schema_change(Store::Impl& s, sql::Transaction& tx) {
+    if (auto stats = s.capture_locked(); !stats) {
+        return stats.status();
+    }
+    if (auto st = retry_held_back(s); !st.ok()) {
+        return st;
+    }
+    if (auto st = s.persist_progress(); !st.ok()) {
+        return st;
+    }
+    if (auto st = tx.commit(); !st.ok()) {
+        return st;
+    }
+    auto after = schema_version(s.db.get());
+    s.schema_version = after ? *after : -1;
+    return Status::success();
+}
+
 } // namespace
 
 Result<std::vector<std::string>> Store::sync_table(const schema::TableSpec& spec) {
@@ -244,19 +265,9 @@ Result<std::vector<std::string>> Store::sync_table(const schema::TableSpec& spec
         !st.ok()) {
         return st;
     }
-    if (auto stats = s.capture_locked(); !stats) {
-        return stats.status();
-    }
-    if (auto st = retry_held_back(s); !st.ok()) {
+    if (auto st = finish_schema_change(s, *tx); !st.ok()) {
         return st;
     }
-    if (auto st = s.persist_progress(); !st.ok()) {
-        return st;
-    }
-    if (auto st = tx->commit(); !st.ok()) {
-        return st;
-    }
-    s.schema_version = schema_version(s.db.get()).ok() ? *schema_version(s.db.get()) : -1;
     return table->warnings;
 }
 
@@ -286,21 +297,7 @@ Status Store::refresh_schema() {
             return st;
         }
     }
-    if (auto stats = s.capture_locked(); !stats) {
-        return stats.status();
-    }
-    if (auto st = retry_held_back(s); !st.ok()) {
-        return st;
-    }
-    if (auto st = s.persist_progress(); !st.ok()) {
-        return st;
-    }
-    if (auto st = tx->commit(); !st.ok()) {
-        return st;
-    }
-    auto after = schema_version(s.db.get());
-    s.schema_version = after ? *after : -1;
-    return Status::success();
+    return finish_schema_change(s, *tx);
 }
 
 Result<std::vector<std::pair<RowChange, std::string>>> Store::held_back() {
