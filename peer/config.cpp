@@ -269,8 +269,7 @@ Result<DaemonConfig> load_config(const std::string& path) {
         return l.error(nullptr, "node",
                        "a [node] block is required (database, listen, secret_key_file)");
     }
-    if (auto st =
-            l.only(*n, "node.", {"name", "database", "listen", "advertise", "secret_key_file"});
+    if (auto st = l.only(*n, "node.", {"name", "database", "listen", "secret_key_file"});
         !st.ok()) {
         return st;
     }

@@ -1,5 +1,6 @@
 #include <atomic>
 #include <mutex>
+#include <optional>
 #include <random>
 #include <set>
 #include <thread>
@@ -368,7 +369,12 @@ void Node::Impl::dispatch(const Message& m, Clock::time_point now) {
 }
 
 void Node::Impl::apply(const crdt::NodeId& from, const store::ChangeSet& changes, bool forward) {
-    auto before = store->versions();
+    // The vector is copied only when what is gained will be passed on: a direct push (the
+    // common case in small meshes) needs no copy on this per-message path.
+    std::optional<crdt::VersionVector> before;
+    if (forward) {
+        before = store->versions();
+    }
     auto stats = store->apply(changes);
     if (!stats) {
         reject(from.short_string(), stats.status());
@@ -384,10 +390,10 @@ void Node::Impl::apply(const crdt::NodeId& from, const store::ChangeSet& changes
                      "held-back changes",
                      log_name, stats->held_back, from.short_string());
     }
-    if (!forward) {
+    if (!before) {
         return;
     }
-    auto gained = store->versions().minus(before);
+    auto gained = store->versions().minus(*before);
     if (!gained.empty()) {
         push(gained, from);
     }

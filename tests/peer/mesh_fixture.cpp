@@ -39,10 +39,8 @@ peer::NodeOptions Mesh::options(int i) {
     for (const auto& k : keys_) {
         o.transport.trusted.insert(k.public_key);
     }
-    if (i != 0 || !seed_endpoint_.empty()) {
-        if (!seed_endpoint_.empty() && i != 0) {
-            o.seeds.push_back({seed_endpoint_, seed_key_});
-        }
+    if (i != 0 && !seed_endpoint_.empty()) {
+        o.seeds.push_back({seed_endpoint_, seed_key_});
     }
     o.anti_entropy_interval = std::chrono::milliseconds(300);
     o.probe_interval = std::chrono::milliseconds(100);

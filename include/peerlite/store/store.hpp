@@ -9,7 +9,7 @@
 // it applies are never captured again as local writes, and the user's own triggers do
 // not fire for them either (they already fired on the node that made the write, and
 // their effects sync if they write synced tables). Applications write through any other
-// connection, including one opened with Store::open_app_connection().
+// connection, or through a store::Writer (peerlite/store/writer.hpp) for cheaper capture.
 //
 // Thread safety: a Store is used by one thread at a time. Several processes may open
 // the same file; writes serialize on SQLite's lock.
