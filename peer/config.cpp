@@ -90,58 +90,10 @@ private:
     std::string path_;
 };
 
-Status load_tables(const Loader& l, const toml::table& root, NodeOptions& node) {
-    const auto* tables = root.get("table");
-    if (!tables) {
-        return l.error(nullptr, "table",
-                       "at least one [[table]] is required (which tables to sync)");
-    }
-    const auto* list = tables->as_array();
-    if (!list) {
-        return l.error(tables, "table", "must be written as [[table]] blocks");
-    }
-    for (const auto& entry : *list) {
-        const auto* t = entry.as_table();
-        if (!t) {
-            return l.error(&entry, "table", "must be a table");
-        }
-        if (auto st = l.only(*t, "table.", {"name", "rules"}); !st.ok()) {
-            return st;
-        }
-        schema::TableSpec spec;
-        if (auto st = l.get(*t, "table.", "name", spec.table); !st.ok()) {
-            return st;
-        }
-        if (spec.table.empty()) {
-            return l.error(&entry, "table.name", "is required");
-        }
-        if (const auto* rules = t->get("rules")) {
-            const auto* rt = rules->as_table();
-            if (!rt) {
-                return l.error(rules, "table.rules",
-                               "must be an inline table, e.g. { qty = \"counter\" }");
-            }
-            for (const auto& [column, rule] : *rt) {
-                auto name = rule.value<std::string>();
-                auto parsed = name ? crdt::parse_rule(*name)
-                                   : Result<crdt::MergeRule>(
-                                         Status(Code::invalid_argument, "must be a string"));
-                if (!parsed) {
-                    return l.error(&rule, "table.rules." + std::string(column.str()),
-                                   parsed.status().message());
-                }
-                spec.rules.push_back({std::string(column.str()), *parsed});
-            }
-        }
-        node.tables.push_back(std::move(spec));
-    }
-    return Status::success();
-}
-
 Status load_mesh(const Loader& l, const toml::table& mesh, NodeOptions& node) {
     const std::string p = "mesh.";
     if (auto st = l.only(mesh, p,
-                         {"seeds", "trusted_keys", "plaintext", "fanout", "direct_push_limit",
+                         {"trusted_keys", "plaintext", "fanout", "direct_push_limit",
                           "anti_entropy_interval_ms", "probe_interval_ms", "probe_timeout_ms",
                           "gossip_interval_ms", "suspect_after_ms", "dead_after_ms"});
         !st.ok()) {
@@ -159,34 +111,6 @@ Status load_mesh(const Loader& l, const toml::table& mesh, NodeOptions& node) {
         !(st = l.millis(mesh, p, "dead_after_ms", node.membership.dead_after)).ok()) {
         return st;
     }
-    if (const auto* seeds = mesh.get("seeds")) {
-        const auto* list = seeds->as_array();
-        if (!list) {
-            return l.error(seeds, p + "seeds",
-                           "must be an array of { endpoint = \"...\", public_key = \"...\" }");
-        }
-        for (const auto& s : *list) {
-            const auto* t = s.as_table();
-            if (!t) {
-                return l.error(&s, p + "seeds",
-                               "each seed must be { endpoint = \"...\", public_key = \"...\" }");
-            }
-            if (auto st2 = l.only(*t, p + "seeds.", {"endpoint", "public_key"}); !st2.ok()) {
-                return st2;
-            }
-            Seed seed;
-            if (auto st2 = l.get(*t, p + "seeds.", "endpoint", seed.endpoint); !st2.ok()) {
-                return st2;
-            }
-            if (auto st2 = l.get(*t, p + "seeds.", "public_key", seed.public_key); !st2.ok()) {
-                return st2;
-            }
-            if (seed.endpoint.empty()) {
-                return l.error(&s, p + "seeds.endpoint", "is required");
-            }
-            node.seeds.push_back(seed);
-        }
-    }
     if (const auto* trusted = mesh.get("trusted_keys")) {
         const auto* list = trusted->as_array();
         if (!list) {
@@ -202,6 +126,120 @@ Status load_mesh(const Loader& l, const toml::table& mesh, NodeOptions& node) {
         }
     }
     return Status::success();
+}
+
+Status load_tables(const Loader& l, const toml::table& db, const std::string& prefix,
+                   NodeOptions& node) {
+    const auto* tables = db.get("table");
+    if (!tables) {
+        return l.error(&db, prefix + "table",
+                       "at least one [[database.table]] is required (which tables to sync)");
+    }
+    const auto* list = tables->as_array();
+    if (!list) {
+        return l.error(tables, prefix + "table", "must be written as [[database.table]] blocks");
+    }
+    const std::string p = prefix + "table.";
+    for (const auto& entry : *list) {
+        const auto* t = entry.as_table();
+        if (!t) {
+            return l.error(&entry, prefix + "table", "must be a table");
+        }
+        if (auto st = l.only(*t, p, {"name", "rules"}); !st.ok()) {
+            return st;
+        }
+        schema::TableSpec spec;
+        if (auto st = l.get(*t, p, "name", spec.table); !st.ok()) {
+            return st;
+        }
+        if (spec.table.empty()) {
+            return l.error(&entry, p + "name", "is required");
+        }
+        if (const auto* rules = t->get("rules")) {
+            const auto* rt = rules->as_table();
+            if (!rt) {
+                return l.error(rules, p + "rules",
+                               "must be an inline table, e.g. { qty = \"counter\" }");
+            }
+            for (const auto& [column, rule] : *rt) {
+                auto name = rule.value<std::string>();
+                auto parsed = name ? crdt::parse_rule(*name)
+                                   : Result<crdt::MergeRule>(
+                                         Status(Code::invalid_argument, "must be a string"));
+                if (!parsed) {
+                    return l.error(&rule, p + "rules." + std::string(column.str()),
+                                   parsed.status().message());
+                }
+                spec.rules.push_back({std::string(column.str()), *parsed});
+            }
+        }
+        node.tables.push_back(std::move(spec));
+    }
+    return Status::success();
+}
+
+Status load_seeds(const Loader& l, const toml::node& seeds, const std::string& key,
+                  NodeOptions& node) {
+    const auto* list = seeds.as_array();
+    if (!list) {
+        return l.error(&seeds, key,
+                       "must be an array of { endpoint = \"...\", public_key = \"...\" }");
+    }
+    for (const auto& s : *list) {
+        const auto* t = s.as_table();
+        if (!t) {
+            return l.error(&s, key,
+                           "each seed must be { endpoint = \"...\", public_key = \"...\" }");
+        }
+        if (auto st = l.only(*t, key + ".", {"endpoint", "public_key"}); !st.ok()) {
+            return st;
+        }
+        Seed seed;
+        if (auto st = l.get(*t, key + ".", "endpoint", seed.endpoint); !st.ok()) {
+            return st;
+        }
+        if (auto st = l.get(*t, key + ".", "public_key", seed.public_key); !st.ok()) {
+            return st;
+        }
+        if (seed.endpoint.empty()) {
+            return l.error(&s, key + ".endpoint", "is required");
+        }
+        if (!node.transport.plaintext && seed.public_key.size() != 40) {
+            return l.error(&s, key + ".public_key",
+                           "is required: the seed's public key, 40 characters of Z85");
+        }
+        node.seeds.push_back(seed);
+    }
+    return Status::success();
+}
+
+// One [[database]] block: the daemon-wide settings in `shared`, plus its own file,
+// address, seeds and tables.
+Result<NodeOptions> load_database(const Loader& l, const toml::table& db, std::size_t index,
+                                  const NodeOptions& shared) {
+    const std::string p = "database[" + std::to_string(index) + "].";
+    if (auto st = l.only(db, p, {"path", "listen", "seeds", "table"}); !st.ok()) {
+        return st;
+    }
+    NodeOptions node = shared;
+    Status st;
+    if (!(st = l.get(db, p, "path", node.database)).ok() ||
+        !(st = l.get(db, p, "listen", node.transport.listen)).ok()) {
+        return st;
+    }
+    if (node.database.empty()) {
+        return l.error(&db, p + "path", "is required: the SQLite file to sync");
+    }
+    node.database = l.resolve(node.database);
+    if (const auto* seeds = db.get("seeds")) {
+        if (!(st = load_seeds(l, *seeds, p + "seeds", node)).ok()) {
+            return st;
+        }
+    }
+    if (!(st = load_tables(l, db, p, node)).ok()) {
+        return st;
+    }
+    return node;
 }
 
 Status load_limits(const Loader& l, const toml::table& t, NodeOptions& node) {
@@ -226,6 +264,80 @@ Status load_limits(const Loader& l, const toml::table& t, NodeOptions& node) {
     }
     node.store.conflict_retention = std::chrono::hours(retention_hours);
     node.limits.max_bytes = node.transport.max_message_bytes;
+    return Status::success();
+}
+
+Status load_node(const Loader& l, const toml::table& root, DaemonConfig& config,
+                 std::string& key_file) {
+    static const toml::table none; // every [node] key has a default
+    const auto* n = root.get_as<toml::table>("node");
+    if (!n) {
+        n = &none;
+    }
+    if (auto st = l.only(*n, "node.", {"name", "secret_key_file", "admin"}); !st.ok()) {
+        return st;
+    }
+    Status st;
+    if (!(st = l.get(*n, "node.", "name", config.name)).ok() ||
+        !(st = l.get(*n, "node.", "secret_key_file", key_file)).ok()) {
+        return st;
+    }
+    std::string admin = config.name + ".admin.sock";
+    if (!(st = l.get(*n, "node.", "admin", admin)).ok()) {
+        return st;
+    }
+    // A bare file name is an IPC socket beside the config; "off" turns the endpoint off.
+    if (admin == "off") {
+        config.admin.clear();
+    } else if (admin.find("://") != std::string::npos) {
+        config.admin = admin;
+    } else {
+        config.admin = "ipc://" + fs::absolute(l.resolve(admin)).lexically_normal().string();
+        if (config.admin.size() - 6 > 107) { // sockaddr_un's sun_path
+            return l.error(n, "node.admin",
+                           "socket path " + config.admin.substr(6) +
+                               " is longer than the 107 bytes a Unix socket allows; give a "
+                               "shorter path");
+        }
+    }
+    return Status::success();
+}
+
+Status load_keys(const Loader& l, const toml::table& root, const std::string& key_file,
+                 NodeOptions& shared) {
+    if (shared.transport.plaintext) {
+        return Status::success();
+    }
+    const auto* n = root.get_as<toml::table>("node");
+    if (key_file.empty()) {
+        return l.error(n, "node.secret_key_file",
+                       "is required unless mesh.plaintext = true (make one with peerlite keygen "
+                       "or peerlited --keygen)");
+    }
+    auto keys = read_key_file(l.resolve(key_file));
+    if (!keys) {
+        return l.error(n ? n->get("secret_key_file") : nullptr, "node.secret_key_file",
+                       keys.status().message());
+    }
+    shared.transport.keys = *keys;
+    return Status::success();
+}
+
+Status load_log(const Loader& l, const toml::table& root, DaemonConfig& config) {
+    const auto* log = root.get_as<toml::table>("log");
+    if (!log) {
+        return Status::success();
+    }
+    Status st;
+    if (!(st = l.only(*log, "log.", {"level"})).ok() ||
+        !(st = l.get(*log, "log.", "level", config.log_level)).ok()) {
+        return st;
+    }
+    static const std::set<std::string> levels = {"trace", "debug", "info", "warn", "error", "off"};
+    if (!levels.count(config.log_level)) {
+        return l.error(log->get("level"), "log.level",
+                       "must be one of trace, debug, info, warn, error, off");
+    }
     return Status::success();
 }
 
@@ -257,71 +369,63 @@ Result<DaemonConfig> load_config(const std::string& path) {
         return Status(Code::invalid_argument, path + ":" + std::to_string(e.source().begin.line) +
                                                   ": " + std::string(e.description()));
     }
-    if (auto st = l.only(root, "", {"node", "mesh", "table", "limits", "log"}); !st.ok()) {
+    if (auto st = l.only(root, "", {"node", "mesh", "database", "limits", "log"}); !st.ok()) {
         return st;
     }
     DaemonConfig config;
     config.path = path;
     config.name = fs::path(path).stem().string();
-    auto& node = config.node;
-    const auto* n = root.get_as<toml::table>("node");
-    if (!n) {
-        return l.error(nullptr, "node",
-                       "a [node] block is required (database, listen, secret_key_file)");
-    }
-    if (auto st = l.only(*n, "node.", {"name", "database", "listen", "secret_key_file"});
-        !st.ok()) {
-        return st;
-    }
-    std::string key_file;
+    NodeOptions shared; // what every database's engine shares
     Status st;
-    if (!(st = l.get(*n, "node.", "name", config.name)).ok() ||
-        !(st = l.get(*n, "node.", "database", node.database)).ok() ||
-        !(st = l.get(*n, "node.", "listen", node.transport.listen)).ok() ||
-        !(st = l.get(*n, "node.", "secret_key_file", key_file)).ok()) {
+    std::string key_file;
+    if (!(st = load_node(l, root, config, key_file)).ok()) {
         return st;
     }
-    if (node.database.empty()) {
-        return l.error(n, "node.database", "is required: the SQLite file this node syncs");
-    }
-    node.database = l.resolve(node.database);
     if (auto mesh = root.get_as<toml::table>("mesh")) {
-        if (!(st = load_mesh(l, *mesh, node)).ok()) {
+        if (!(st = load_mesh(l, *mesh, shared)).ok()) {
             return st;
         }
     }
-    if (!node.transport.plaintext) {
-        if (key_file.empty()) {
-            return l.error(
-                n, "node.secret_key_file",
-                "is required unless mesh.plaintext = true (make one with peerlited --keygen)");
-        }
-        auto keys = read_key_file(l.resolve(key_file));
-        if (!keys) {
-            return l.error(n->get("secret_key_file"), "node.secret_key_file",
-                           keys.status().message());
-        }
-        node.transport.keys = *keys;
-    }
-    if (!(st = load_tables(l, root, node)).ok()) {
+    if (!(st = load_keys(l, root, key_file, shared)).ok()) {
         return st;
     }
     if (auto limits = root.get_as<toml::table>("limits")) {
-        if (!(st = load_limits(l, *limits, node)).ok()) {
+        if (!(st = load_limits(l, *limits, shared)).ok()) {
             return st;
         }
     }
-    if (auto log = root.get_as<toml::table>("log")) {
-        if (!(st = l.only(*log, "log.", {"level"})).ok() ||
-            !(st = l.get(*log, "log.", "level", config.log_level)).ok()) {
-            return st;
+    if (!(st = load_log(l, root, config)).ok()) {
+        return st;
+    }
+    const auto* dbs = root.get("database");
+    const auto* list = dbs ? dbs->as_array() : nullptr;
+    if (!list || list->empty()) {
+        return l.error(dbs, "database",
+                       "at least one [[database]] block is required (path, listen, seeds, "
+                       "[[database.table]])");
+    }
+    for (std::size_t i = 0; i < list->size(); ++i) {
+        const auto* t = (*list)[i].as_table();
+        if (!t) {
+            return l.error(&(*list)[i], "database", "must be written as [[database]] blocks");
         }
-        static const std::set<std::string> levels = {"trace", "debug", "info",
-                                                     "warn",  "error", "off"};
-        if (!levels.count(config.log_level)) {
-            return l.error(log->get("level"), "log.level",
-                           "must be one of trace, debug, info, warn, error, off");
+        auto node = load_database(l, *t, i, shared);
+        if (!node) {
+            return node.status();
         }
+        for (const auto& other : config.databases) {
+            if (other.database == node->database) {
+                return l.error(t, "database[" + std::to_string(i) + "].path",
+                               node->database + " is listed twice");
+            }
+            if (other.transport.listen == node->transport.listen &&
+                node->transport.listen.find('*') == std::string::npos) {
+                return l.error(t, "database[" + std::to_string(i) + "].listen",
+                               node->transport.listen +
+                                   " is already used by another database of this node");
+            }
+        }
+        config.databases.push_back(std::move(*node));
     }
     return config;
 }

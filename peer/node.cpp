@@ -71,7 +71,11 @@ struct Node::Impl {
     std::map<std::pair<std::uint64_t, crdt::NodeId>, crdt::NodeId> relays;
     std::map<std::pair<crdt::NodeId, std::uint64_t>, Session> sessions;
     std::map<std::string, crdt::NodeId> seeds; // endpoint -> stand-in id, until known
-    std::map<crdt::NodeId, crdt::VersionVector> peer_versions;
+    struct PeerVersions {
+        crdt::VersionVector versions;
+        Clock::time_point at;
+    };
+    std::map<crdt::NodeId, PeerVersions> peer_versions; // as each peer last told us
     std::map<crdt::NodeId, std::pair<std::uint64_t, Clock::time_point>>
         pulling; // our open sessions
     std::set<crdt::NodeId> blocked_now;
@@ -170,6 +174,9 @@ const std::string& Node::endpoint() const {
 }
 const std::string& Node::public_key() const {
     return impl_->options.transport.keys.public_key;
+}
+const std::string& Node::database() const {
+    return impl_->options.database;
 }
 
 NodeCounters Node::counters() const {
@@ -338,7 +345,7 @@ void Node::Impl::dispatch(const Message& m, Clock::time_point now) {
             } else if constexpr (std::is_same_v<T, transport::SyncRequest>) {
                 serve_sync(from, body, now);
             } else if constexpr (std::is_same_v<T, transport::SyncResponse>) {
-                peer_versions[from] = body.sender_has;
+                peer_versions[from] = {body.sender_has, now};
                 apply(from, body.changes, true);
                 if (!body.changes.complete) {
                     pulling[from] = {body.session, now};
@@ -446,7 +453,7 @@ void Node::Impl::serve_sync(const crdt::NodeId& from, const transport::SyncReque
         Session session;
         session.wanted = store->versions().minus(request.have);
         it = sessions.emplace(key, std::move(session)).first;
-        peer_versions[from] = request.have;
+        peer_versions[from] = {request.have, now};
         if (!request.have.minus(store->versions()).empty()) {
             sync_with(from);
         }
@@ -566,10 +573,16 @@ void Node::Impl::tick(Clock::time_point now) {
 void Node::Impl::publish() {
     std::vector<PeerStatus> peers;
     auto now = Clock::now();
+    using std::chrono::duration_cast;
+    using std::chrono::milliseconds;
     for (const auto& info : membership->all()) {
-        peers.push_back(
-            {info.member, info.state,
-             std::chrono::duration_cast<std::chrono::milliseconds>(now - info.last_heard)});
+        PeerStatus peer{
+            info.member, info.state, duration_cast<milliseconds>(now - info.last_heard), {}, {}};
+        if (auto it = peer_versions.find(info.member.id); it != peer_versions.end()) {
+            peer.versions = it->second.versions;
+            peer.versions_age = duration_cast<milliseconds>(now - it->second.at);
+        }
+        peers.push_back(std::move(peer));
     }
     std::lock_guard lock(shared);
     peer_snapshot = std::move(peers);

@@ -13,6 +13,7 @@
 #include <CLI/CLI.hpp>
 #include <spdlog/spdlog.h>
 
+#include <peerlite/peer/admin.hpp>
 #include <peerlite/peer/config.hpp>
 
 using namespace peerlite;
@@ -64,6 +65,77 @@ int lock_database(const std::string& database) {
     return fd;
 }
 
+// Runs every database's engine and the admin endpoint until SIGTERM or SIGINT.
+int serve(const peer::DaemonConfig& config) {
+    std::vector<int> locks;
+    auto unlock = [&] {
+        for (int fd : locks) {
+            ::close(fd);
+        }
+    };
+    for (const auto& db : config.databases) {
+        int lock = lock_database(db.database);
+        if (lock < 0) {
+            unlock();
+            return lock == -2 ? 3 : 1;
+        }
+        locks.push_back(lock);
+    }
+    // Signals are taken synchronously by this thread; the engine threads inherit the mask.
+    sigset_t signals;
+    sigemptyset(&signals);
+    sigaddset(&signals, SIGTERM);
+    sigaddset(&signals, SIGINT);
+    pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+    if (config.databases.front().transport.plaintext) {
+        spdlog::warn("mesh.plaintext = true: no encryption, any process that reaches the "
+                     "listen address can read and write the mesh");
+    }
+    std::vector<std::unique_ptr<peer::Node>> nodes;
+    for (const auto& db : config.databases) {
+        auto node = peer::Node::start(db);
+        if (!node) {
+            spdlog::error("cannot start {}: {}", db.database, node.status().to_string());
+            nodes.clear();
+            unlock();
+            auto code = node.status().code();
+            return code == Code::invalid_argument || code == Code::unknown_table ||
+                           code == Code::unknown_column || code == Code::schema_mismatch
+                       ? 2
+                       : 1;
+        }
+        spdlog::info("ready: database {} as node {} on {}, public key {}", db.database,
+                     (*node)->id().to_string(), (*node)->endpoint(),
+                     db.transport.plaintext ? "(plaintext)" : (*node)->public_key());
+        nodes.push_back(std::move(*node));
+    }
+    std::unique_ptr<peer::AdminServer> admin;
+    if (!config.admin.empty()) {
+        std::vector<const peer::Node*> borrowed;
+        for (const auto& n : nodes) {
+            borrowed.push_back(n.get());
+        }
+        auto server = peer::AdminServer::start(config.admin, config.name, std::move(borrowed));
+        if (!server) {
+            spdlog::error("cannot open the admin endpoint: {}", server.status().to_string());
+            nodes.clear();
+            unlock();
+            return 1;
+        }
+        admin = std::move(*server);
+        spdlog::info("admin endpoint {} (peerlite status --config {})", config.admin, config.path);
+    }
+    int received = 0;
+    sigwait(&signals, &received);
+    spdlog::info("{} received: finishing in-flight work and stopping",
+                 received == SIGTERM ? "SIGTERM" : "SIGINT");
+    admin.reset();
+    nodes.clear(); // joins each engine after its current turn; the store commits per step
+    unlock();
+    spdlog::info("stopped cleanly");
+    return 0;
+}
+
 } // namespace
 
 int main(int argc, char** argv) {
@@ -103,43 +175,16 @@ int main(int argc, char** argv) {
         return 2;
     }
     if (check_only) {
-        std::printf("%s: valid (node %s, database %s, %zu tables, %zu seeds)\n",
-                    config_path.c_str(), config->name.c_str(), config->node.database.c_str(),
-                    config->node.tables.size(), config->node.seeds.size());
+        std::printf("%s: valid (node %s, %zu database%s)\n", config_path.c_str(),
+                    config->name.c_str(), config->databases.size(),
+                    config->databases.size() == 1 ? "" : "s");
+        for (const auto& db : config->databases) {
+            std::printf("  %s: %zu tables, %zu seeds, listen %s\n", db.database.c_str(),
+                        db.tables.size(), db.seeds.size(), db.transport.listen.c_str());
+        }
         return 0;
     }
     spdlog::set_pattern("%Y-%m-%d %H:%M:%S.%e %^%-5l%$ [" + config->name + "] %v");
     spdlog::set_level(spdlog::level::from_str(config->log_level));
-
-    int lock = lock_database(config->node.database);
-    if (lock < 0) {
-        return lock == -2 ? 3 : 1;
-    }
-    // Signals are taken synchronously by this thread; the node's thread inherits the mask.
-    sigset_t signals;
-    sigemptyset(&signals);
-    sigaddset(&signals, SIGTERM);
-    sigaddset(&signals, SIGINT);
-    pthread_sigmask(SIG_BLOCK, &signals, nullptr);
-
-    auto node = peer::Node::start(config->node);
-    if (!node) {
-        spdlog::error("cannot start: {}", node.status().to_string());
-        return node.status().code() == Code::invalid_argument ||
-                       node.status().code() == Code::unknown_table ||
-                       node.status().code() == Code::unknown_column
-                   ? 2
-                   : 1;
-    }
-    spdlog::info("ready: node {} on {}, database {}, public key {}", (*node)->id().to_string(),
-                 (*node)->endpoint(), config->node.database,
-                 config->node.transport.plaintext ? "(plaintext)" : (*node)->public_key());
-    int received = 0;
-    sigwait(&signals, &received);
-    spdlog::info("{} received: finishing in-flight work and stopping",
-                 received == SIGTERM ? "SIGTERM" : "SIGINT");
-    node->reset(); // joins the node thread after its current turn; the store commits per step
-    ::close(lock);
-    spdlog::info("stopped cleanly");
-    return 0;
+    return serve(*config);
 }

@@ -39,16 +39,17 @@ for n in "${names[@]}"; do
 # peerlite demo node $n (every key is documented in docs/config.md)
 [node]
 name = "$n"
-database = "$n.db"
-listen = "tcp://127.0.0.1:${port[$n]}"
 secret_key_file = "$n.key"
 
 [mesh]
-seeds = [ { endpoint = "tcp://127.0.0.1:${port[alpha]}", public_key = "${pub[alpha]}" } ]
 trusted_keys = [ ${trusted%, } ]
 anti_entropy_interval_ms = 500
 
-[[table]]
+[[database]]
+path = "$n.db"
+listen = "tcp://127.0.0.1:${port[$n]}"
+seeds = [ { endpoint = "tcp://127.0.0.1:${port[alpha]}", public_key = "${pub[alpha]}" } ]
+[[database.table]]
 name = "items"
 rules = { qty = "counter" }
 TOML

@@ -9,7 +9,7 @@ packages=(
   libzmq3-dev cppzmq-dev
   libmsgpack-cxx-dev libboost-dev
   catch2
-  libcli11-dev libtomlplusplus-dev libspdlog-dev libfmt-dev
+  libcli11-dev libtomlplusplus-dev libspdlog-dev libfmt-dev nlohmann-json3-dev
 )
 
 missing=()

@@ -1,9 +1,15 @@
 // peerlited's configuration file (TOML), one per node; every key is documented with its
 // default in docs/config.md. Loading is strict: an unknown key, a wrong type or a bad
 // value stops the daemon with an error naming the file, line and key.
+//
+// One daemon serves one or more databases ([[database]] blocks). Each database is its own
+// mesh: it listens on its own address, has its own seeds and its own node id (kept in the
+// database file), and is gossiped by its own engine thread. Keys, trust, gossip timing and
+// limits are the daemon's and apply to every database.
 #pragma once
 
 #include <string>
+#include <vector>
 
 #include <peerlite/peer/node.hpp>
 #include <peerlite/status.hpp>
@@ -14,7 +20,10 @@ struct DaemonConfig {
     std::string path; // the config file itself
     std::string name; // [node] name: how logs call this node
     std::string log_level = "info";
-    NodeOptions node; // everything the engine needs, paths resolved
+    // ZeroMQ endpoint of the admin socket `peerlite status` queries; "ipc://<file>" unless
+    // the config says otherwise. Empty when the config turns it off.
+    std::string admin;
+    std::vector<NodeOptions> databases; // one engine each, paths resolved
 };
 
 Result<DaemonConfig> load_config(const std::string& path);

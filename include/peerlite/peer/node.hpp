@@ -16,6 +16,7 @@
 #include <cstdint>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -80,6 +81,11 @@ struct PeerStatus {
     transport::Member member;
     MemberState state;
     std::chrono::milliseconds since_heard;
+    // What the peer covered when it last said so (in an anti-entropy exchange, at most
+    // about anti_entropy_interval * members ago), and how long ago that was. Absent until
+    // the first exchange. versions().minus(*versions) is what the peer lacked then.
+    std::optional<crdt::VersionVector> versions;
+    std::chrono::milliseconds versions_age{0};
 };
 
 class Node {
@@ -90,6 +96,7 @@ public:
     const crdt::NodeId& id() const;
     const std::string& endpoint() const;
     const std::string& public_key() const;
+    const std::string& database() const;
 
     NodeCounters counters() const;
     std::vector<PeerStatus> peers() const;
