@@ -16,6 +16,8 @@
 #include <peerlite/peer/admin.hpp>
 #include <peerlite/peer/config.hpp>
 
+#include "test_seams.hpp"
+
 using namespace peerlite;
 
 namespace {
@@ -65,6 +67,26 @@ int lock_database(const std::string& database) {
     return fd;
 }
 
+// Waits for SIGTERM or SIGINT and returns it. With the test-only partition seam on
+// (test_seams.hpp), re-reads its file while waiting.
+int wait_for_stop(const sigset_t& signals, const std::vector<std::unique_ptr<peer::Node>>& nodes) {
+    auto block_file = peer::test_seams::BlockFile::from_env();
+    if (!block_file) {
+        int received = 0;
+        sigwait(&signals, &received);
+        return received;
+    }
+    auto interval = peer::test_seams::kBlockFileInterval;
+    timespec wait{0, std::chrono::duration_cast<std::chrono::nanoseconds>(interval).count()};
+    for (;;) {
+        block_file->apply(nodes);
+        int received = sigtimedwait(&signals, nullptr, &wait);
+        if (received > 0) {
+            return received;
+        }
+    }
+}
+
 // Runs every database's engine and the admin endpoint until SIGTERM or SIGINT.
 int serve(const peer::DaemonConfig& config) {
     std::vector<int> locks;
@@ -92,7 +114,12 @@ int serve(const peer::DaemonConfig& config) {
                      "listen address can read and write the mesh");
     }
     std::vector<std::unique_ptr<peer::Node>> nodes;
-    for (const auto& db : config.databases) {
+    for (auto db : config.databases) {
+        if (auto st = peer::test_seams::apply_clock_offset(db.store); !st.ok()) {
+            spdlog::error("{}", st.to_string());
+            unlock();
+            return 2;
+        }
         auto node = peer::Node::start(db);
         if (!node) {
             spdlog::error("cannot start {}: {}", db.database, node.status().to_string());
@@ -125,8 +152,7 @@ int serve(const peer::DaemonConfig& config) {
         admin = std::move(*server);
         spdlog::info("admin endpoint {} (peerlite status --config {})", config.admin, config.path);
     }
-    int received = 0;
-    sigwait(&signals, &received);
+    int received = wait_for_stop(signals, nodes);
     spdlog::info("{} received: finishing in-flight work and stopping",
                  received == SIGTERM ? "SIGTERM" : "SIGINT");
     admin.reset();

@@ -81,8 +81,8 @@ std::string write_config(const ScratchDir& dir, const DaemonConfig& c) {
     return path;
 }
 
-Daemon::Daemon(std::string config, std::string log)
-    : config_(std::move(config)), log_(std::move(log)) {
+Daemon::Daemon(std::string config, std::string log, Environment env)
+    : config_(std::move(config)), log_(std::move(log)), env_(std::move(env)) {
     spawn();
 }
 
@@ -96,13 +96,34 @@ Daemon::~Daemon() {
 void Daemon::spawn() {
     log_start_ = read_file(log_).size();
     auto bin = peerlited_binary();
+    // The child's environment, built before fork: only async-signal-safe calls after it.
+    std::vector<std::string> vars;
+    for (char** e = environ; *e != nullptr; ++e) {
+        std::string var(*e);
+        bool replaced = false;
+        for (const auto& [name, value] : env_) {
+            replaced |= var.rfind(name + "=", 0) == 0;
+        }
+        if (!replaced) {
+            vars.push_back(std::move(var));
+        }
+    }
+    for (const auto& [name, value] : env_) {
+        vars.push_back(name + "=" + value);
+    }
+    std::vector<char*> envp;
+    for (auto& v : vars) {
+        envp.push_back(v.data());
+    }
+    envp.push_back(nullptr);
+    std::vector<char*> argv{bin.data(), const_cast<char*>("--config"), config_.data(), nullptr};
     pid_ = fork();
     REQUIRE(pid_ >= 0);
     if (pid_ == 0) {
         auto fd = ::open(log_.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
         dup2(fd, 1);
         dup2(fd, 2);
-        execl(bin.c_str(), bin.c_str(), "--config", config_.c_str(), nullptr);
+        execve(bin.c_str(), argv.data(), envp.data());
         _exit(127);
     }
 }
@@ -150,6 +171,15 @@ int Daemon::wait_exit(std::chrono::milliseconds timeout) {
         std::this_thread::sleep_for(10ms);
     }
     return -1;
+}
+
+std::optional<int> Daemon::exited() {
+    int status = 0;
+    if (pid_ <= 0 || waitpid(pid_, &status, WNOHANG) != pid_) {
+        return std::nullopt;
+    }
+    pid_ = -1;
+    return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
 }
 
 int Daemon::stop() {

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <chrono>
+#include <optional>
 #include <string>
 #include <sys/types.h>
 #include <utility>
@@ -53,8 +54,11 @@ std::string write_config(const ScratchDir& dir, const DaemonConfig& config);
 
 class Daemon {
 public:
-    // Starts `peerlited --config config`, appending its output to `log`.
-    Daemon(std::string config, std::string log);
+    using Environment = std::vector<std::pair<std::string, std::string>>;
+
+    // Starts `peerlited --config config`, appending its output to `log`, with `env` added
+    // to this process's environment.
+    Daemon(std::string config, std::string log, Environment env = {});
     ~Daemon(); // SIGKILL if still running
     Daemon(const Daemon&) = delete;
     Daemon& operator=(const Daemon&) = delete;
@@ -69,6 +73,11 @@ public:
     void pause();  // SIGSTOP
     void resume(); // SIGCONT
     void restart();
+    // Environment variables added at the next (re)start, replacing the current ones.
+    void set_environment(Environment env) { env_ = std::move(env); }
+    // Exit status if the daemon ended by itself (and reaps it); nothing while it runs or
+    // is paused.
+    std::optional<int> exited();
     bool running() const { return pid_ > 0; }
     pid_t pid() const { return pid_; }
     // Exit status of a daemon that stops by itself within `timeout` (-1 if it does not).
@@ -80,6 +89,7 @@ public:
 private:
     void spawn();
     std::string config_, log_;
+    Environment env_;
     std::size_t log_start_ = 0;
     pid_t pid_ = -1;
 };

@@ -1,0 +1,673 @@
+#include "fault_harness.hpp"
+
+#include <algorithm>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <memory>
+#include <optional>
+#include <random>
+#include <sstream>
+#include <thread>
+
+#include <catch2/catch.hpp>
+#include <sqlite3.h>
+
+#include "daemon_fixture.hpp"
+#include "fault_oracle.hpp"
+#include "mesh_fixture.hpp"
+
+namespace peerlite::testing::fault {
+
+namespace {
+
+using namespace std::chrono_literals;
+using SteadyClock = std::chrono::steady_clock;
+
+const char* kTable = "CREATE TABLE items(id TEXT PRIMARY KEY NOT NULL, name TEXT, qty INTEGER, "
+                     "best INTEGER)";
+const char* kTableConfig =
+    "[[database.table]]\nname = \"items\"\nrules = { qty = \"counter\", best = \"max\" }\n";
+
+std::string key_name(int key) {
+    return "k" + std::to_string(key);
+}
+
+// A plain connection, as an application would hold one, with a short busy timeout: a
+// paused daemon may hold the write lock, and the workload moves on rather than wait.
+class Conn {
+public:
+    explicit Conn(const std::string& path) {
+        REQUIRE(sqlite3_open(path.c_str(), &db_) == SQLITE_OK);
+        sqlite3_busy_timeout(db_, 300);
+    }
+    ~Conn() { sqlite3_close_v2(db_); }
+    Conn(const Conn&) = delete;
+    Conn& operator=(const Conn&) = delete;
+    int exec(const std::string& sql) {
+        return sqlite3_exec(db_, sql.c_str(), nullptr, nullptr, nullptr);
+    }
+    std::string error() const { return sqlite3_errmsg(db_); }
+    sqlite3* get() const { return db_; }
+
+private:
+    sqlite3* db_ = nullptr;
+};
+
+// A prepared statement, finalized on scope exit.
+class Stmt {
+public:
+    Stmt(const Conn& c, const char* sql) {
+        rc_ = sqlite3_prepare_v2(c.get(), sql, -1, &stmt_, nullptr);
+    }
+    ~Stmt() { sqlite3_finalize(stmt_); }
+    Stmt(const Stmt&) = delete;
+    Stmt& operator=(const Stmt&) = delete;
+    bool ok() const { return rc_ == SQLITE_OK; }
+    Stmt& bind(int i, const std::string& v) {
+        sqlite3_bind_text(stmt_, i, v.c_str(), -1, SQLITE_TRANSIENT);
+        return *this;
+    }
+    Stmt& bind(int i, std::int64_t v) {
+        sqlite3_bind_int64(stmt_, i, v);
+        return *this;
+    }
+    int step() { return ok() ? sqlite3_step(stmt_) : rc_; }
+    std::optional<std::int64_t> integer(int i) const {
+        if (sqlite3_column_type(stmt_, i) == SQLITE_NULL) {
+            return std::nullopt;
+        }
+        return sqlite3_column_int64(stmt_, i);
+    }
+    std::optional<std::string> text(int i) const {
+        if (sqlite3_column_type(stmt_, i) == SQLITE_NULL) {
+            return std::nullopt;
+        }
+        return std::string(reinterpret_cast<const char*>(sqlite3_column_text(stmt_, i)));
+    }
+    // The row's causal length from a `_peerlite_rows_<table>.rec` column:
+    // 0x01 life:varint ... (docs/metadata-format.md, "The row record").
+    std::optional<std::uint64_t> life(int i) const {
+        auto* p = static_cast<const std::uint8_t*>(sqlite3_column_blob(stmt_, i));
+        auto n = sqlite3_column_bytes(stmt_, i);
+        if (p == nullptr || n < 2 || p[0] != 1) {
+            return std::nullopt;
+        }
+        std::uint64_t v = 0;
+        for (int at = 1, shift = 0; at < n && shift < 64; ++at, shift += 7) {
+            v |= std::uint64_t{p[at] & 0x7fu} << shift;
+            if ((p[at] & 0x80) == 0) {
+                return v;
+            }
+        }
+        return std::nullopt;
+    }
+
+private:
+    sqlite3_stmt* stmt_ = nullptr;
+    int rc_ = SQLITE_ERROR;
+};
+
+std::string tail(const std::string& log, std::size_t lines) {
+    auto at = log.size();
+    for (std::size_t n = 0; n <= lines && at != std::string::npos && at > 0; ++n) {
+        at = log.rfind('\n', at - 1);
+    }
+    return at == std::string::npos ? log : log.substr(at + 1);
+}
+
+// The daemons, their files and the seams that fault them.
+class Cluster {
+public:
+    enum class State { running, paused, down };
+
+    explicit Cluster(int n) {
+        std::vector<KeyFiles> keys;
+        for (int i = 0; i < n; ++i) {
+            names_.push_back("n" + std::to_string(i));
+            keys.push_back(make_keys(dir_, names_.back()));
+            ports_.push_back(free_port());
+            Conn(db_path(i)).exec(kTable);
+        }
+        for (int i = 0; i < n; ++i) {
+            DaemonConfig c;
+            c.name = names_[static_cast<std::size_t>(i)];
+            c.secret_key_file = c.name + ".key";
+            DatabaseConfig db{c.name + ".db"};
+            db.listen = endpoint(i);
+            db.tables = kTableConfig;
+            for (int j = 0; j < n; ++j) {
+                c.trusted_keys.push_back(keys[static_cast<std::size_t>(j)].public_key);
+                if (j != i) {
+                    db.seeds.emplace_back(endpoint(j),
+                                          keys[static_cast<std::size_t>(j)].public_key);
+                }
+            }
+            c.databases = {db};
+            std::ofstream(block_path(i)); // empty: nothing blocked
+            daemons_.push_back(std::make_unique<Daemon>(write_config(dir_, c),
+                                                        dir_.file(c.name + ".log"), env(i, 0)));
+            states_.push_back(State::running);
+        }
+        for (int i = 0; i < n; ++i) {
+            INFO(daemon(i).log());
+            REQUIRE(daemon(i).ready());
+            Conn c(db_path(i));
+            Stmt s(c, "SELECT value FROM _peerlite_meta WHERE key = 'node_id'");
+            REQUIRE(s.step() == SQLITE_ROW);
+            ids_.push_back(*s.text(0));
+        }
+    }
+
+    int size() const { return static_cast<int>(names_.size()); }
+    Daemon& daemon(int i) { return *daemons_[static_cast<std::size_t>(i)]; }
+    State& state(int i) { return states_[static_cast<std::size_t>(i)]; }
+    std::string db_path(int i) const {
+        return dir_.file(names_[static_cast<std::size_t>(i)] + ".db");
+    }
+    std::string endpoint(int i) const {
+        return "tcp://127.0.0.1:" + std::to_string(ports_[static_cast<std::size_t>(i)]);
+    }
+
+    // The next (re)start of node i runs with its clock `offset_ms` off.
+    void set_clock_offset(int i, int offset_ms) { daemon(i).set_environment(env(i, offset_ms)); }
+
+    // Cuts all traffic between `side` and the other nodes (both directions), or heals.
+    void partition(const std::vector<bool>& side) {
+        for (int i = 0; i < size(); ++i) {
+            std::string blocked;
+            for (int j = 0; j < size(); ++j) {
+                if (!side.empty() &&
+                    side[static_cast<std::size_t>(i)] != side[static_cast<std::size_t>(j)]) {
+                    blocked += ids_[static_cast<std::size_t>(j)] + "\n";
+                }
+            }
+            // Replaced whole, so the daemon never reads half a file.
+            auto tmp = block_path(i) + ".tmp";
+            std::ofstream(tmp) << blocked;
+            std::filesystem::rename(tmp, block_path(i));
+        }
+    }
+    void heal() { partition({}); }
+
+private:
+    std::string block_path(int i) const {
+        return dir_.file(names_[static_cast<std::size_t>(i)] + ".block");
+    }
+    Daemon::Environment env(int i, int offset_ms) const {
+        Daemon::Environment e{{"PEERLITE_TEST_BLOCK_FILE", block_path(i)}};
+        if (offset_ms != 0) {
+            e.emplace_back("PEERLITE_TEST_CLOCK_OFFSET_MS", std::to_string(offset_ms));
+        }
+        return e;
+    }
+
+    ScratchDir dir_;
+    std::vector<std::string> names_, ids_;
+    std::vector<int> ports_;
+    std::vector<std::unique_ptr<Daemon>> daemons_;
+    std::vector<State> states_;
+};
+
+// The randomized writes, and the episodes (fault_oracle.hpp) they form on each node.
+class Workload {
+public:
+    Workload(Cluster& cluster, int keys, std::uint64_t seed) : keys_(keys), rng_(seed) {
+        for (int i = 0; i < cluster.size(); ++i) {
+            conns_.push_back(std::make_unique<Conn>(cluster.db_path(i)));
+        }
+    }
+
+    // One random write on `node`; whether it committed.
+    bool write(int node) {
+        auto key = std::uniform_int_distribution<int>(0, keys_ - 1)(rng_);
+        auto& c = *conns_[static_cast<std::size_t>(node)];
+        if (c.exec("BEGIN IMMEDIATE") != SQLITE_OK) {
+            ++busy;
+            return false;
+        }
+        auto w = write_locked(node, key);
+        if (w && c.exec("COMMIT") == SQLITE_OK) {
+            open_[{node, key}].writes.push_back(*w);
+            ++writes;
+            return true;
+        }
+        if (sqlite3_errcode(c.get()) == SQLITE_BUSY) {
+            ++busy;
+        } else {
+            problems.push_back("node " + std::to_string(node) + ": write failed: " + c.error());
+        }
+        c.exec("ROLLBACK");
+        return false;
+    }
+
+    // Every episode, once the run is over and every capture log is empty.
+    std::vector<Episode> episodes() {
+        auto all = closed_;
+        for (auto& [at, e] : open_) {
+            all.push_back(e);
+        }
+        return all;
+    }
+
+    std::vector<std::string> problems;
+    int writes = 0, busy = 0;
+
+private:
+    std::optional<Write> write_locked(int node, int key) {
+        auto& c = *conns_[static_cast<std::size_t>(node)];
+        auto k = key_name(key);
+        Stmt pending(c, "SELECT count(*) FROM _peerlite_log_items WHERE k0 = ?1");
+        Stmt record(c, "SELECT rec FROM _peerlite_rows_items WHERE k0 = ?1");
+        Stmt user(c, "SELECT name, qty, best FROM items WHERE id = ?1");
+        if (pending.bind(1, k).step() != SQLITE_ROW) {
+            return std::nullopt;
+        }
+        std::uint64_t life = 0;
+        if (int rc = record.bind(1, k).step(); rc == SQLITE_ROW) {
+            life = record.life(0).value_or(~std::uint64_t{0});
+        } else if (rc != SQLITE_DONE) {
+            return std::nullopt;
+        }
+        std::optional<Row> row;
+        if (int rc = user.bind(1, k).step(); rc == SQLITE_ROW) {
+            row = Row{user.text(0), user.integer(1), user.integer(2)};
+        } else if (rc != SQLITE_DONE) {
+            return std::nullopt;
+        }
+        auto& open = open_[{node, key}];
+        if (*pending.integer(0) == 0) {
+            // The store picked up everything before: the next write starts an episode.
+            if (!open.writes.empty()) {
+                closed_.push_back(open);
+            }
+            if ((life % 2 == 1) != row.has_value()) {
+                problems.push_back("node " + std::to_string(node) + " key " + k + ": record life " +
+                                   std::to_string(life) + " but the row " +
+                                   (row ? "exists" : "is missing") + " (capture log empty)");
+            }
+            open = Episode{node, key, life, row ? row->name : std::nullopt, {}};
+        }
+        auto w = choose(node, row);
+        return run(c, k, w) ? std::optional(w) : std::nullopt;
+    }
+
+    Write choose(int node, const std::optional<Row>& row) {
+        auto pick = [&](int lo, int hi) {
+            return std::uniform_int_distribution<int>(lo, hi)(rng_);
+        };
+        auto fresh = [&] {
+            return "n" + std::to_string(node) + "." + std::to_string(++names_);
+        };
+        Write w;
+        if (!row) {
+            w.op = Op::insert;
+            w.name = fresh();
+            w.qty = pick(0, 20);
+            w.best = pick(0, 999);
+            return w;
+        }
+        w.name = row->name.value_or("");
+        w.best = row->best.value_or(0);
+        auto r = pick(0, 99);
+        if (r < 12) {
+            w.op = Op::remove;
+            return w;
+        }
+        w.sets_name = r < 37 || r >= 82;
+        w.sets_qty = (r >= 37 && r < 62) || r >= 82;
+        w.sets_best = r >= 62;
+        if (w.sets_name) {
+            w.name = fresh();
+        }
+        if (w.sets_qty) {
+            w.qty = pick(-5, 9);
+            w.qty += w.qty >= 0 ? 1 : 0; // never 0
+        }
+        if (w.sets_best) {
+            w.best = pick(0, 999);
+        }
+        return w;
+    }
+
+    static bool run(Conn& c, const std::string& k, const Write& w) {
+        if (w.op == Op::insert) {
+            Stmt s(c, "INSERT INTO items VALUES (?1, ?2, ?3, ?4)");
+            return s.bind(1, k).bind(2, w.name).bind(3, w.qty).bind(4, w.best).step() ==
+                   SQLITE_DONE;
+        }
+        if (w.op == Op::remove) {
+            Stmt s(c, "DELETE FROM items WHERE id = ?1");
+            return s.bind(1, k).step() == SQLITE_DONE;
+        }
+        Stmt s(c, "UPDATE items SET name = CASE WHEN ?2 THEN ?3 ELSE name END, "
+                  "qty = qty + ?4, best = CASE WHEN ?5 THEN ?6 ELSE best END WHERE id = ?1");
+        return s.bind(1, k)
+                   .bind(2, std::int64_t{w.sets_name})
+                   .bind(3, w.name)
+                   .bind(4, w.sets_qty ? w.qty : 0)
+                   .bind(5, std::int64_t{w.sets_best})
+                   .bind(6, w.best)
+                   .step() == SQLITE_DONE;
+    }
+
+    int keys_;
+    std::mt19937_64 rng_;
+    std::vector<std::unique_ptr<Conn>> conns_;
+    std::map<std::pair<int, int>, Episode> open_;
+    std::vector<Episode> closed_;
+    int names_ = 0;
+};
+
+// The fault schedule: each fault is injected at a random moment and lifted after a random
+// while (an "undo" event), unless the run ends first.
+class Faults {
+public:
+    Faults(Cluster& cluster, std::uint64_t seed) : c_(cluster), rng_(seed) {}
+
+    void tick(SteadyClock::time_point now) {
+        check_exits();
+        std::sort(undo_.begin(), undo_.end(),
+                  [](const auto& a, const auto& b) { return a.at > b.at; });
+        while (!undo_.empty() && undo_.back().at <= now) {
+            auto u = undo_.back();
+            undo_.pop_back();
+            lift(u, now);
+        }
+        if (now >= next_) {
+            inject(now);
+            next_ = now + ms(400, 2000);
+        }
+    }
+
+    // Lifts every fault now: all daemons running, no partition. A skewed clock stays.
+    void lift_all(SteadyClock::time_point now) {
+        for (const auto& u : undo_) {
+            if (u.kind != Kind::unskew) {
+                lift(u, now);
+            }
+        }
+        undo_.clear();
+        check_exits();
+    }
+
+    void check_exits() {
+        for (int i = 0; i < c_.size(); ++i) {
+            if (c_.state(i) == Cluster::State::down) {
+                continue;
+            }
+            if (auto status = c_.daemon(i).exited()) {
+                problems.push_back("daemon n" + std::to_string(i) +
+                                   " exited by itself with status " + std::to_string(*status) +
+                                   "; its log ends:\n" + tail(c_.daemon(i).log(), 15));
+                c_.daemon(i).restart();
+                c_.state(i) = Cluster::State::running;
+            }
+        }
+    }
+
+    std::string summary() const {
+        std::ostringstream out;
+        out << kills << " SIGKILLs, " << stops << " SIGTERMs, " << pauses << " pauses, "
+            << partitions << " partitions, " << skews << " clock skews";
+        return out.str();
+    }
+
+    std::vector<std::string> problems;
+    int kills = 0, stops = 0, pauses = 0, partitions = 0, skews = 0;
+
+private:
+    enum class Kind { restart, resume, heal, unskew };
+    struct Undo {
+        SteadyClock::time_point at;
+        Kind kind;
+        int node;
+    };
+
+    SteadyClock::duration ms(int lo, int hi) {
+        return std::chrono::milliseconds(std::uniform_int_distribution<int>(lo, hi)(rng_));
+    }
+    int pick(int n) { return std::uniform_int_distribution<int>(0, n - 1)(rng_); }
+
+    void inject(SteadyClock::time_point now) {
+        std::vector<int> running;
+        int stopped = 0;
+        for (int i = 0; i < c_.size(); ++i) {
+            if (c_.state(i) == Cluster::State::running) {
+                running.push_back(i);
+            } else {
+                ++stopped;
+            }
+        }
+        auto r = pick(100);
+        // At most two nodes stopped or paused at once, so the rest still form a mesh.
+        bool may_stop = stopped < 2 && !running.empty();
+        if (r < 40 && may_stop) {
+            int i = running[static_cast<std::size_t>(pick(static_cast<int>(running.size())))];
+            if (pick(4) == 0) {
+                ++stops;
+                if (int status = c_.daemon(i).stop(); status != 0) {
+                    problems.push_back("daemon n" + std::to_string(i) +
+                                       ": SIGTERM gave exit status " + std::to_string(status));
+                }
+            } else {
+                ++kills;
+                c_.daemon(i).kill();
+            }
+            c_.state(i) = Cluster::State::down;
+            undo_.push_back({now + ms(200, 4000), Kind::restart, i});
+        } else if (r < 65 && may_stop) {
+            int i = running[static_cast<std::size_t>(pick(static_cast<int>(running.size())))];
+            ++pauses;
+            c_.daemon(i).pause();
+            c_.state(i) = Cluster::State::paused;
+            undo_.push_back({now + ms(300, 3000), Kind::resume, i});
+        } else if (r < 85 && !partitioned_) {
+            // One or two nodes on one side, the rest on the other.
+            std::vector<bool> side(static_cast<std::size_t>(c_.size()), false);
+            for (int n = 1 + pick(2); n > 0; --n) {
+                side[static_cast<std::size_t>(pick(c_.size()))] = true;
+            }
+            ++partitions;
+            c_.partition(side);
+            partitioned_ = true;
+            undo_.push_back({now + ms(1000, 6000), Kind::heal, 0});
+        } else if (skewed_ < 0 && !running.empty()) {
+            // Within the drift bound (1 s) even against clocks another skew pushed ahead.
+            int i = running[static_cast<std::size_t>(pick(static_cast<int>(running.size())))];
+            int offset = (100 + pick(350)) * (pick(2) ? 1 : -1);
+            ++skews;
+            skewed_ = i;
+            c_.set_clock_offset(i, offset);
+            c_.daemon(i).restart(); // SIGKILL, then start with the new clock
+            undo_.push_back({now + ms(3000, 10000), Kind::unskew, i});
+        }
+    }
+
+    void lift(const Undo& u, SteadyClock::time_point now) {
+        switch (u.kind) {
+        case Kind::restart:
+            c_.daemon(u.node).restart();
+            c_.state(u.node) = Cluster::State::running;
+            break;
+        case Kind::resume:
+            c_.daemon(u.node).resume();
+            c_.state(u.node) = Cluster::State::running;
+            break;
+        case Kind::heal:
+            c_.heal();
+            partitioned_ = false;
+            break;
+        case Kind::unskew:
+            c_.set_clock_offset(u.node, 0);
+            if (c_.state(u.node) == Cluster::State::paused) {
+                undo_.push_back({now + 500ms, Kind::unskew, u.node}); // once it runs again
+                return;
+            }
+            if (c_.state(u.node) == Cluster::State::running) {
+                c_.daemon(u.node).restart();
+            }
+            skewed_ = -1;
+            break;
+        }
+    }
+
+    Cluster& c_;
+    std::mt19937_64 rng_;
+    std::vector<Undo> undo_;
+    SteadyClock::time_point next_ = SteadyClock::now() + 500ms;
+    bool partitioned_ = false;
+    int skewed_ = -1;
+};
+
+// What one node shows once the mesh is quiet.
+struct NodeState {
+    std::vector<std::string> dump;     // the items table, ordered by key
+    std::vector<std::string> versions; // covered ranges per origin
+    std::int64_t pending = 0;          // capture-log rows not picked up
+    std::map<std::string, Row> rows;
+    std::map<std::string, std::uint64_t> lives; // from the row records
+};
+
+NodeState read_node(const std::string& path) {
+    NodeState s;
+    s.dump = dump(path, "items");
+    PlainDb db(path);
+    s.versions = db.rows("SELECT hex(n.id), v.first, v.last FROM _peerlite_versions v "
+                         "JOIN _peerlite_nodes n ON n.idx = v.node ORDER BY 1, 2");
+    s.pending = db.scalar("SELECT count(*) FROM _peerlite_log_items");
+    Conn c(path);
+    Stmt rows(c, "SELECT id, name, qty, best FROM items");
+    while (rows.step() == SQLITE_ROW) {
+        s.rows[*rows.text(0)] = Row{rows.text(1), rows.integer(2), rows.integer(3)};
+    }
+    Stmt lives(c, "SELECT k0, rec FROM _peerlite_rows_items");
+    while (lives.step() == SQLITE_ROW) {
+        s.lives[*lives.text(0)] = lives.life(1).value_or(~std::uint64_t{0});
+    }
+    return s;
+}
+
+bool same(const std::vector<NodeState>& nodes) {
+    for (const auto& n : nodes) {
+        if (n.pending != 0 || n.dump != nodes.front().dump ||
+            n.versions != nodes.front().versions) {
+            return false;
+        }
+    }
+    return true;
+}
+
+// Every check of the converged mesh against the oracle.
+std::vector<std::string> check_all(const std::vector<NodeState>& nodes,
+                                   const std::vector<Episode>& episodes, int keys) {
+    std::vector<std::string> problems;
+    std::map<int, std::vector<Effect>> effects;
+    for (const auto& e : episodes) {
+        if (auto effect = resolve(e, problems)) {
+            effects[e.key].push_back(*effect);
+        }
+    }
+    for (std::size_t i = 1; i < nodes.size(); ++i) {
+        if (nodes[i].dump != nodes[0].dump) {
+            problems.push_back("n" + std::to_string(i) + "'s table differs from n0's");
+        }
+    }
+    for (int key = 0; key < keys; ++key) {
+        auto k = key_name(key);
+        auto x = expect(effects[key], problems);
+        for (std::size_t i = 0; i < nodes.size(); ++i) {
+            auto where = "n" + std::to_string(i) + " " + k;
+            auto row = nodes[i].rows.find(k);
+            auto found = row == nodes[i].rows.end() ? std::nullopt : std::optional(row->second);
+            for (auto& p : check(where, x, found)) {
+                problems.push_back(std::move(p));
+            }
+            auto life = nodes[i].lives.find(k);
+            auto shown = life == nodes[i].lives.end() ? 0 : life->second;
+            if (shown != x.life) {
+                problems.push_back(where + ": record life " + std::to_string(shown) +
+                                   ", expected " + std::to_string(x.life));
+            }
+        }
+    }
+    return problems;
+}
+
+} // namespace
+
+FaultOptions FaultOptions::from_env(std::chrono::seconds duration) {
+    FaultOptions o;
+    o.duration = duration;
+    if (const char* seed = std::getenv("PEERLITE_FAULT_SEED"); seed && *seed) {
+        o.seed = std::stoull(seed);
+    } else {
+        std::random_device rd;
+        o.seed = (std::uint64_t{rd()} << 32) ^ rd();
+    }
+    if (const char* seconds = std::getenv("PEERLITE_FAULT_SECONDS"); seconds && *seconds) {
+        o.duration = std::chrono::seconds(std::stoll(seconds));
+    }
+    return o;
+}
+
+FaultReport run_faults(const FaultOptions& o) {
+    Cluster cluster(o.nodes);
+    Workload workload(cluster, o.keys, o.seed);
+    Faults faults(cluster, o.seed ^ 0x9e3779b97f4a7c15ull);
+    std::mt19937_64 rng(o.seed + 1);
+    int offline_writes = 0;
+    auto start = SteadyClock::now();
+    for (auto now = start; now < start + o.duration; now = SteadyClock::now()) {
+        faults.tick(now);
+        int node = std::uniform_int_distribution<int>(0, o.nodes - 1)(rng);
+        bool down = cluster.state(node) == Cluster::State::down;
+        offline_writes += workload.write(node) && down;
+        std::this_thread::sleep_for(
+            std::chrono::milliseconds(std::uniform_int_distribution<int>(2, 15)(rng)));
+    }
+    faults.lift_all(SteadyClock::now());
+    FaultReport report;
+    for (int i = 0; i < o.nodes; ++i) {
+        if (!cluster.daemon(i).ready()) {
+            report.problems.push_back("n" + std::to_string(i) +
+                                      " did not start again: " + tail(cluster.daemon(i).log(), 15));
+        }
+    }
+    auto quiet = SteadyClock::now();
+    std::vector<NodeState> nodes;
+    bool converged = Mesh::eventually(
+        [&] {
+            nodes.clear();
+            for (int i = 0; i < o.nodes; ++i) {
+                nodes.push_back(read_node(cluster.db_path(i)));
+            }
+            return same(nodes);
+        },
+        o.converge_timeout);
+    auto took = std::chrono::duration_cast<std::chrono::milliseconds>(SteadyClock::now() - quiet);
+    faults.check_exits();
+    if (!converged) {
+        report.problems.push_back("no convergence within " +
+                                  std::to_string(o.converge_timeout.count()) +
+                                  " s of lifting the faults (tables, version vectors or "
+                                  "capture logs still differ)");
+    }
+    auto episodes = workload.episodes();
+    for (auto* from : {&workload.problems, &faults.problems}) {
+        report.problems.insert(report.problems.end(), from->begin(), from->end());
+    }
+    auto found = check_all(nodes, episodes, o.keys);
+    report.problems.insert(report.problems.end(), found.begin(), found.end());
+    std::ostringstream s;
+    s << "seed " << o.seed << ": " << workload.writes << " writes (" << offline_writes
+      << " to nodes whose daemon was down, " << workload.busy << " skipped as busy) in "
+      << episodes.size() << " episodes; " << faults.summary() << "; converged "
+      << (converged ? "in " + std::to_string(took.count()) + " ms" : "NOT") << "; "
+      << (nodes.empty() ? 0 : nodes.front().dump.size()) << " rows at the end";
+    report.summary = s.str();
+    return report;
+}
+
+} // namespace peerlite::testing::fault
