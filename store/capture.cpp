@@ -1,5 +1,7 @@
 // Capture pickup: turns the rows triggers appended to each table's log into stamped
 // changes in the row records. Runs inside the caller's write transaction.
+#include <map>
+
 #include <peerlite/store/store.hpp>
 
 #include "bytes.hpp"
@@ -57,6 +59,22 @@ class Capturer {
 public:
     Capturer(Store::Impl& s, TableState& t) : s_(s), t_(t) {}
 
+    // Undoes the local max/min writes that lost. Deferred until every log entry is read:
+    // later entries read the row's values, and a re-insert read after an undo would
+    // otherwise take the undone life's winner into its new life (regression test in
+    // tests/store/capture_test.cpp).
+    Status finish() {
+        for (const auto& [key, columns] : restores_) {
+            for (const auto& [col, value] : columns) {
+                if (auto st = restore_cell(t_, key, col, value); !st.ok()) {
+                    return st;
+                }
+            }
+        }
+        restores_.clear();
+        return Status::success();
+    }
+
     Status entry(const LogEntry& e, CaptureStats& stats) {
         auto record = s_.load_record(t_, e.key);
         if (!record) {
@@ -71,6 +89,7 @@ public:
             r.life = crdt::RowWrite{r.life.life.deleted(), stamp};
             r.cells.clear(); // writes to a dead life never show again
             r.counters.clear();
+            restores_.erase(e.key);
             ++stats.column_changes;
             return s_.save_record(t_, e.key, r);
         }
@@ -88,6 +107,7 @@ public:
             columns = ~std::uint64_t{0};
             r.cells.clear();
             r.counters.clear();
+            restores_.erase(e.key); // the new life's values are the ones in the row now
         } else if (e.op == schema::LogOp::insert) {
             columns = ~std::uint64_t{0}; // INSERT OR REPLACE over a live row rewrites it all
         }
@@ -146,10 +166,15 @@ private:
         if (existing && keeps_value && existing->write.life == life &&
             crdt::decide_cell(rule, existing->write, w) == crdt::Winner::existing) {
             // A local write that the rule ranks lower (e.g. a smaller value under max):
-            // the table goes back to the winner so this node agrees with every other.
-            return existing->write.value == value
-                       ? Status::success()
-                       : restore_cell(t_, key, col, existing->write.value);
+            // the table goes back to the winner so this node agrees with every other,
+            // once the whole log is read (finish()).
+            if (existing->write.value != value) {
+                restores_[key][col] = existing->write.value;
+            }
+            return Status::success();
+        }
+        if (auto it = restores_.find(key); it != restores_.end()) {
+            it->second.erase(col); // a later local write won after all
         }
         if (existing) {
             existing->write = w;
@@ -169,6 +194,8 @@ private:
 
     Store::Impl& s_;
     TableState& t_;
+    // Per row key, per column: the winner to write back once the log is read.
+    std::map<std::vector<crdt::Value>, std::map<int, crdt::Value>> restores_;
 };
 
 // Log rows with op 4 hold a whole transaction's writes from a Writer (writer.cpp):
@@ -287,6 +314,9 @@ Result<CaptureStats> Store::Impl::capture_locked() {
                 !st.ok()) {
                 return st;
             }
+        }
+        if (auto st = capturer.finish(); !st.ok()) {
+            return st;
         }
     }
     if (clock.last() != before) {

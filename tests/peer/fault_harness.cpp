@@ -576,6 +576,7 @@ std::vector<std::string> check_all(const std::vector<NodeState>& nodes,
     }
     for (int key = 0; key < keys; ++key) {
         auto k = key_name(key);
+        auto before = problems.size();
         auto x = expect(effects[key], problems);
         for (std::size_t i = 0; i < nodes.size(); ++i) {
             auto where = "n" + std::to_string(i) + " " + k;
@@ -590,6 +591,20 @@ std::vector<std::string> check_all(const std::vector<NodeState>& nodes,
                 problems.push_back(where + ": record life " + std::to_string(shown) +
                                    ", expected " + std::to_string(x.life));
             }
+        }
+        if (problems.size() > before) {
+            // The key's history from the life before the last one, to tell why.
+            std::string history = k + ": episodes reaching life " +
+                                  std::to_string(x.life > 2 ? x.life - 2 : 0) + " or later:";
+            for (const auto& e : episodes) {
+                std::vector<std::string> ignored;
+                auto effect = resolve(e, ignored);
+                if (e.key == key &&
+                    (e.start_life + 2 >= x.life || (effect && effect->life + 2 >= x.life))) {
+                    history += "\n  " + to_string(e, effect);
+                }
+            }
+            problems.push_back(history);
         }
     }
     return problems;

@@ -118,6 +118,37 @@ Expected expect(const std::vector<Effect>& effects, std::vector<std::string>& pr
     return x;
 }
 
+std::string to_string(const Episode& e, const std::optional<Effect>& effect) {
+    std::string out = "node " + std::to_string(e.node) + " from life " +
+                      std::to_string(e.start_life) + " (name " + e.name_before.value_or("-") + "):";
+    for (const auto& w : e.writes) {
+        switch (w.op) {
+        case Op::insert:
+            out += " insert(" + w.name + ", " + std::to_string(w.qty) + ", " +
+                   std::to_string(w.best) + ")";
+            break;
+        case Op::remove: out += " delete"; break;
+        case Op::update:
+            out += " update(";
+            out += w.sets_name ? "name=" + w.name + " " : "";
+            out += w.sets_qty ? "qty+=" + std::to_string(w.qty) + " " : "";
+            out += w.sets_best ? "best=" + std::to_string(w.best) + " " : "";
+            out.back() = ')';
+            break;
+        }
+    }
+    if (!effect) {
+        return out + " => nothing";
+    }
+    out += " => life " + std::to_string(effect->life);
+    if (effect->exists()) {
+        out += std::string(" name ") + (effect->name_stamped ? effect->name : "-") + " qty " +
+               std::to_string(effect->qty) + " best " +
+               (effect->best_stamped ? std::to_string(effect->best) : "-");
+    }
+    return out;
+}
+
 std::vector<std::string> check(const std::string& where, const Expected& x,
                                const std::optional<Row>& row) {
     std::vector<std::string> out;

@@ -92,6 +92,9 @@ struct Expected {
 // The expectation for one key from the effects of all its episodes.
 Expected expect(const std::vector<Effect>& effects, std::vector<std::string>& problems);
 
+// One line per episode and its effect, for failure messages.
+std::string to_string(const Episode& episode, const std::optional<Effect>& effect);
+
 // Problems with `row` (nothing if the key is absent) against `expected`, each naming
 // `where`.
 std::vector<std::string> check(const std::string& where, const Expected& expected,

@@ -181,3 +181,37 @@ TEST_CASE("a write made while no peerlite process ran keeps its own time") {
     auto stamp = store->clock();
     CHECK(static_cast<std::int64_t>(stamp.physical_ms()) < real_now + 60'000);
 }
+
+TEST_CASE("regression: a max write undone in a pickup does not carry into the row's next life") {
+    // Found by the fault-injection test (seed 5762568897958394045): a node's capture log
+    // held, for one row, an update lowering a max column, a delete and a re-insert. The
+    // pickup undid the lowered value by writing the old winner back into the row, and the
+    // re-insert, read next, took that winner into the new life instead of its own value.
+    ScratchDir dir;
+    auto path = dir.file("a.db");
+    PlainDb app(path);
+    app.exec("CREATE TABLE items(id TEXT PRIMARY KEY NOT NULL, best INTEGER, worst INTEGER)");
+    auto store = open_store(path);
+    REQUIRE(
+        store
+            ->sync_table({"items", {{"best", MergeRule::max_wins}, {"worst", MergeRule::min_wins}}})
+            .ok());
+    app.exec("INSERT INTO items VALUES ('k', 50, 5)");
+    REQUIRE(store->capture().ok());
+    // One pickup: a lower max (and a higher min) that lose, then a new life.
+    app.exec("UPDATE items SET best = 10, worst = 9 WHERE id = 'k'");
+    app.exec("DELETE FROM items WHERE id = 'k'");
+    app.exec("INSERT INTO items VALUES ('k', 7, 8)");
+    REQUIRE(store->capture().ok());
+    CHECK(app.rows("SELECT best, worst FROM items") == std::vector<std::string>{"7|8"});
+
+    // Within one life the undo still happens, also when the pickup holds several writes.
+    app.exec("UPDATE items SET best = 3 WHERE id = 'k'");
+    app.exec("UPDATE items SET worst = 20 WHERE id = 'k'");
+    REQUIRE(store->capture().ok());
+    CHECK(app.rows("SELECT best, worst FROM items") == std::vector<std::string>{"7|8"});
+    app.exec("UPDATE items SET best = 2 WHERE id = 'k'");
+    app.exec("UPDATE items SET best = 70 WHERE id = 'k'");
+    REQUIRE(store->capture().ok());
+    CHECK(app.rows("SELECT best, worst FROM items") == std::vector<std::string>{"70|8"});
+}
