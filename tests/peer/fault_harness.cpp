@@ -151,8 +151,9 @@ public:
             states_.push_back(State::running);
         }
         for (int i = 0; i < n; ++i) {
-            INFO(daemon(i).log());
-            REQUIRE(daemon(i).ready());
+            if (!daemon(i).ready()) {
+                FAIL("n" << i << " did not start:\n" << daemon(i).log());
+            }
             Conn c(db_path(i));
             Stmt s(c, "SELECT value FROM _peerlite_meta WHERE key = 'node_id'");
             REQUIRE(s.step() == SQLITE_ROW);

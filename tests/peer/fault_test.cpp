@@ -4,6 +4,8 @@
 //
 // Replay a run: PEERLITE_FAULT_SEED=<seed printed by the failing run>. Longer runs:
 // PEERLITE_FAULT_SECONDS=600, or the [.soak] case (docs/testing.md).
+#include <cstdio>
+
 #include <catch2/catch.hpp>
 
 #include "fault_harness.hpp"
@@ -16,11 +18,13 @@ namespace {
 
 void run_and_check(std::chrono::seconds duration) {
     auto options = FaultOptions::from_env(duration);
-    // Printed first, so a run that crashes or hangs can still be replayed.
-    WARN("fault run: PEERLITE_FAULT_SEED=" << options.seed << ", " << options.duration.count()
-                                           << " s of faults");
+    // Printed first (to stderr, which meson keeps in its log even when the test passes),
+    // so a run that crashes or hangs can still be replayed.
+    std::fprintf(stderr, "fault run: PEERLITE_FAULT_SEED=%llu, %lld s of faults\n",
+                 static_cast<unsigned long long>(options.seed),
+                 static_cast<long long>(options.duration.count()));
     auto report = run_faults(options);
-    WARN(report.summary);
+    std::fprintf(stderr, "%s\n", report.summary.c_str());
     INFO("replay with PEERLITE_FAULT_SEED=" << options.seed);
     for (const auto& p : report.problems) {
         UNSCOPED_INFO(p);
