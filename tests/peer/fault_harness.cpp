@@ -446,7 +446,9 @@ private:
         bool may_stop = stopped < 2 && !running.empty();
         if (r < 40 && may_stop) {
             int i = running[static_cast<std::size_t>(pick(static_cast<int>(running.size())))];
-            if (pick(4) == 0) {
+            // SIGTERM only once the daemon said it is ready: before it blocks the signal
+            // (while it reads its config), SIGTERM's default action ends it.
+            if (pick(4) == 0 && c_.daemon(i).ready(1, 0ms)) {
                 ++stops;
                 if (int status = c_.daemon(i).stop(); status != 0) {
                     problems.push_back("daemon n" + std::to_string(i) +
@@ -646,7 +648,7 @@ FaultReport run_faults(const FaultOptions& o) {
     faults.lift_all(SteadyClock::now());
     FaultReport report;
     for (int i = 0; i < o.nodes; ++i) {
-        if (!cluster.daemon(i).ready()) {
+        if (!cluster.daemon(i).running() || !cluster.daemon(i).ready()) {
             report.problems.push_back("n" + std::to_string(i) +
                                       " did not start again: " + tail(cluster.daemon(i).log(), 15));
         }
