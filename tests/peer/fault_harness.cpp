@@ -14,7 +14,7 @@
 #include <catch2/catch.hpp>
 #include <sqlite3.h>
 
-#include "daemon_fixture.hpp"
+#include "fault_cluster.hpp"
 #include "fault_oracle.hpp"
 #include "mesh_fixture.hpp"
 
@@ -25,191 +25,9 @@ namespace {
 using namespace std::chrono_literals;
 using SteadyClock = std::chrono::steady_clock;
 
-const char* kTable = "CREATE TABLE items(id TEXT PRIMARY KEY NOT NULL, name TEXT, qty INTEGER, "
-                     "best INTEGER)";
-const char* kTableConfig =
-    "[[database.table]]\nname = \"items\"\nrules = { qty = \"counter\", best = \"max\" }\n";
-
 std::string key_name(int key) {
     return "k" + std::to_string(key);
 }
-
-// A plain connection, as an application would hold one, with a short busy timeout: a
-// paused daemon may hold the write lock, and the workload moves on rather than wait.
-class Conn {
-public:
-    explicit Conn(const std::string& path) {
-        REQUIRE(sqlite3_open(path.c_str(), &db_) == SQLITE_OK);
-        sqlite3_busy_timeout(db_, 300);
-    }
-    ~Conn() { sqlite3_close_v2(db_); }
-    Conn(const Conn&) = delete;
-    Conn& operator=(const Conn&) = delete;
-    int exec(const std::string& sql) {
-        return sqlite3_exec(db_, sql.c_str(), nullptr, nullptr, nullptr);
-    }
-    std::string error() const { return sqlite3_errmsg(db_); }
-    sqlite3* get() const { return db_; }
-
-private:
-    sqlite3* db_ = nullptr;
-};
-
-// A prepared statement, finalized on scope exit.
-class Stmt {
-public:
-    Stmt(const Conn& c, const char* sql) {
-        rc_ = sqlite3_prepare_v2(c.get(), sql, -1, &stmt_, nullptr);
-    }
-    ~Stmt() { sqlite3_finalize(stmt_); }
-    Stmt(const Stmt&) = delete;
-    Stmt& operator=(const Stmt&) = delete;
-    bool ok() const { return rc_ == SQLITE_OK; }
-    Stmt& bind(int i, const std::string& v) {
-        sqlite3_bind_text(stmt_, i, v.c_str(), -1, SQLITE_TRANSIENT);
-        return *this;
-    }
-    Stmt& bind(int i, std::int64_t v) {
-        sqlite3_bind_int64(stmt_, i, v);
-        return *this;
-    }
-    int step() { return ok() ? sqlite3_step(stmt_) : rc_; }
-    std::optional<std::int64_t> integer(int i) const {
-        if (sqlite3_column_type(stmt_, i) == SQLITE_NULL) {
-            return std::nullopt;
-        }
-        return sqlite3_column_int64(stmt_, i);
-    }
-    std::optional<std::string> text(int i) const {
-        if (sqlite3_column_type(stmt_, i) == SQLITE_NULL) {
-            return std::nullopt;
-        }
-        return std::string(reinterpret_cast<const char*>(sqlite3_column_text(stmt_, i)));
-    }
-    // The row's causal length from a `_peerlite_rows_<table>.rec` column:
-    // 0x01 life:varint ... (docs/metadata-format.md, "The row record").
-    std::optional<std::uint64_t> life(int i) const {
-        auto* p = static_cast<const std::uint8_t*>(sqlite3_column_blob(stmt_, i));
-        auto n = sqlite3_column_bytes(stmt_, i);
-        if (p == nullptr || n < 2 || p[0] != 1) {
-            return std::nullopt;
-        }
-        std::uint64_t v = 0;
-        for (int at = 1, shift = 0; at < n && shift < 64; ++at, shift += 7) {
-            v |= std::uint64_t{p[at] & 0x7fu} << shift;
-            if ((p[at] & 0x80) == 0) {
-                return v;
-            }
-        }
-        return std::nullopt;
-    }
-
-private:
-    sqlite3_stmt* stmt_ = nullptr;
-    int rc_ = SQLITE_ERROR;
-};
-
-std::string tail(const std::string& log, std::size_t lines) {
-    auto at = log.size();
-    for (std::size_t n = 0; n <= lines && at != std::string::npos && at > 0; ++n) {
-        at = log.rfind('\n', at - 1);
-    }
-    return at == std::string::npos ? log : log.substr(at + 1);
-}
-
-// The daemons, their files and the seams that fault them.
-class Cluster {
-public:
-    enum class State { running, paused, down };
-
-    explicit Cluster(int n) {
-        std::vector<KeyFiles> keys;
-        for (int i = 0; i < n; ++i) {
-            names_.push_back("n" + std::to_string(i));
-            keys.push_back(make_keys(dir_, names_.back()));
-            ports_.push_back(free_port());
-            Conn(db_path(i)).exec(kTable);
-        }
-        for (int i = 0; i < n; ++i) {
-            DaemonConfig c;
-            c.name = names_[static_cast<std::size_t>(i)];
-            c.secret_key_file = c.name + ".key";
-            DatabaseConfig db{c.name + ".db"};
-            db.listen = endpoint(i);
-            db.tables = kTableConfig;
-            for (int j = 0; j < n; ++j) {
-                c.trusted_keys.push_back(keys[static_cast<std::size_t>(j)].public_key);
-                if (j != i) {
-                    db.seeds.emplace_back(endpoint(j),
-                                          keys[static_cast<std::size_t>(j)].public_key);
-                }
-            }
-            c.databases = {db};
-            std::ofstream(block_path(i)); // empty: nothing blocked
-            daemons_.push_back(std::make_unique<Daemon>(write_config(dir_, c),
-                                                        dir_.file(c.name + ".log"), env(i, 0)));
-            states_.push_back(State::running);
-        }
-        for (int i = 0; i < n; ++i) {
-            if (!daemon(i).ready()) {
-                FAIL("n" << i << " did not start:\n" << daemon(i).log());
-            }
-            Conn c(db_path(i));
-            Stmt s(c, "SELECT value FROM _peerlite_meta WHERE key = 'node_id'");
-            REQUIRE(s.step() == SQLITE_ROW);
-            ids_.push_back(*s.text(0));
-        }
-    }
-
-    int size() const { return static_cast<int>(names_.size()); }
-    Daemon& daemon(int i) { return *daemons_[static_cast<std::size_t>(i)]; }
-    State& state(int i) { return states_[static_cast<std::size_t>(i)]; }
-    std::string db_path(int i) const {
-        return dir_.file(names_[static_cast<std::size_t>(i)] + ".db");
-    }
-    std::string endpoint(int i) const {
-        return "tcp://127.0.0.1:" + std::to_string(ports_[static_cast<std::size_t>(i)]);
-    }
-
-    // The next (re)start of node i runs with its clock `offset_ms` off.
-    void set_clock_offset(int i, int offset_ms) { daemon(i).set_environment(env(i, offset_ms)); }
-
-    // Cuts all traffic between `side` and the other nodes (both directions), or heals.
-    void partition(const std::vector<bool>& side) {
-        for (int i = 0; i < size(); ++i) {
-            std::string blocked;
-            for (int j = 0; j < size(); ++j) {
-                if (!side.empty() &&
-                    side[static_cast<std::size_t>(i)] != side[static_cast<std::size_t>(j)]) {
-                    blocked += ids_[static_cast<std::size_t>(j)] + "\n";
-                }
-            }
-            // Replaced whole, so the daemon never reads half a file.
-            auto tmp = block_path(i) + ".tmp";
-            std::ofstream(tmp) << blocked;
-            std::filesystem::rename(tmp, block_path(i));
-        }
-    }
-    void heal() { partition({}); }
-
-private:
-    std::string block_path(int i) const {
-        return dir_.file(names_[static_cast<std::size_t>(i)] + ".block");
-    }
-    Daemon::Environment env(int i, int offset_ms) const {
-        Daemon::Environment e{{"PEERLITE_TEST_BLOCK_FILE", block_path(i)}};
-        if (offset_ms != 0) {
-            e.emplace_back("PEERLITE_TEST_CLOCK_OFFSET_MS", std::to_string(offset_ms));
-        }
-        return e;
-    }
-
-    ScratchDir dir_;
-    std::vector<std::string> names_, ids_;
-    std::vector<int> ports_;
-    std::vector<std::unique_ptr<Daemon>> daemons_;
-    std::vector<State> states_;
-};
 
 // The randomized writes, and the episodes (fault_oracle.hpp) they form on each node.
 class Workload {
@@ -399,6 +217,15 @@ public:
                 continue;
             }
             if (auto status = c_.daemon(i).exited()) {
+                if (c_.daemon(i).log().find("Address already in use") != std::string::npos) {
+                    // Its fixed port was taken, while it was down, by another process's
+                    // outgoing connection (any ephemeral port may be): not peerlite's
+                    // doing. Try again.
+                    ++port_retries;
+                    std::this_thread::sleep_for(100ms);
+                    c_.daemon(i).restart();
+                    continue;
+                }
                 problems.push_back("daemon n" + std::to_string(i) +
                                    " exited by itself with status " + std::to_string(*status) +
                                    "; its log ends:\n" + tail(c_.daemon(i).log(), 15));
@@ -412,11 +239,14 @@ public:
         std::ostringstream out;
         out << kills << " SIGKILLs, " << stops << " SIGTERMs, " << pauses << " pauses, "
             << partitions << " partitions, " << skews << " clock skews";
+        if (port_retries > 0) {
+            out << ", " << port_retries << " restarts retried (port taken)";
+        }
         return out.str();
     }
 
     std::vector<std::string> problems;
-    int kills = 0, stops = 0, pauses = 0, partitions = 0, skews = 0;
+    int kills = 0, stops = 0, pauses = 0, partitions = 0, skews = 0, port_retries = 0;
 
 private:
     enum class Kind { restart, resume, heal, unskew };
@@ -647,8 +477,23 @@ FaultReport run_faults(const FaultOptions& o) {
     }
     faults.lift_all(SteadyClock::now());
     FaultReport report;
+    // Every daemon running and ready (a restart whose port was taken is retried).
+    auto ready = [&](int i) {
+        return cluster.daemon(i).running() && cluster.daemon(i).ready(1, 0ms);
+    };
+    Mesh::eventually(
+        [&] {
+            faults.check_exits();
+            for (int i = 0; i < o.nodes; ++i) {
+                if (!ready(i)) {
+                    return false;
+                }
+            }
+            return true;
+        },
+        30s);
     for (int i = 0; i < o.nodes; ++i) {
-        if (!cluster.daemon(i).running() || !cluster.daemon(i).ready()) {
+        if (!ready(i)) {
             report.problems.push_back("n" + std::to_string(i) +
                                       " did not start again: " + tail(cluster.daemon(i).log(), 15));
         }
