@@ -1,7 +1,8 @@
 // peerlited: the peer daemon. Runs one node beside an application that keeps using
 // plain SQLite. Exit status: 0 after a clean stop (SIGTERM/SIGINT), 1 on a runtime
 // failure, 2 on a bad command line or configuration, 3 when another peerlited already
-// serves the database.
+// serves the database. Two test-only seams, off unless their environment variables are
+// set, let the fault-injection test skew the clock and cut links (test_seams.hpp).
 #include <csignal>
 #include <cstdio>
 #include <filesystem>
