@@ -2,6 +2,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <type_traits>
 
 #include <catch2/catch.hpp>
 
@@ -23,6 +24,37 @@ std::optional<std::uint64_t> Stmt::life(int i) const {
     return std::nullopt;
 }
 
+SkewedClock::SkewedClock(std::string name) : name_(std::move(name)) {
+    static_assert(std::is_standard_layout_v<SkewedClock>);
+    base_ = sqlite3_vfs_find(nullptr);
+    REQUIRE(base_ != nullptr);
+    REQUIRE(base_->iVersion >= 2);
+    vfs_ = *base_; // pAppData stays the base's: its xOpen reads it
+    vfs_.pNext = nullptr;
+    vfs_.zName = name_.c_str();
+    vfs_.xCurrentTime = current_time;
+    vfs_.xCurrentTimeInt64 = current_time_int64;
+    REQUIRE(sqlite3_vfs_register(&vfs_, 0) == SQLITE_OK);
+}
+
+SkewedClock::~SkewedClock() {
+    sqlite3_vfs_unregister(&vfs_);
+}
+
+int SkewedClock::current_time_int64(sqlite3_vfs* vfs, sqlite3_int64* out) {
+    auto* self = reinterpret_cast<SkewedClock*>(vfs);
+    int rc = self->base_->xCurrentTimeInt64(self->base_, out);
+    *out += self->offset_ms_.load(); // milliseconds since the Julian epoch
+    return rc;
+}
+
+int SkewedClock::current_time(sqlite3_vfs* vfs, double* out) {
+    sqlite3_int64 ms = 0;
+    int rc = current_time_int64(vfs, &ms);
+    *out = static_cast<double>(ms) / 86'400'000.0;
+    return rc;
+}
+
 std::string tail(const std::string& log, std::size_t lines) {
     auto at = log.size();
     for (std::size_t n = 0; n <= lines && at != std::string::npos && at > 0; ++n) {
@@ -35,6 +67,9 @@ Cluster::Cluster(int n) {
     std::vector<KeyFiles> keys;
     for (int i = 0; i < n; ++i) {
         names_.push_back("n" + std::to_string(i));
+        clocks_.push_back(std::make_unique<SkewedClock>(
+            "peerlite-fault-" + std::to_string(reinterpret_cast<std::uintptr_t>(this)) + "-" +
+            names_.back()));
         keys.push_back(make_keys(dir_, names_.back()));
         ports_.push_back(free_port());
         Conn(db_path(i)).exec(kTable);

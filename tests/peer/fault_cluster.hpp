@@ -3,6 +3,7 @@
 // plain SQLite handles the harness writes and reads with.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <memory>
 #include <optional>
@@ -26,8 +27,10 @@ inline const char* kTableConfig =
 // paused daemon may hold the write lock, and the workload moves on rather than wait.
 class Conn {
 public:
-    explicit Conn(const std::string& path) {
-        REQUIRE(sqlite3_open(path.c_str(), &db_) == SQLITE_OK);
+    // `vfs`: a SQLite VFS name (the node's skewed clock, SkewedClock), or the default.
+    explicit Conn(const std::string& path, const char* vfs = nullptr) {
+        REQUIRE(sqlite3_open_v2(path.c_str(), &db_, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE,
+                                vfs) == SQLITE_OK);
         sqlite3_busy_timeout(db_, 300);
     }
     ~Conn() { sqlite3_close_v2(db_); }
@@ -83,6 +86,31 @@ private:
     int rc_ = SQLITE_ERROR;
 };
 
+// The clock a node's application sees: SQLite's default VFS with its current time moved by
+// an offset, registered under its own name. Connections opened with it stamp their
+// capture-log entries (julianday('now')) with the skewed time, as an application on a
+// machine whose clock is off would. Unregistered on destruction; connections using it
+// must be closed first.
+class SkewedClock {
+public:
+    explicit SkewedClock(std::string name);
+    ~SkewedClock();
+    SkewedClock(const SkewedClock&) = delete;
+    SkewedClock& operator=(const SkewedClock&) = delete;
+
+    const char* name() const { return name_.c_str(); }
+    void set_offset_ms(std::int64_t offset) { offset_ms_ = offset; }
+
+private:
+    static int current_time_int64(sqlite3_vfs* vfs, sqlite3_int64* out);
+    static int current_time(sqlite3_vfs* vfs, double* out);
+
+    sqlite3_vfs vfs_{}; // first member: the callbacks find the object from its address
+    sqlite3_vfs* base_ = nullptr;
+    std::atomic<std::int64_t> offset_ms_{0};
+    std::string name_;
+};
+
 // The last `lines` lines of a log.
 std::string tail(const std::string& log, std::size_t lines);
 
@@ -104,8 +132,13 @@ public:
         return "tcp://127.0.0.1:" + std::to_string(ports_[static_cast<std::size_t>(i)]);
     }
 
-    // The next (re)start of node i runs with its clock `offset_ms` off.
-    void set_clock_offset(int i, int offset_ms) { daemon(i).set_environment(env(i, offset_ms)); }
+    // Node i's clock runs `offset_ms` off: at once for its application's connections
+    // (opened with vfs(i)), from its next (re)start for its daemon.
+    void set_clock_offset(int i, int offset_ms) {
+        daemon(i).set_environment(env(i, offset_ms));
+        clocks_[static_cast<std::size_t>(i)]->set_offset_ms(offset_ms);
+    }
+    const char* vfs(int i) const { return clocks_[static_cast<std::size_t>(i)]->name(); }
 
     // Cuts all traffic between `side` and the other nodes (both directions), or heals.
     void partition(const std::vector<bool>& side);
@@ -118,6 +151,7 @@ private:
     Daemon::Environment env(int i, int offset_ms) const;
 
     ScratchDir dir_;
+    std::vector<std::unique_ptr<SkewedClock>> clocks_;
     std::vector<std::string> names_, ids_;
     std::vector<int> ports_;
     std::vector<std::unique_ptr<Daemon>> daemons_;

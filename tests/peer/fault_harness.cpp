@@ -34,7 +34,7 @@ class Workload {
 public:
     Workload(Cluster& cluster, int keys, std::uint64_t seed) : keys_(keys), rng_(seed) {
         for (int i = 0; i < cluster.size(); ++i) {
-            conns_.push_back(std::make_unique<Conn>(cluster.db_path(i)));
+            conns_.push_back(std::make_unique<Conn>(cluster.db_path(i), cluster.vfs(i)));
         }
     }
 

@@ -5,12 +5,16 @@
 // Replay a run: PEERLITE_FAULT_SEED=<seed printed by the failing run>. Longer runs:
 // PEERLITE_FAULT_SECONDS=600, or the [.soak] case (docs/testing.md).
 #include <cstdio>
+#include <thread>
 
 #include <catch2/catch.hpp>
 
+#include "fault_cluster.hpp"
 #include "fault_harness.hpp"
 #include "fault_oracle.hpp"
+#include "mesh_fixture.hpp"
 
+using namespace peerlite::testing;
 using namespace peerlite::testing::fault;
 using namespace std::chrono_literals;
 
@@ -54,6 +58,36 @@ TEST_CASE("five daemons converge with no write lost under kills, pauses, partiti
 
 TEST_CASE("soak: fault injection for ten minutes", "[.soak]") {
     run_and_check(600s);
+}
+
+// The seams must work, or the fault run would silently test less than it claims.
+TEST_CASE("the partition seam cuts two daemons apart until its file is emptied") {
+    Cluster cluster(2);
+    auto rows = [&](int i) {
+        return dump(cluster.db_path(i), "items").size();
+    };
+    cluster.partition({true, false});
+    std::this_thread::sleep_for(500ms); // the daemons re-read the file every 100 ms
+    PlainDb(cluster.db_path(0)).exec("INSERT INTO items VALUES ('a', 'x', 1, 1)");
+    std::this_thread::sleep_for(3s); // several pushes and anti-entropy rounds
+    CHECK(rows(1) == 0);
+    cluster.heal();
+    CHECK(Mesh::eventually([&] { return rows(1) == 1; }, 20s));
+}
+
+TEST_CASE("a skewed node, daemon and application, 3 s ahead: its changes wait out the drift "
+          "bound") {
+    Cluster cluster(2);
+    cluster.set_clock_offset(0, 3000);
+    cluster.daemon(0).restart();
+    REQUIRE(cluster.daemon(0).ready());
+    Conn(cluster.db_path(0), cluster.vfs(0)).exec("INSERT INTO items VALUES ('a', 'x', 1, 1)");
+    // Stamped 3 s ahead: refused while more than 1 s ahead of the receiver's clock.
+    std::this_thread::sleep_for(1s);
+    CHECK(dump(cluster.db_path(1), "items").empty());
+    CHECK(Mesh::eventually([&] { return dump(cluster.db_path(1), "items").size() == 1; }, 20s));
+    CHECK_THAT(cluster.daemon(1).log(), Catch::Contains("clock_drift"));
+    CHECK_THAT(cluster.daemon(0).log(), Catch::Contains("offset by 3000 ms"));
 }
 
 TEST_CASE("oracle: an episode picked up as a whole stamps the values it ended with") {
