@@ -461,37 +461,43 @@ FaultOptions FaultOptions::from_env(std::chrono::seconds duration) {
     return o;
 }
 
-FaultReport run_faults(const FaultOptions& o) {
-    Cluster cluster(o.nodes);
-    Workload workload(cluster, o.keys, o.seed);
-    Faults faults(cluster, o.seed ^ 0x9e3779b97f4a7c15ull);
+namespace {
+
+// The workload and the faults, for o.duration. Returns how many writes went to a node
+// whose daemon was down.
+int drive(const FaultOptions& o, Cluster& cluster, Workload& workload, Faults& faults) {
     std::mt19937_64 rng(o.seed + 1);
+    auto pick = [&](int lo, int hi) {
+        return std::uniform_int_distribution<int>(lo, hi)(rng);
+    };
     int offline_writes = 0;
     auto start = SteadyClock::now();
     for (auto now = start; now < start + o.duration; now = SteadyClock::now()) {
         faults.tick(now);
-        int node = std::uniform_int_distribution<int>(0, o.nodes - 1)(rng);
-        int key = std::uniform_int_distribution<int>(0, o.keys - 1)(rng);
+        int node = pick(0, o.nodes - 1);
+        int key = pick(0, o.keys - 1);
         // Now and then a burst on one row, faster than the daemon picks writes up: several
         // writes reach the mesh as one change while it runs, not only after a restart.
-        int burst = std::uniform_int_distribution<int>(0, 9)(rng) == 0 ? 3 : 1;
+        int burst = pick(0, 9) == 0 ? 3 : 1;
         for (int i = 0; i < burst; ++i) {
             bool down = cluster.state(node) == Cluster::State::down;
             offline_writes += workload.write(node, key) && down;
         }
-        std::this_thread::sleep_for(
-            std::chrono::milliseconds(std::uniform_int_distribution<int>(2, 15)(rng)));
+        std::this_thread::sleep_for(std::chrono::milliseconds(pick(2, 15)));
     }
-    faults.lift_all(SteadyClock::now());
-    FaultReport report;
-    // Every daemon running and ready (a restart whose port was taken is retried).
+    return offline_writes;
+}
+
+// Waits until every daemon runs and said ready (a restart whose port was taken is
+// retried); a problem for each that does not.
+void await_ready(Cluster& cluster, Faults& faults, std::vector<std::string>& problems) {
     auto ready = [&](int i) {
         return cluster.daemon(i).running() && cluster.daemon(i).ready(1, 0ms);
     };
     Mesh::eventually(
         [&] {
             faults.check_exits();
-            for (int i = 0; i < o.nodes; ++i) {
+            for (int i = 0; i < cluster.size(); ++i) {
                 if (!ready(i)) {
                     return false;
                 }
@@ -499,12 +505,24 @@ FaultReport run_faults(const FaultOptions& o) {
             return true;
         },
         30s);
-    for (int i = 0; i < o.nodes; ++i) {
+    for (int i = 0; i < cluster.size(); ++i) {
         if (!ready(i)) {
-            report.problems.push_back("n" + std::to_string(i) +
-                                      " did not start again: " + tail(cluster.daemon(i).log(), 15));
+            problems.push_back("n" + std::to_string(i) +
+                               " did not start again: " + tail(cluster.daemon(i).log(), 15));
         }
     }
+}
+
+} // namespace
+
+FaultReport run_faults(const FaultOptions& o) {
+    Cluster cluster(o.nodes);
+    Workload workload(cluster, o.keys, o.seed);
+    Faults faults(cluster, o.seed ^ 0x9e3779b97f4a7c15ull);
+    int offline_writes = drive(o, cluster, workload, faults);
+    faults.lift_all(SteadyClock::now());
+    FaultReport report;
+    await_ready(cluster, faults, report.problems);
     auto quiet = SteadyClock::now();
     std::vector<NodeState> nodes;
     bool converged = Mesh::eventually(
