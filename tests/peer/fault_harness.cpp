@@ -32,11 +32,23 @@ std::string key_name(int key) {
 // The randomized writes, and the episodes (fault_oracle.hpp) they form on each node.
 class Workload {
 public:
-    Workload(Cluster& cluster, int keys, std::uint64_t seed) : keys_(keys), rng_(seed) {
+    Workload(Cluster& cluster, int slots, std::uint64_t seed) : rng_(seed) {
         for (int i = 0; i < cluster.size(); ++i) {
             conns_.push_back(std::make_unique<Conn>(cluster.db_path(i), cluster.vfs(i)));
         }
+        for (int i = 0; i < slots; ++i) {
+            slots_.push_back(keys_used_++);
+        }
     }
+
+    // The key written through `slot` (of the `slots` being written at a time).
+    int key(int slot) const { return slots_[static_cast<std::size_t>(slot)]; }
+    // Retires the slot's key, which is written no more, and gives the slot a fresh one.
+    // Each retired key's final state is checked at the end, so rotating keys checks
+    // many more outcomes than the few keys written last.
+    void rotate(int slot) { slots_[static_cast<std::size_t>(slot)] = keys_used_++; }
+    // Keys 0 .. keys_used() - 1 were written.
+    int keys_used() const { return keys_used_; }
 
     // One random write of `key` on `node`; whether it committed.
     bool write(int node, int key) {
@@ -170,7 +182,8 @@ private:
                    .step() == SQLITE_DONE;
     }
 
-    int keys_;
+    std::vector<int> slots_;
+    int keys_used_ = 0;
     std::mt19937_64 rng_;
     std::vector<std::unique_ptr<Conn>> conns_;
     std::map<std::pair<int, int>, Episode> open_;
@@ -472,10 +485,15 @@ int drive(const FaultOptions& o, Cluster& cluster, Workload& workload, Faults& f
     };
     int offline_writes = 0;
     auto start = SteadyClock::now();
+    auto next_rotation = start + 1s;
     for (auto now = start; now < start + o.duration; now = SteadyClock::now()) {
         faults.tick(now);
+        if (now >= next_rotation) {
+            workload.rotate(pick(0, o.keys - 1));
+            next_rotation = now + std::chrono::milliseconds(pick(500, 2500));
+        }
         int node = pick(0, o.nodes - 1);
-        int key = pick(0, o.keys - 1);
+        int key = workload.key(pick(0, o.keys - 1));
         // Now and then a burst on one row, faster than the daemon picks writes up: several
         // writes reach the mesh as one change while it runs, not only after a restart.
         int burst = pick(0, 9) == 0 ? 3 : 1;
@@ -547,15 +565,15 @@ FaultReport run_faults(const FaultOptions& o) {
         report.problems.insert(report.problems.end(), from->begin(), from->end());
     }
     int exact = 0;
-    auto found = check_all(nodes, episodes, o.keys, exact);
+    auto found = check_all(nodes, episodes, workload.keys_used(), exact);
     report.problems.insert(report.problems.end(), found.begin(), found.end());
     std::ostringstream s;
     s << "seed " << o.seed << ": " << workload.writes << " writes (" << offline_writes
       << " to nodes whose daemon was down, " << workload.busy << " skipped as busy) in "
       << episodes.size() << " episodes; " << faults.summary() << "; converged "
       << (converged ? "in " + std::to_string(took.count()) + " ms" : "NOT") << "; "
-      << (nodes.empty() ? 0 : nodes.front().dump.size()) << " rows at the end, " << exact
-      << " with a single possible name";
+      << (nodes.empty() ? 0 : nodes.front().dump.size()) << " rows at the end (of "
+      << workload.keys_used() << " keys written), " << exact << " with a single possible name";
     report.summary = s.str();
     return report;
 }

@@ -22,7 +22,9 @@ struct FaultOptions {
     std::uint64_t seed = 0;
     std::chrono::seconds duration{40}; // of workload and faults
     int nodes = 5;
-    int keys = 8; // a small key space: conflicts are frequent
+    // Keys written at a time: few, so conflicts are frequent. Every 0.5-2.5 s one of them
+    // is retired (written no more, checked at the end) and replaced by a fresh one.
+    int keys = 8;
     // Bound on the wait for convergence once every fault is lifted.
     std::chrono::seconds converge_timeout{90};
 
