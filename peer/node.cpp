@@ -66,7 +66,12 @@ struct Node::Impl {
 
     // Loop state (node thread only).
     std::int64_t data_version = -1;
-    std::uint64_t next_seq = 1;
+    // Session and probe numbers. Starts at a random value, not 1: a peer keys the sessions
+    // it serves by (our id, session), and our id survives restarts. Numbered from 1 again,
+    // a restarted node's first pull could continue a session its previous run left
+    // mid-stream; that skipped the part in flight when it stopped, and the rest of the
+    // session claimed coverage for it, so those rows were never sent again.
+    std::uint64_t next_seq = 0;
     std::map<std::uint64_t, Probe> probes;
     std::map<std::pair<std::uint64_t, crdt::NodeId>, crdt::NodeId> relays;
     std::map<std::pair<crdt::NodeId, std::uint64_t>, Session> sessions;
@@ -141,6 +146,7 @@ Result<std::unique_ptr<Node>> Node::start(NodeOptions options) {
     impl->self = impl->store->node_id();
     impl->endpoint = impl->hub->endpoint();
     impl->log_name = impl->self.short_string();
+    impl->next_seq = impl->rng() >> 1; // far from wrapping
     auto now = std::chrono::duration_cast<std::chrono::milliseconds>(
         std::chrono::system_clock::now().time_since_epoch());
     // The incarnation only grows across restarts, so gossip about a restarted node's new
