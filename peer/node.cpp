@@ -476,10 +476,13 @@ void Node::Impl::serve_sync(const crdt::NodeId& from, const transport::SyncReque
 }
 
 void Node::Impl::sync_with(const crdt::NodeId& peer) {
-    // One pull per peer at a time: two sessions would stream the same rows twice.
+    // One pull per peer at a time: two sessions would stream the same rows twice. A pull
+    // that got no answer for an anti-entropy interval is presumed lost (a request or part
+    // dropped, typically the answer to a request sent while the connection back to us was
+    // still being set up) and the next one starts afresh.
     auto now = Clock::now();
     if (auto it = pulling.find(peer);
-        it != pulling.end() && now - it->second.second < std::chrono::seconds(5)) {
+        it != pulling.end() && now - it->second.second < options.anti_entropy_interval) {
         return;
     }
     auto session = next_seq++;
