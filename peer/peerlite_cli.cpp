@@ -8,6 +8,8 @@
 
 #include <peerlite/store/store.hpp>
 
+#include "cli/status_command.hpp"
+
 using namespace peerlite;
 
 namespace {
@@ -125,11 +127,27 @@ int main(int argc, char** argv) {
     cmd->add_option("--limit", limit, "at most this many, newest first (default 100)");
     cmd->add_flag("--json", json, "one JSON array, stable field names, for scripts");
     cmd->footer("Example: peerlite conflicts alpha.db --table items --limit 20");
+    cli::StatusArgs status_args;
+    auto* status = app.add_subcommand(
+        "status", "a running daemon's members, their health and lag, version vectors, counters");
+    status->add_option("--config", status_args.config,
+                       "the daemon's config file (its [node] admin endpoint is used)");
+    status->add_option("--node", status_args.node,
+                       "the admin endpoint instead: a socket file, ipc://FILE or tcp://HOST:PORT");
+    status->add_option("--timeout", status_args.timeout_ms,
+                       "milliseconds to wait for the daemon (default 3000)");
+    status->add_flag("--json", status_args.json, "the daemon's JSON document, for scripts");
+    status->footer("Examples:\n  peerlite status --config /etc/peerlite/alpha.toml\n"
+                   "  peerlite status --node /run/peerlite/alpha.admin.sock --json\n"
+                   "Exit status: 0 the daemon answered, 1 it did not, 2 bad usage.");
     app.set_version_flag("--version", "peerlite 0.1.0");
     try {
         app.parse(argc, argv);
     } catch (const CLI::ParseError& e) {
         return app.exit(e) == 0 ? 0 : 2;
+    }
+    if (status->parsed()) {
+        return cli::status_command(status_args);
     }
     return conflicts(db, table, limit, json);
 }
