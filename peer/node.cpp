@@ -76,8 +76,14 @@ struct Node::Impl {
         Clock::time_point at;
     };
     std::map<crdt::NodeId, PeerVersions> peer_versions; // as each peer last told us
-    std::map<crdt::NodeId, std::pair<std::uint64_t, Clock::time_point>>
-        pulling; // our open sessions
+    struct Pull {
+        std::uint64_t session = 0;
+        Clock::time_point last;     // the last request or answer
+        Clock::time_point started;  // for the catch-up log line
+        Clock::time_point reported; // the last progress line
+        std::size_t parts = 0, rows = 0, changed = 0;
+    };
+    std::map<crdt::NodeId, Pull> pulling; // our open sessions, one per peer
     std::set<crdt::NodeId> blocked_now;
     Clock::time_point reject_window{};
     int rejects_logged = 0;
@@ -93,7 +99,10 @@ struct Node::Impl {
     void learn(const transport::Member& m, Clock::time_point now);
     void hello(const crdt::NodeId& to);
     void push(const crdt::VersionVector& gained, const crdt::NodeId& exclude);
-    void apply(const crdt::NodeId& from, const store::ChangeSet& changes, bool forward);
+    std::optional<store::ApplyStats> apply(const crdt::NodeId& from,
+                                           const store::ChangeSet& changes, bool forward);
+    void pulled(const crdt::NodeId& from, const transport::SyncResponse& response,
+                const std::optional<store::ApplyStats>& stats, Clock::time_point now);
     void serve_sync(const crdt::NodeId& from, const transport::SyncRequest& request,
                     Clock::time_point now);
     void probe(Clock::time_point now);
@@ -159,8 +168,8 @@ Result<std::unique_ptr<Node>> Node::start(NodeOptions options) {
         }
         impl->seeds[seed.endpoint] = id;
     }
-    spdlog::info("[{}] node {} listening on {} ({} seeds, {} tables)", impl->log_name,
-                 impl->self.to_string(), impl->endpoint, impl->seeds.size(), o.tables.size());
+    spdlog::debug("[{}] node {} listening on {} ({} seeds, {} tables)", impl->log_name,
+                  impl->self.to_string(), impl->endpoint, impl->seeds.size(), o.tables.size());
     auto* raw = impl.get();
     raw->thread = std::thread([raw] { raw->loop(); });
     return std::unique_ptr<Node>(new Node(std::move(impl)));
@@ -225,7 +234,7 @@ void Node::Impl::loop() {
         }
     }
     publish();
-    spdlog::info("[{}] stopped", log_name);
+    spdlog::debug("[{}] stopped", log_name);
 }
 
 bool Node::Impl::send(const crdt::NodeId& to, const transport::Body& body) {
@@ -346,14 +355,8 @@ void Node::Impl::dispatch(const Message& m, Clock::time_point now) {
                 serve_sync(from, body, now);
             } else if constexpr (std::is_same_v<T, transport::SyncResponse>) {
                 peer_versions[from] = {body.sender_has, now};
-                apply(from, body.changes, true);
-                if (!body.changes.complete) {
-                    pulling[from] = {body.session, now};
-                    send(from, transport::SyncRequest{body.session, {}}); // next part, please
-                } else if (auto it = pulling.find(from);
-                           it != pulling.end() && it->second.first == body.session) {
-                    pulling.erase(it);
-                }
+                auto stats = apply(from, body.changes, true);
+                pulled(from, body, stats, now);
             } else if constexpr (std::is_same_v<T, transport::Ping>) {
                 if (body.target == self) {
                     send(from, transport::Ack{body.seq, self, membership->self().incarnation});
@@ -375,7 +378,42 @@ void Node::Impl::dispatch(const Message& m, Clock::time_point now) {
         m.body);
 }
 
-void Node::Impl::apply(const crdt::NodeId& from, const store::ChangeSet& changes, bool forward) {
+void Node::Impl::pulled(const crdt::NodeId& from, const transport::SyncResponse& response,
+                        const std::optional<store::ApplyStats>& stats, Clock::time_point now) {
+    auto it = pulling.find(from);
+    if (it == pulling.end() || it->second.session != response.session) {
+        it = pulling.insert_or_assign(from, Pull{response.session, now, now, now}).first;
+    }
+    auto& pull = it->second;
+    pull.last = now;
+    ++pull.parts;
+    if (stats) {
+        pull.rows += stats->rows;
+        pull.changed += stats->won;
+    }
+    using std::chrono::duration_cast;
+    using std::chrono::milliseconds;
+    if (!response.changes.complete) {
+        // A long catch-up says how it is going every few seconds.
+        if (now - pull.reported > std::chrono::seconds(5)) {
+            pull.reported = now;
+            spdlog::info("[{}] catching up from {}: {} rows in {} parts so far", log_name,
+                         from.short_string(), pull.rows, pull.parts);
+        }
+        send(from, transport::SyncRequest{response.session, {}}); // next part, please
+        return;
+    }
+    if (pull.changed > 0) {
+        spdlog::info("[{}] caught up from {}: {} rows received, {} column changes new here, "
+                     "in {} ms",
+                     log_name, from.short_string(), pull.rows, pull.changed,
+                     duration_cast<milliseconds>(now - pull.started).count());
+    }
+    pulling.erase(it);
+}
+
+std::optional<store::ApplyStats> Node::Impl::apply(const crdt::NodeId& from,
+                                                   const store::ChangeSet& changes, bool forward) {
     // The vector is copied only when what is gained will be passed on: a direct push (the
     // common case in small meshes) needs no copy on this per-message path.
     std::optional<crdt::VersionVector> before;
@@ -385,7 +423,7 @@ void Node::Impl::apply(const crdt::NodeId& from, const store::ChangeSet& changes
     auto stats = store->apply(changes);
     if (!stats) {
         reject(from.short_string(), stats.status());
-        return;
+        return std::nullopt;
     }
     count([&](NodeCounters& c) {
         c.column_changes_received += stats->column_changes;
@@ -397,13 +435,13 @@ void Node::Impl::apply(const crdt::NodeId& from, const store::ChangeSet& changes
                      "held-back changes",
                      log_name, stats->held_back, from.short_string());
     }
-    if (!before) {
-        return;
+    if (before) {
+        auto gained = store->versions().minus(*before);
+        if (!gained.empty()) {
+            push(gained, from);
+        }
     }
-    auto gained = store->versions().minus(*before);
-    if (!gained.empty()) {
-        push(gained, from);
-    }
+    return *stats;
 }
 
 void Node::Impl::push(const crdt::VersionVector& gained, const crdt::NodeId& exclude) {
@@ -482,13 +520,13 @@ void Node::Impl::sync_with(const crdt::NodeId& peer) {
     // still being set up) and the next one starts afresh.
     auto now = Clock::now();
     if (auto it = pulling.find(peer);
-        it != pulling.end() && now - it->second.second < options.anti_entropy_interval) {
+        it != pulling.end() && now - it->second.last < options.anti_entropy_interval) {
         return;
     }
     auto session = next_seq++;
     if (send(peer, transport::SyncRequest{session, store->versions()})) {
         count([](NodeCounters& c) { ++c.syncs_started; });
-        pulling[peer] = {session, now};
+        pulling[peer] = Pull{session, now, now, now};
     }
 }
 

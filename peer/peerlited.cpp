@@ -87,10 +87,6 @@ int serve(const peer::DaemonConfig& config) {
     sigaddset(&signals, SIGTERM);
     sigaddset(&signals, SIGINT);
     pthread_sigmask(SIG_BLOCK, &signals, nullptr);
-    if (config.databases.front().transport.plaintext) {
-        spdlog::warn("mesh.plaintext = true: no encryption, any process that reaches the "
-                     "listen address can read and write the mesh");
-    }
     std::vector<std::unique_ptr<peer::Node>> nodes;
     for (const auto& db : config.databases) {
         auto node = peer::Node::start(db);

@@ -1,7 +1,6 @@
 #include "status_command.hpp"
 
 #include <cstdio>
-
 #include <nlohmann/json.hpp>
 
 #include <peerlite/peer/admin.hpp>
@@ -102,8 +101,7 @@ int status_command(const StatusArgs& args) {
     if (endpoint.find("://") == std::string::npos) {
         endpoint = "ipc://" + endpoint;
     }
-    auto reply =
-        peer::query_admin(endpoint, "status", std::chrono::milliseconds(args.timeout_ms));
+    auto reply = peer::query_admin(endpoint, "status", std::chrono::milliseconds(args.timeout_ms));
     if (!reply) {
         std::fprintf(stderr, "peerlite: %s\n", reply.status().message().c_str());
         return 1;
