@@ -1,5 +1,6 @@
 // Reading changes for peers, and reading the conflict log.
 #include <algorithm>
+#include <optional>
 
 #include <peerlite/store/store.hpp>
 
@@ -27,6 +28,43 @@ bool wanted_stamp(const crdt::VersionVector& wanted, const crdt::Stamp& s) {
 
 } // namespace
 
+namespace {
+
+// Opens `tx` on a snapshot in which every local write is stamped.
+Status begin_stamped(Store::Impl& s, std::optional<sql::Transaction>& tx) {
+    {
+        auto look = sql::Transaction::begin_read(s.db.get());
+        if (!look) {
+            return look.status();
+        }
+        auto pending = s.log_pending();
+        if (!pending) {
+            return pending.status();
+        }
+        if (!*pending) {
+            tx.emplace(std::move(*look));
+            return Status::success();
+        }
+    }
+    auto write = sql::Transaction::begin(s.db.get());
+    if (!write) {
+        return write.status();
+    }
+    auto captured = s.capture_locked();
+    if (!captured) {
+        return captured.status();
+    }
+    if (captured->log_entries > 0) {
+        if (auto st = s.persist_progress(); !st.ok()) {
+            return st;
+        }
+    }
+    tx.emplace(std::move(*write));
+    return Status::success();
+}
+
+} // namespace
+
 Result<ChangeSet> Store::read_changes(const crdt::VersionVector& wanted, ReadCursor& cursor,
                                       std::size_t max_rows) {
     auto& s = *impl_;
@@ -38,20 +76,12 @@ Result<ChangeSet> Store::read_changes(const crdt::VersionVector& wanted, ReadCur
     if (auto st = refresh_schema(); !st.ok()) {
         return st;
     }
-    // A write transaction: pending local writes are stamped first, so no value is sent
-    // with an older write's clock.
-    auto tx = sql::Transaction::begin(s.db.get());
-    if (!tx) {
-        return tx.status();
-    }
-    auto captured = s.capture_locked();
-    if (!captured) {
-        return captured.status();
-    }
-    if (captured->log_entries > 0) {
-        if (auto st = s.persist_progress(); !st.ok()) {
-            return st;
-        }
+    // Pending local writes must be stamped first, so no value is sent with an older
+    // write's clock. A read snapshot whose capture logs are empty has every value stamped:
+    // read under it, taking no write lock; otherwise capture in a write transaction.
+    std::optional<sql::Transaction> tx;
+    if (auto st = begin_stamped(s, tx); !st.ok()) {
+        return st;
     }
     std::vector<TableState*> tables;
     for (auto& [name, t] : s.tables) {

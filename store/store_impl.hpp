@@ -74,6 +74,8 @@ struct Store::Impl {
 
     // Parts implemented in capture.cpp, apply.cpp, read_changes.cpp.
     Result<CaptureStats> capture_locked();
+    // Whether any capture log holds entries, as of the current transaction's snapshot.
+    Result<bool> log_pending();
     // Merges rows; each row's versions not in `claimed` are covered one by one (the
     // claim itself is recorded by the caller once the whole set is in).
     Result<ApplyStats> apply_rows(const std::vector<const RowChange*>& rows,
