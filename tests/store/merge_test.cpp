@@ -243,9 +243,15 @@ TEST_CASE("every node that decides a conflict records it, the winner's and third
     REQUIRE(nodes[2].store->capture().ok());
     sync_all(nodes);
     require_identical(nodes);
+    auto kept = PlainDb(nodes[0].path).rows("SELECT name FROM t").front();
     for (auto& n : nodes) {
         auto conflicts = n.store->conflicts();
         REQUIRE(conflicts.ok());
-        CHECK(conflicts->size() == 1);
+        REQUIRE(conflicts->size() == 1);
+        // Each node names the same kept and lost values, whether the winner arrived or was
+        // already here (regression: a kept last-writer-wins value was logged as NULL).
+        const auto& c = conflicts->front();
+        CHECK(c.winner_value.to_string() == kept);
+        CHECK(c.loser_value.to_string() == (kept == "'from b'" ? "'from c'" : "'from b'"));
     }
 }
