@@ -10,6 +10,7 @@ packages=(
   libmsgpack-cxx-dev libboost-dev
   catch2
   libcli11-dev libtomlplusplus-dev libspdlog-dev libfmt-dev
+  nlohmann-json3-dev
 )
 
 missing=()
