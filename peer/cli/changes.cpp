@@ -4,11 +4,13 @@
 // commits) every --interval milliseconds and reads the feed only when it changed. Each
 // read is its own short read transaction; nothing is held between polls, so the WAL
 // checkpoints normally. SIGINT and SIGTERM end the loop; a closed pipe (SIGPIPE, e.g.
-// `| head`) ends it too: the signal is ignored and the failed write is noticed instead.
+// `| head`) ends it too: the signal is ignored, and the loop notices the reader's hang-up
+// while it waits (or a failed write).
 #include <cerrno>
 #include <csignal>
 #include <cstdio>
-#include <ctime>
+#include <poll.h>
+#include <unistd.h>
 
 #include "cli_common.hpp"
 
@@ -74,6 +76,14 @@ bool emit(const store::FeedPage& page, bool json) {
     return std::fflush(stdout) == 0 && !std::ferror(stdout);
 }
 
+// Waits up to `ms` (a signal cuts it short); true if stdout is a pipe whose reader has
+// closed it. Polling for no event reports only errors and hang-ups, so on a file or a
+// terminal this is a plain sleep.
+bool reader_gone(int ms) {
+    pollfd p{STDOUT_FILENO, 0, 0};
+    return poll(&p, 1, ms) > 0 && (p.revents & (POLLERR | POLLHUP)) != 0;
+}
+
 void install_handlers() {
     struct sigaction sa {};
     sa.sa_handler = on_signal;
@@ -108,9 +118,8 @@ int run(const Options& o) {
             }
             cursor = page->cursor;
         }
-        if (o.follow && !g_stop) {
-            timespec pause{o.interval_ms / 1000, (o.interval_ms % 1000) * 1'000'000L};
-            nanosleep(&pause, nullptr); // a signal cuts it short
+        if (o.follow && !g_stop && reader_gone(o.interval_ms)) {
+            return kOk;
         }
     } while (o.follow && !g_stop);
     return kOk;
