@@ -40,12 +40,16 @@ void print_text(const store::TableInfo& t, const store::RowHistory& h) {
                         stamp_text(k.stamp).c_str());
         }
         for (const auto& x : c.conflicts) {
-            std::printf("    conflict #%lld %s: kept %s (%s) over %s (%s): %s%s\n",
+            std::printf("    conflict #%lld decided %s: kept %s by %s, lost %s by %s\n",
                         static_cast<long long>(x.id), format_ms(x.decided_at_ms).c_str(),
-                        value_text(x.winner_value, 20).c_str(), stamp_text(x.winner).c_str(),
-                        value_text(x.loser_value, 20).c_str(), stamp_text(x.loser).c_str(),
-                        x.reason.c_str(),
-                        x.resolved ? ("; resolved by " + x.resolved->by).c_str() : "");
+                        value_text(x.winner_value, 24).c_str(),
+                        x.winner.node.short_string().c_str(), value_text(x.loser_value, 24).c_str(),
+                        x.loser.node.short_string().c_str());
+            std::printf("      %s%s\n", x.reason.c_str(),
+                        x.resolved ? ("; resolved by " + x.resolved->by + " at " +
+                                      format_ms(x.resolved->at_ms))
+                                         .c_str()
+                                   : "");
         }
     }
 }
