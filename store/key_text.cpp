@@ -109,7 +109,11 @@ Result<std::vector<crdt::Value>> Inspector::parse_key(const TableInfo& table,
     std::vector<crdt::Value> key;
     for (std::size_t i = 0; i < parts.size(); ++i) {
         auto v = convert(parts[i], affinity_of(table.key_types[i]));
-        bool rowid = table.key.size() == 1 && table.key_types[0] == "INTEGER";
+        auto type = table.key_types[i];
+        for (auto& ch : type) {
+            ch = static_cast<char>(std::toupper(static_cast<unsigned char>(ch)));
+        }
+        bool rowid = table.key.size() == 1 && type == "INTEGER";
         if (rowid && v.storage_class() != crdt::StorageClass::integer) {
             return Status(Code::invalid_argument, "bad key '" + parts[i] + "' for table '" +
                                                       table.name + "': column '" + table.key[i] +
