@@ -195,17 +195,15 @@ Inspector::Impl::user_row(const TableInfo& t, const std::vector<crdt::Value>& ke
 Inspector::Inspector(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 Inspector::~Inspector() = default;
 
-Result<std::unique_ptr<Inspector>> Inspector::open(const std::string& path) {
+Status open_file(Inspector::Impl& s, const std::string& path, int flags) {
     std::error_code ec;
     if (!std::filesystem::is_regular_file(path, ec)) {
         return Status(Code::not_found, path + ": no such file");
     }
-    auto impl = std::make_unique<Impl>();
-    impl->path = path;
+    s.path = path;
     sqlite3* raw = nullptr;
-    int rc =
-        sqlite3_open_v2(path.c_str(), &raw, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX, nullptr);
-    impl->db.reset(raw);
+    int rc = sqlite3_open_v2(path.c_str(), &raw, flags | SQLITE_OPEN_NOMUTEX, nullptr);
+    s.db.reset(raw);
     if (rc != SQLITE_OK) {
         return Status(Code::io_error, path + ": " + (raw ? sqlite3_errmsg(raw) : "out of memory"));
     }
@@ -221,7 +219,13 @@ Result<std::unique_ptr<Inspector>> Inspector::open(const std::string& path) {
         return Status(Code::invalid_argument,
                       path + " is not a peerlite database (no _peerlite_meta table)");
     }
-    if (auto st = impl->load(); !st.ok()) {
+    probe->reset();
+    return s.load();
+}
+
+Result<std::unique_ptr<Inspector>> Inspector::open(const std::string& path) {
+    auto impl = std::make_unique<Impl>();
+    if (auto st = open_file(*impl, path, SQLITE_OPEN_READONLY); !st.ok()) {
         return st;
     }
     return std::unique_ptr<Inspector>(new Inspector(std::move(impl)));

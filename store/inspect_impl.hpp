@@ -37,6 +37,11 @@ struct Inspector::Impl {
                                                              const std::vector<crdt::Value>& key);
 };
 
+// Opens an existing peerlite database (never creating one) with `flags`
+// (SQLITE_OPEN_READONLY or SQLITE_OPEN_READWRITE) and reads its registry. Errors as for
+// Inspector::open().
+Status open_file(Inspector::Impl& s, const std::string& path, int flags);
+
 // A deferred read transaction: one snapshot for a whole call, always ended.
 class ReadTx {
 public:

@@ -1,34 +1,34 @@
-// An operator's resolution of a conflict: Store::resolve().
+// An operator's resolution of a conflict: store::resolve() (operate.hpp).
 //
-// The chosen value is written to the user table and a capture-log entry is appended in
-// the same transaction, exactly what the capture triggers would append for an UPDATE
-// from any connection; the pickup then stamps it with a clock above everything this
-// node has issued or merged. The cell's conflicts are marked resolved in that same
-// transaction, so the resolution and the write that carries it commit together.
-#include <peerlite/store/store.hpp>
+// The chosen value is written with a plain UPDATE on a connection with triggers on, so
+// the capture trigger logs it exactly as it logs any application's write, and the node
+// that serves the file stamps it at pickup with a clock above everything it has seen. The
+// cell's conflicts are marked resolved in the same transaction: the resolution and the
+// write that carries it commit together or not at all.
+#include <chrono>
+
+#include <peerlite/store/operate.hpp>
 
 #include "conflict_log.hpp"
-#include "store_impl.hpp"
+#include "inspect_impl.hpp"
 
 namespace peerlite::store {
 
 namespace {
 
-// Why `value` cannot win everywhere in column `col` of `r`, or nothing.
-std::optional<std::string> refusal(const TableState& t, int col, const RowRecord& r,
+// Why `value` cannot win everywhere in column `col` of a row with record `r`, or nothing.
+std::optional<std::string> refusal(const TableInfo& t, int col, RowRecord& r,
                                    const crdt::Value& value) {
-    const auto& column = t.schema.values[static_cast<std::size_t>(col)];
-    auto where = "column '" + column.name + "' of '" + t.schema.name + "'";
+    const auto& column = t.columns[static_cast<std::size_t>(col)];
+    auto where = "column '" + column.name + "' of '" + t.name + "'";
     if (column.rule == crdt::MergeRule::counter) {
         return where + " is a counter: every node's increments are kept and summed, so no "
                        "single value can be chosen (there are no counter conflicts); to change "
                        "the total, UPDATE it by a difference";
     }
-    if (column.rule == crdt::MergeRule::last_writer_wins) {
-        return std::nullopt;
-    }
-    auto* e = const_cast<RowRecord&>(r).cell(col);
-    if (e == nullptr || e->write.life != r.life.life) {
+    auto* e = r.cell(col);
+    if (column.rule == crdt::MergeRule::last_writer_wins || e == nullptr ||
+        e->write.life != r.life.life) {
         return std::nullopt;
     }
     bool ranks_lower =
@@ -41,97 +41,82 @@ std::optional<std::string> refusal(const TableState& t, int col, const RowRecord
            " on every node, whatever its clock";
 }
 
-Status log_update(Store::Impl& s, TableState& t, const std::vector<crdt::Value>& key, int col) {
-    std::string keys, params;
-    for (std::size_t i = 0; i < key.size(); ++i) {
-        keys += ", k" + std::to_string(i);
-        params += ", ?" + std::to_string(i + 2);
+Result<bool> write_cell(sqlite3* db, const TableInfo& t, const ResolveRequest& r) {
+    std::string match;
+    for (std::size_t i = 0; i < t.key.size(); ++i) {
+        match += (i ? " AND " : "") + sql::quote(t.key[i]) + " = ?" + std::to_string(i + 2);
     }
-    auto stmt = sql::Stmt::prepare(s.db.get(), "INSERT INTO " +
-                                                   sql::quote(schema::log_table(t.schema.name)) +
-                                                   "(op, cols, at" + keys +
-                                                   ") VALUES (2, ?1, "
-                                                   "julianday()" +
-                                                   params + ")");
+    auto stmt = sql::Stmt::prepare(db, "UPDATE " + sql::quote(t.name) + " SET " +
+                                           sql::quote(r.column) + " = ?1 WHERE " + match + " AND " +
+                                           sql::quote(r.column) + " IS NOT ?1 COLLATE BINARY");
     if (!stmt) {
         return stmt.status();
     }
-    stmt->bind_int(1, std::int64_t{1} << col);
-    TableState::bind_key(*stmt, 2, key);
-    return stmt->run("logging the resolution write");
+    stmt->bind(1, r.value);
+    for (std::size_t i = 0; i < r.key.size(); ++i) {
+        stmt->bind(static_cast<int>(i) + 2, r.key[i]);
+    }
+    if (auto st = stmt->run("writing the resolved value"); !st.ok()) {
+        return st;
+    }
+    return sqlite3_changes(db) > 0;
 }
 
 } // namespace
 
-Result<ResolveResult> Store::resolve(const ResolveRequest& request) {
-    auto& s = *impl_;
-    if (auto st = refresh_schema(); !st.ok()) {
+Result<ResolveResult> resolve(const std::string& path, const ResolveRequest& request) {
+    Inspector::Impl s;
+    if (auto st = open_file(s, path, SQLITE_OPEN_READWRITE); !st.ok()) {
         return st;
-    }
-    auto* t = s.table(request.table);
-    if (t == nullptr) {
-        return Status(Code::unknown_table, "table '" + request.table + "' is not synced");
-    }
-    int col = t->schema.value_index(request.column);
-    if (col < 0) {
-        return Status(Code::unknown_column, "table '" + request.table + "' has no synced column '" +
-                                                request.column + "'");
     }
     auto tx = sql::Transaction::begin(s.db.get());
     if (!tx) {
         return tx.status();
     }
-    if (auto captured = s.capture_locked(); !captured) { // older local writes first
-        return captured.status();
+    if (auto st = s.load(); !st.ok()) { // again, under the write lock
+        return st;
     }
-    auto record = s.load_record(*t, request.key);
-    if (!record) {
-        return record.status();
+    const auto* t = s.find(request.table);
+    if (t == nullptr) {
+        return Status(Code::unknown_table, "table '" + request.table + "' is not synced");
     }
-    if (!record->life.life.exists()) {
-        return Status(Code::not_found, "table '" + request.table + "' has no row with that key " +
-                                           "(deleted or never written): re-insert the row instead");
+    int col = t->column_index(request.column);
+    if (col < 0) {
+        return Status(Code::unknown_column, "table '" + request.table + "' has no synced column '" +
+                                                request.column + "'");
     }
-    if (auto why = refusal(*t, col, *record, request.value)) {
+    auto record = s.record(*t, request.key);
+    auto row = s.user_row(*t, request.key);
+    if (!record || !row) {
+        return !record ? record.status() : row.status();
+    }
+    if (!*record || !(*record)->life.life.exists() || !*row) {
+        return Status(Code::not_found,
+                      "table '" + request.table + "' has no row with key " +
+                          format_key(request.key) +
+                          " (deleted or never written): re-insert the row instead");
+    }
+    if (auto why = refusal(*t, col, **record, request.value)) {
         return Status(Code::invalid_argument, *why);
     }
-    auto n = static_cast<int>(t->schema.values.size());
-    {
-        auto& upd = t->user_update;
-        sql::Reset reset(upd);
-        upd.bind_int(1, std::int64_t{1} << col);
-        upd.bind(col + 2, request.value);
-        TableState::bind_key(upd, n + 2, request.key);
-        if (upd.step() != SQLITE_DONE) {
-            return sql::error(s.db.get(), "writing the resolved value");
-        }
+    auto written = write_cell(s.db.get(), *t, request);
+    if (!written) {
+        return written.status();
     }
-    if (auto st = log_update(s, *t, request.key, col); !st.ok()) {
+    if (auto st = ensure_resolution_columns(s.db.get()); !st.ok()) {
         return st;
     }
-    if (auto captured = s.capture_locked(); !captured) {
-        return captured.status();
-    }
-    auto after = s.load_record(*t, request.key);
-    if (!after) {
-        return after.status();
-    }
-    auto* cell = after->cell(col);
-    if (cell == nullptr) {
-        return Status(Code::corruption, "the resolution write was not recorded");
-    }
+    auto now = std::chrono::duration_cast<std::chrono::milliseconds>(
+        std::chrono::system_clock::now().time_since_epoch());
     auto marked = mark_resolved(s.db.get(), request.table, request.key, request.column,
-                                Resolution{s.now_ms(), request.by});
+                                Resolution{now.count(), request.by});
     if (!marked) {
         return marked.status();
-    }
-    if (auto st = s.persist_progress(); !st.ok()) {
-        return st;
     }
     if (auto st = tx->commit(); !st.ok()) {
         return st;
     }
-    return ResolveResult{cell->write.stamp, *marked};
+    return ResolveResult{*written, *marked};
 }
 
 } // namespace peerlite::store

@@ -2,7 +2,7 @@
 #include <cstdio>
 #include <cstdlib>
 
-#include <peerlite/store/store.hpp>
+#include <peerlite/store/operate.hpp>
 
 #include "cli_common.hpp"
 
@@ -66,13 +66,9 @@ int run(const Options& o) {
         return fail(value.status());
     }
     db.reset();
-    auto store = store::Store::open(o.db);
-    if (!store) {
-        return fail(store.status());
-    }
     const char* user = std::getenv("USER");
     auto by = !o.by.empty() ? o.by : (user && *user ? user : "unknown");
-    auto done = (*store)->resolve({o.table, *key, o.column, *value, by});
+    auto done = store::resolve(o.db, {o.table, *key, o.column, *value, by});
     if (!done) {
         return fail(done.status());
     }
@@ -81,17 +77,26 @@ int run(const Options& o) {
                     {"key", key_json(*key)},
                     {"column", o.column},
                     {"value", value_json(*value)},
-                    {"write", stamp_json(done->write)},
+                    {"written", done->written},
                     {"conflicts_resolved", done->conflicts_resolved},
                     {"by", by}});
         return kOk;
     }
-    std::printf("%s.%s = %s, written %s\n", row_text(o.table, *key).c_str(), o.column.c_str(),
-                value_text(*value).c_str(), stamp_text(done->write).c_str());
+    if (done->written) {
+        std::printf("%s.%s = %s written\n", row_text(o.table, *key).c_str(), o.column.c_str(),
+                    value_text(*value).c_str());
+    } else {
+        std::printf("%s.%s already holds %s: nothing written\n", row_text(o.table, *key).c_str(),
+                    o.column.c_str(), value_text(*value).c_str());
+    }
     std::printf("marked %zu conflict(s) resolved by %s\n", done->conflicts_resolved, by.c_str());
-    std::printf("This write is newer than everything this node has seen, so it wins on every node\n"
-                "it reaches, unless someone writes the cell again later (that shows as a new\n"
-                "conflict). The running daemon sends it to the peers.\n");
+    if (done->written) {
+        std::printf(
+            "The node stamps this write when it picks it up (a running daemon: within\n"
+            "milliseconds; otherwise the next time peerlite opens the file) with a clock newer\n"
+            "than everything it has seen, so it wins on every node it reaches unless someone\n"
+            "writes the cell again later (that shows as a new conflict).\n");
+    }
     return kOk;
 }
 

@@ -1,7 +1,7 @@
 // peerlite snapshot (a copy that seeds a new node) and peerlite verify (metadata checks).
 #include <cstdio>
 
-#include <peerlite/store/store.hpp>
+#include <peerlite/store/operate.hpp>
 
 #include "cli_common.hpp"
 
@@ -15,21 +15,18 @@ struct SnapshotOptions {
 
 int snapshot(const SnapshotOptions& o) {
     int code = kOk;
-    auto check = open_read_only(o.db, code);
-    if (!check) {
+    auto source = open_read_only(o.db, code);
+    if (!source) {
         return code;
     }
-    check.reset();
-    auto store = store::Store::open(o.db);
-    if (!store) {
-        return fail(store.status());
-    }
-    if (auto st = (*store)->snapshot(o.out); !st.ok()) {
+    auto node = source->node_id().short_string();
+    source.reset();
+    if (auto st = store::snapshot(o.db, o.out); !st.ok()) {
         return fail(st);
     }
     std::printf("%s: copy of %s (node %s) with its sync metadata; a node started on it gets a "
                 "new node id\n",
-                o.out.c_str(), o.db.c_str(), (*store)->node_id().short_string().c_str());
+                o.out.c_str(), o.db.c_str(), node.c_str());
     return kOk;
 }
 
@@ -83,8 +80,9 @@ void add_snapshot(CLI::App& app, Command& run_command) {
     cmd->add_option("OUT", o->out, "the copy to write (must not exist)")->required();
     cmd->footer("Example:\n"
                 "  peerlite snapshot alpha.db gamma.db   # then start gamma's daemon on gamma.db\n"
-                "Pending writes are stamped first (a brief write lock on DB). A node opened on\n"
-                "the copy draws a new node id and syncs only what it lacks.");
+                "The copy waits until the daemon has stamped pending writes (without a daemon,\n"
+                "peerlite stamps them). A node opened on the copy draws a new node id and syncs\n"
+                "only what it lacks.");
     cmd->callback([&run_command, o] {
         run_command = [o] {
             return snapshot(*o);

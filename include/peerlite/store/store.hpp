@@ -59,20 +59,6 @@ struct ApplyStats {
     std::size_t transactions = 0;
 };
 
-// An operator's choice for one cell (Store::resolve()).
-struct ResolveRequest {
-    std::string table;
-    std::vector<crdt::Value> key; // in key column order, as stored (see Inspector::parse_key)
-    std::string column;
-    crdt::Value value;
-    std::string by; // who decided: recorded with the resolved conflicts
-};
-
-struct ResolveResult {
-    crdt::Stamp write;              // the stamp of the new local write
-    std::size_t conflicts_resolved; // conflicts of that cell marked resolved
-};
-
 // Position in a read_changes() scan; start with a default-constructed one.
 struct ReadCursor {
     std::size_t table = 0;
@@ -124,26 +110,6 @@ public:
 
     // Decided conflicts, newest first.
     Result<std::vector<Conflict>> conflicts(const ConflictQuery& query = {});
-
-    // Makes `request.value` a new local write to the cell, stamped now (so it is newer than
-    // every write this node has made or merged and wins last-writer-wins on every node
-    // that has not seen a later write), and marks every unresolved conflict of that cell
-    // resolved by `request.by`, all in one transaction. Refused with
-    // Code::invalid_argument when the write could not win everywhere: counter columns
-    // (every node's increments are kept; there is no single value to choose), and
-    // max/min columns when the value ranks below the current winner. Code::unknown_table,
-    // Code::unknown_column, and Code::not_found when the row does not exist (deleted: an
-    // update cannot bring it back; re-insert it instead).
-    Result<ResolveResult> resolve(const ResolveRequest& request);
-
-    // Writes a consistent copy of the database, sync metadata included, to `out` (which
-    // must not exist: Code::invalid_argument), while other connections and a daemon keep
-    // writing. Pending local writes are stamped first, so the copy holds no capture log.
-    // The copy carries no node identity: a Store opened on it draws a new node id, keeps
-    // this node's versions as this node's (nothing is sent twice or lost), and its own
-    // clock continues above everything this node had seen. Code::busy if writes kept
-    // arriving between stamping and copying in every attempt.
-    Status snapshot(const std::string& out);
 
     // Row changes held back, with the reason for each.
     Result<std::vector<std::pair<RowChange, std::string>>> held_back();
