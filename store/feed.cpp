@@ -128,6 +128,46 @@ struct Sorted {
     int order; // within one stamp and row: the row's life first, then columns
 };
 
+// The entries of one row record whose stamps are in `fresh`; `user(col)` reads the
+// user row's current value of a column (NULL when the row is gone).
+template <class UserValue>
+void row_entries(const TableInfo& t, const RowRecord& rec, const FeedEntry& base,
+                 const UserValue& user, const crdt::VersionVector& fresh,
+                 std::vector<Sorted>& out) {
+    auto wanted = [&](const crdt::Stamp& st) {
+        return fresh.contains(st.node, st.hlc);
+    };
+    auto ncols = static_cast<int>(t.columns.size());
+    if (wanted(rec.life.stamp)) {
+        auto e = base;
+        e.kind = rec.life.life.exists() ? FeedEntry::Kind::insert : FeedEntry::Kind::remove;
+        e.stamp = rec.life.stamp;
+        out.push_back({std::move(e), -1});
+    }
+    for (const auto& c : rec.cells) {
+        if (wanted(c.write.stamp) && c.column < ncols) {
+            auto e = base;
+            e.column = t.columns[static_cast<std::size_t>(c.column)].name;
+            e.value = c.has_value                     ? c.write.value
+                      : c.write.life == rec.life.life ? user(c.column)
+                                                      : crdt::Value();
+            e.stamp = c.write.stamp;
+            out.push_back({std::move(e), c.column});
+        }
+    }
+    for (const auto& c : rec.counters) {
+        if (wanted(c.write.stamp) && c.column < ncols) {
+            auto e = base;
+            e.kind = FeedEntry::Kind::counter;
+            e.column = t.columns[static_cast<std::size_t>(c.column)].name;
+            e.value = user(c.column);
+            e.contribution = c.write.total;
+            e.stamp = c.write.stamp;
+            out.push_back({std::move(e), c.column});
+        }
+    }
+}
+
 // Entries of one table whose stamps are in `fresh`.
 Status scan_table(Inspector::Impl& s, const TableInfo& t, const crdt::VersionVector& fresh,
                   std::uint64_t low, std::vector<Sorted>& out) {
@@ -149,9 +189,6 @@ Status scan_table(Inspector::Impl& s, const TableInfo& t, const crdt::VersionVec
     sql::Reset reset(*stmt);
     stmt->bind_int(1, static_cast<std::int64_t>(low));
     auto nk = static_cast<int>(t.key.size());
-    auto wanted = [&](const crdt::Stamp& st) {
-        return fresh.contains(st.node, st.hlc);
-    };
     int rc;
     while ((rc = stmt->step()) == SQLITE_ROW) {
         auto rec = decode_record(
@@ -169,34 +206,7 @@ Status scan_table(Inspector::Impl& s, const TableInfo& t, const crdt::VersionVec
         auto user = [&](int col) {
             return present ? stmt->column(nk + 3 + col) : crdt::Value();
         };
-        if (wanted(rec->life.stamp)) {
-            auto e = base;
-            e.kind = rec->life.life.exists() ? FeedEntry::Kind::insert : FeedEntry::Kind::remove;
-            e.stamp = rec->life.stamp;
-            out.push_back({std::move(e), -1});
-        }
-        for (const auto& c : rec->cells) {
-            if (wanted(c.write.stamp) && c.column < static_cast<int>(t.columns.size())) {
-                auto e = base;
-                e.column = t.columns[static_cast<std::size_t>(c.column)].name;
-                e.value = c.has_value                      ? c.write.value
-                          : c.write.life == rec->life.life ? user(c.column)
-                                                           : crdt::Value();
-                e.stamp = c.write.stamp;
-                out.push_back({std::move(e), c.column});
-            }
-        }
-        for (const auto& c : rec->counters) {
-            if (wanted(c.write.stamp) && c.column < static_cast<int>(t.columns.size())) {
-                auto e = base;
-                e.kind = FeedEntry::Kind::counter;
-                e.column = t.columns[static_cast<std::size_t>(c.column)].name;
-                e.value = user(c.column);
-                e.contribution = c.write.total;
-                e.stamp = c.write.stamp;
-                out.push_back({std::move(e), c.column});
-            }
-        }
+        row_entries(t, *rec, base, user, fresh, out);
     }
     return rc == SQLITE_DONE ? Status::success()
                              : sql::error(s.db.get(), "scanning '" + t.name + "'");
