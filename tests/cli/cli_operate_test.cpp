@@ -206,3 +206,22 @@ TEST_CASE("keygen writes a private secret key and refuses to overwrite; init wri
     CHECK(std::filesystem::exists(dir.file("beta.key")));
     CHECK_THAT(first_line(beta), Contains("peerlite node config"));
 }
+
+TEST_CASE("a conflict log made before the resolution columns is read, then migrated by resolve") {
+    Replicas x;
+    x.converge();
+    x.a.reset();
+    x.b.reset();
+    PlainDb(x.a_path).exec("ALTER TABLE _peerlite_conflicts DROP COLUMN resolved_at;"
+                           "ALTER TABLE _peerlite_conflicts DROP COLUMN resolved_by");
+    auto old = nlohmann::json::parse(run_cli({"conflicts", x.a_path, "--json"}).out);
+    REQUIRE(old.size() == 1);
+    CHECK(old[0]["resolved"].is_null());
+    REQUIRE(
+        run_cli({"resolve", x.a_path, "items", "k1", "title", "--value", "chosen", "--by", "bob"})
+            .status == 0);
+    auto now = nlohmann::json::parse(run_cli({"conflicts", x.a_path, "--json"}).out);
+    CHECK(now[0]["resolved"]["by"] == "bob");
+    CHECK(PlainDb(x.a_path).rows("SELECT title FROM items WHERE id = 'k1'") ==
+          std::vector<std::string>{"'chosen'"});
+}
