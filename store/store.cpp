@@ -5,6 +5,7 @@
 #include <peerlite/store/store.hpp>
 
 #include "bytes.hpp"
+#include "conflict_log.hpp"
 #include "store_impl.hpp"
 
 namespace peerlite::store {
@@ -320,6 +321,9 @@ Result<std::unique_ptr<Store>> Store::open(const std::string& path, StoreOptions
             return Status(tx.status().code(), path + ": " + tx.status().message());
         }
         if (auto s = sql::exec(impl->db.get(), kMetadataSql); !s.ok()) {
+            return Status(s.code(), path + ": " + s.message());
+        }
+        if (auto s = ensure_resolution_columns(impl->db.get()); !s.ok()) {
             return Status(s.code(), path + ": " + s.message());
         }
         if (auto s = prepare_store(*impl); !s.ok()) {

@@ -1,16 +1,25 @@
-#include "status_command.hpp"
-
+// `peerlite status`: asks a running peerlited, through its admin endpoint, for its members,
+// their health and lag, its version vectors and counters.
 #include <cstdio>
 #include <nlohmann/json.hpp>
 
 #include <peerlite/peer/admin.hpp>
 #include <peerlite/peer/config.hpp>
 
+#include "cli_common.hpp"
+
 namespace peerlite::cli {
 
 namespace {
 
 using nlohmann::json;
+
+struct StatusArgs {
+    std::string config; // the daemon's config file: its [node] admin endpoint is used
+    std::string node;   // or the admin endpoint itself: ipc://FILE, tcp://HOST:PORT, or FILE
+    bool json = false;
+    int timeout_ms = 3000;
+};
 
 std::string duration(std::int64_t ms) {
     char buf[32];
@@ -81,22 +90,20 @@ void print_database(const json& db) {
     }
 }
 
-} // namespace
-
-int status_command(const StatusArgs& args) {
+int status(const StatusArgs& args) {
     std::string endpoint = args.node;
     if (!args.config.empty()) {
         auto admin = peer::load_admin_endpoint(args.config);
         if (!admin) {
             std::fprintf(stderr, "peerlite: %s\n", admin.status().message().c_str());
-            return 2;
+            return kUsage;
         }
         endpoint = *admin;
     }
     if (endpoint.empty()) {
         std::fprintf(stderr, "peerlite status: give --config FILE (the daemon's config) or "
                              "--node ENDPOINT (its admin endpoint)\n");
-        return 2;
+        return kUsage;
     }
     if (endpoint.find("://") == std::string::npos) {
         endpoint = "ipc://" + endpoint;
@@ -104,7 +111,7 @@ int status_command(const StatusArgs& args) {
     auto reply = peer::query_admin(endpoint, "status", std::chrono::milliseconds(args.timeout_ms));
     if (!reply) {
         std::fprintf(stderr, "peerlite: %s\n", reply.status().message().c_str());
-        return 1;
+        return kFailure;
     }
     if (args.json) {
         std::printf("%s\n", reply->c_str());
@@ -129,6 +136,29 @@ int status_command(const StatusArgs& args) {
         return 1;
     }
     return 0;
+}
+
+} // namespace
+
+void add_status(CLI::App& app, Command& run) {
+    auto args = std::make_shared<StatusArgs>();
+    auto* cmd = app.add_subcommand(
+        "status", "a running daemon's members, their health and lag, version vectors, counters");
+    cmd->add_option("--config", args->config,
+                    "the daemon's config file (its [node] admin endpoint is used)");
+    cmd->add_option("--node", args->node,
+                    "the admin endpoint instead: a socket file, ipc://FILE or tcp://HOST:PORT");
+    cmd->add_option("--timeout", args->timeout_ms,
+                    "milliseconds to wait for the daemon (default 3000)");
+    cmd->add_flag("--json", args->json, "the daemon's JSON document, for scripts");
+    cmd->footer("Examples:\n  peerlite status --config /etc/peerlite/alpha.toml\n"
+                "  peerlite status --node /run/peerlite/alpha.admin.sock --json\n"
+                "Exit status: 0 the daemon answered, 1 it did not, 2 bad usage.");
+    cmd->callback([&run, args] {
+        run = [args] {
+            return status(*args);
+        };
+    });
 }
 
 } // namespace peerlite::cli
