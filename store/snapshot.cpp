@@ -89,10 +89,15 @@ Status snapshot(const std::string& path, const std::string& out) {
     }
     for (int attempt = 0; attempt <= kRetries + 1; ++attempt) {
         if (attempt == kRetries + 1) {
-            // Nothing stamped the pending writes: no daemon runs, so a Store may.
+            // Nothing stamped the pending writes. If no node has the file open (no daemon
+            // runs), a Store may; if one does, it is the only one allowed to stamp.
             auto store = Store::open(path);
             if (!store) {
-                return store.status();
+                return Status(store.status().code(),
+                              "captured writes in " + path +
+                                  " are waiting to be stamped and the node holding the file "
+                                  "did not stamp them within a second; try again (" +
+                                  store.status().message() + ")");
             }
             if (auto st = (*store)->capture(); !st.ok()) {
                 return st.status();

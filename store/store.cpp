@@ -308,6 +308,11 @@ Store::~Store() = default;
 Result<std::unique_ptr<Store>> Store::open(const std::string& path, StoreOptions options) {
     auto impl = std::make_unique<Impl>(std::move(options));
     impl->path = path;
+    auto lock = NodeLock::acquire(path);
+    if (!lock) {
+        return lock.status();
+    }
+    impl->lock.emplace(std::move(*lock));
     auto db = sql::open(path, impl->options.busy_timeout_ms);
     if (!db) {
         return db.status();

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <map>
+#include <optional>
 #include <set>
 #include <string>
 #include <vector>
@@ -11,6 +12,7 @@
 #include "../schema/capture_sql.hpp"
 #include "../schema/sqlite.hpp"
 #include "../schema/table_schema.hpp"
+#include "node_lock.hpp"
 #include "node_table.hpp"
 #include "row_record.hpp"
 
@@ -37,6 +39,7 @@ struct TableState {
 
 struct Store::Impl {
     std::string path;
+    std::optional<NodeLock> lock; // held for the store's lifetime
     StoreOptions options;
     sql::DbHandle db;
     crdt::NodeId self;

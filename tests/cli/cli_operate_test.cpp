@@ -1,9 +1,11 @@
 // The commands that act, as a real process: resolve, snapshot, verify, changes --follow,
 // keygen and init.
+#include <atomic>
 #include <csignal>
 #include <filesystem>
 #include <fstream>
 #include <sys/stat.h>
+#include <thread>
 
 #include <catch2/catch.hpp>
 
@@ -88,9 +90,21 @@ TEST_CASE("a snapshot taken beside a running store gets a new node id and syncs 
     auto out = x.dir.file("snap.db");
     // An uncaptured write in the source: the snapshot must stamp it first, not copy it raw.
     PlainDb(x.a_path).exec("UPDATE items SET qty = qty + 10 WHERE id = 'k1'");
+    // The running node stamps captured writes as a daemon does (every few milliseconds);
+    // the snapshot, which may not open a second node on the file, waits for it.
+    std::atomic<bool> stop{false};
+    std::thread node([&] {
+        while (!stop) {
+            (void)x.a->capture();
+            std::this_thread::sleep_for(std::chrono::milliseconds(20));
+        }
+    });
     auto r = run_cli({"snapshot", x.a_path, out});
+    stop = true;
+    node.join();
     REQUIRE(r.status == 0);
     CHECK(run_cli({"snapshot", x.a_path, out}).status == 2); // never overwrites
+    x.a.reset(); // one node per file: closed before it is opened again, on the system clock
     x.a = open_store(x.a_path);
 
     auto snap = open_store(out);

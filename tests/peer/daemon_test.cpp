@@ -147,7 +147,7 @@ TEST_CASE("two daemons converge; a second daemon on one database is refused; SIG
 
     Daemon second(da.config(), p.dir.file("a2.log"));
     CHECK(second.wait_exit(10s) == 3);
-    CHECK_THAT(second.log(), Catch::Contains("already serves"));
+    CHECK_THAT(second.log(), Catch::Contains("is already open as a peerlite node by process"));
 
     CHECK(da.stop() == 0);
     CHECK(db.stop() == 0);
