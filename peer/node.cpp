@@ -237,9 +237,13 @@ bool Node::Impl::send(const crdt::NodeId& to, const transport::Body& body) {
             (void)hub->connect(to, info->member.endpoint, info->member.public_key);
         }
     }
-    bool sent = hub->send(to, transport::encode(Message{self, body}));
+    auto bytes = transport::encode(Message{self, body});
+    bool sent = hub->send(to, bytes);
     if (sent) {
-        count([](NodeCounters& c) { ++c.messages_sent; });
+        count([&](NodeCounters& c) {
+            ++c.messages_sent;
+            c.bytes_sent += bytes.size();
+        });
     }
     return sent;
 }
@@ -270,7 +274,10 @@ void Node::Impl::reject(const std::string& from, const Status& why) {
 }
 
 void Node::Impl::handle(const transport::Incoming& in, Clock::time_point now) {
-    count([](NodeCounters& c) { ++c.messages_received; });
+    count([&](NodeCounters& c) {
+        ++c.messages_received;
+        c.bytes_received += in.bytes.size();
+    });
     auto message = transport::decode(in.bytes, options.limits);
     if (!message) {
         reject(in.peer_address + (in.peer_key.empty() ? "" : " (key " + in.peer_key + ")"),

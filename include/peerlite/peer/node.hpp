@@ -66,6 +66,10 @@ struct NodeOptions {
 struct NodeCounters {
     std::uint64_t messages_sent = 0;
     std::uint64_t messages_received = 0;
+    // Message bytes handed to / taken from the transport: the encoded frames, before
+    // ZeroMQ framing and CURVE's per-frame overhead (a few dozen bytes per message).
+    std::uint64_t bytes_sent = 0;
+    std::uint64_t bytes_received = 0;
     std::uint64_t messages_rejected =
         0; // undecodable, unsupported, spoofed or refused by the store
     std::uint64_t column_changes_received = 0;
