@@ -6,6 +6,7 @@
 #include <fcntl.h>
 #include <fstream>
 #include <sstream>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <thread>
 #include <unistd.h>
@@ -132,6 +133,8 @@ Daemon::Daemon(std::string config, std::string log)
         fail("fork");
     }
     if (pid_ == 0) {
+        // A benchmark that dies (even by SIGKILL) takes its daemons with it.
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
         auto fd = ::open(log_.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
         dup2(fd, 1);
         dup2(fd, 2);
