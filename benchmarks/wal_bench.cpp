@@ -84,6 +84,10 @@ int main(int argc, char** argv) {
     int seconds = 180;
     app.add_option("--seconds", seconds, "how long the application writes")
         ->check(CLI::PositiveNumber);
+    std::string limits;
+    app.add_option("--limits", limits,
+                   "extra [limits] lines for daemon a, e.g. 'poll_interval_ms = 50' (to find "
+                   "what drives the WAL)");
     CLI11_PARSE(app, argc, argv);
 
     auto dir = (std::filesystem::temp_directory_path() /
@@ -100,7 +104,12 @@ int main(int argc, char** argv) {
         sqlite3_close(db);
     }
     auto key_a = make_key(dir, "a"), key_b = make_key(dir, "b");
-    Daemon a(write_config(dir, daemon_config("a", {key_a, key_b}, "a.db")), dir + "/a.log");
+    auto config_a = daemon_config("a", {key_a, key_b}, "a.db");
+    if (!limits.empty()) {
+        config_a.extra = "[limits]\n" + limits + "\n";
+        std::printf("  daemon a: [limits] %s\n", limits.c_str());
+    }
+    Daemon a(write_config(dir, config_a), dir + "/a.log");
     a.wait_ready(60s);
     Daemon b(write_config(dir, daemon_config("b", {key_a, key_b}, "b.db", {{a.endpoint(), key_a}})),
              dir + "/b.log");
