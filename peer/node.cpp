@@ -78,11 +78,17 @@ struct Node::Impl {
     std::map<crdt::NodeId, PeerVersions> peer_versions; // as each peer last told us
     std::map<crdt::NodeId, std::pair<std::uint64_t, Clock::time_point>>
         pulling; // our open sessions
+    // Hellos and pulls to a member just learned of that could not be sent yet, and since
+    // when. Its new outgoing socket needs a few milliseconds for the CURVE handshake and
+    // the hub drops sends until then (ZMQ_IMMEDIATE); without a retry a joining node
+    // waited for the next gossip round (500 ms) and anti-entropy round (1 s) before its
+    // catch-up started. Retried every turn for at most a second.
+    std::map<crdt::NodeId, Clock::time_point> hello_pending, pull_pending;
     std::set<crdt::NodeId> blocked_now;
     Clock::time_point reject_window{};
     int rejects_logged = 0;
     std::uint64_t rejects_unlogged = 0;
-    Clock::time_point next_anti_entropy, next_probe, next_gossip, next_publish;
+    Clock::time_point started, next_anti_entropy, next_probe, next_gossip, next_publish;
 
     void loop();
     void tick(Clock::time_point now);
@@ -91,7 +97,7 @@ struct Node::Impl {
     bool send(const crdt::NodeId& to, const transport::Body& body);
     void reject(const std::string& from, const Status& why);
     void learn(const transport::Member& m, Clock::time_point now);
-    void hello(const crdt::NodeId& to);
+    bool hello(const crdt::NodeId& to);
     void push(const crdt::VersionVector& gained, const crdt::NodeId& exclude);
     void apply(const crdt::NodeId& from, const store::ChangeSet& changes, bool forward);
     void serve_sync(const crdt::NodeId& from, const transport::SyncRequest& request,
@@ -208,6 +214,7 @@ void Node::Impl::loop() {
     next_anti_entropy = now + options.anti_entropy_interval;
     next_probe = now + options.probe_interval;
     next_gossip = now;
+    started = now;
     while (running) {
         auto incoming = hub->poll(options.poll_interval);
         now = Clock::now();
@@ -317,7 +324,9 @@ void Node::Impl::learn(const transport::Member& m, Clock::time_point now) {
             return;
         }
         spdlog::info("[{}] member {} at {}", log_name, m.id.short_string(), m.endpoint);
-        hello(m.id);
+        if (!hello(m.id)) {
+            hello_pending.emplace(m.id, now);
+        }
         sync_with(m.id); // a node that just joined or came back catches up at once
     }
     // A seed we now know by its real id needs no stand-in connection any more.
@@ -327,8 +336,8 @@ void Node::Impl::learn(const transport::Member& m, Clock::time_point now) {
     }
 }
 
-void Node::Impl::hello(const crdt::NodeId& to) {
-    send(to, transport::Hello{membership->self(), membership->gossip()});
+bool Node::Impl::hello(const crdt::NodeId& to) {
+    return send(to, transport::Hello{membership->self(), membership->gossip()});
 }
 
 void Node::Impl::dispatch(const Message& m, Clock::time_point now) {
@@ -487,12 +496,16 @@ void Node::Impl::sync_with(const crdt::NodeId& peer) {
     auto now = Clock::now();
     if (auto it = pulling.find(peer);
         it != pulling.end() && now - it->second.second < std::chrono::seconds(5)) {
+        pull_pending.erase(peer);
         return;
     }
     auto session = next_seq++;
     if (send(peer, transport::SyncRequest{session, store->versions()})) {
         count([](NodeCounters& c) { ++c.syncs_started; });
         pulling[peer] = {session, now};
+        pull_pending.erase(peer);
+    } else {
+        pull_pending.emplace(peer, now); // keeps the first attempt's time
     }
 }
 
@@ -554,12 +567,33 @@ void Node::Impl::tick(Clock::time_point now) {
         if (!reachable.empty()) {
             send(reachable.front(), transport::Members{membership->gossip()});
         }
+        bool unsent = false;
         for (const auto& [endpoint, id] : seeds) {
-            hello(id); // until the seed answers and we know its real id
+            unsent |= !hello(id); // until the seed answers and we know its real id
+        }
+        // Right after start a seed's socket is still in its CURVE handshake and the hello
+        // is dropped: try again in 10 ms rather than a gossip interval (500 ms) later.
+        if (unsent && now - started < std::chrono::seconds(1)) {
+            next_gossip = now + std::chrono::milliseconds(10);
         }
         for (auto it = sessions.begin(); it != sessions.end();) {
             it = now - it->second.last_used > std::chrono::seconds(30) ? sessions.erase(it)
                                                                        : std::next(it);
+        }
+    }
+    for (auto it = hello_pending.begin(); it != hello_pending.end();) {
+        if (now - it->second > std::chrono::seconds(1) || hello(it->first)) {
+            it = hello_pending.erase(it);
+        } else {
+            ++it;
+        }
+    }
+    for (auto it = pull_pending.begin(); it != pull_pending.end();) {
+        auto [peer, since] = *it++; // sync_with may erase it
+        if (now - since > std::chrono::seconds(1)) {
+            pull_pending.erase(peer); // not a handshake: anti-entropy takes over
+        } else {
+            sync_with(peer);
         }
     }
     if (now >= next_anti_entropy) {

@@ -44,8 +44,11 @@ struct NodeOptions {
     // Up to this many live members, fresh changes go straight to every one of them and
     // are not passed on: one hop, no duplicates, no probabilistic tail (an epidemic that
     // misses a node leaves it to anti-entropy, ~anti_entropy_interval later). Above it,
-    // the epidemic keeps each node's sends at `fanout` per change.
-    std::size_t direct_push_limit = 16;
+    // the epidemic keeps each node's sends at `fanout` per change. A direct push costs
+    // the mesh N-1 messages per change, the epidemic about fanout * N; at 20 nodes on
+    // loopback the epidemic left ~10% of writes to anti-entropy (p99 ~1 s) where direct
+    // pushes measured p50 10-17 ms (mesh_bench, docs/performance.md).
+    std::size_t direct_push_limit = 32;
     // How often to compare version vectors with one random peer: the bound on how long
     // a missed push stays missing.
     std::chrono::milliseconds anti_entropy_interval{1000};
