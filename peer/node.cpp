@@ -66,7 +66,11 @@ struct Node::Impl {
 
     // Loop state (node thread only).
     std::int64_t data_version = -1;
-    std::uint64_t next_seq = 1;
+    // Session and probe numbers. Random at start: a peer keeps serving a session by
+    // (sender, number) for a while, and a restarted node counting from 1 again could
+    // continue its previous life's session, whose claim of coverage no longer matches
+    // what it received.
+    std::uint64_t next_seq = std::uniform_int_distribution<std::uint64_t>(1, 1ull << 62)(rng);
     std::map<std::uint64_t, Probe> probes;
     std::map<std::pair<std::uint64_t, crdt::NodeId>, crdt::NodeId> relays;
     std::map<std::pair<crdt::NodeId, std::uint64_t>, Session> sessions;
@@ -76,8 +80,14 @@ struct Node::Impl {
         Clock::time_point at;
     };
     std::map<crdt::NodeId, PeerVersions> peer_versions; // as each peer last told us
-    std::map<crdt::NodeId, std::pair<std::uint64_t, Clock::time_point>>
-        pulling; // our open sessions
+    struct Pull {
+        std::uint64_t session;
+        Clock::time_point last; // when sent, or when the last part arrived
+        bool answered;
+    };
+    // Our open sessions. One that was never answered is given up sooner: the request may
+    // have reached a peer that did not know us yet and could not reply.
+    std::map<crdt::NodeId, Pull> pulling;
     // Hellos and pulls to a member just learned of that could not be sent yet, and since
     // when. Its new outgoing socket needs a few milliseconds for the CURVE handshake and
     // the hub drops sends until then (ZMQ_IMMEDIATE); without a retry a joining node
@@ -364,10 +374,10 @@ void Node::Impl::dispatch(const Message& m, Clock::time_point now) {
                 peer_versions[from] = {body.sender_has, now};
                 apply(from, body.changes, true);
                 if (!body.changes.complete) {
-                    pulling[from] = {body.session, now};
+                    pulling[from] = {body.session, now, true};
                     send(from, transport::SyncRequest{body.session, {}}); // next part, please
                 } else if (auto it = pulling.find(from);
-                           it != pulling.end() && it->second.first == body.session) {
+                           it != pulling.end() && it->second.session == body.session) {
                     pulling.erase(it);
                 }
             } else if constexpr (std::is_same_v<T, transport::Ping>) {
@@ -495,14 +505,16 @@ void Node::Impl::sync_with(const crdt::NodeId& peer) {
     // One pull per peer at a time: two sessions would stream the same rows twice.
     auto now = Clock::now();
     if (auto it = pulling.find(peer);
-        it != pulling.end() && now - it->second.second < std::chrono::seconds(5)) {
+        it != pulling.end() && now - it->second.last < (it->second.answered
+                                                             ? std::chrono::milliseconds(5000)
+                                                             : std::chrono::milliseconds(500))) {
         pull_pending.erase(peer);
         return;
     }
     auto session = next_seq++;
     if (send(peer, transport::SyncRequest{session, store->versions()})) {
         count([](NodeCounters& c) { ++c.syncs_started; });
-        pulling[peer] = {session, now};
+        pulling[peer] = {session, now, false};
         pull_pending.erase(peer);
     } else {
         pull_pending.emplace(peer, now); // keeps the first attempt's time
