@@ -205,6 +205,7 @@ Percentiles propagation(int n, int writes, const std::filesystem::path& dir,
 
 struct CatchUp {
     double ms;
+    double first_row_ms; // start -> first row in the file: joining, before streaming
     double bytes_per_change; // payload bytes the restarted node received per column change
 };
 
@@ -229,12 +230,16 @@ CatchUp catch_up(int rows, const std::filesystem::path& dir) {
     }
     auto start = Clock::now();
     mesh.start(1);
-    while (mesh.count(1) < rows && Clock::now() - start < 120s) {
+    double first_row = -1;
+    for (std::int64_t n = 0; n < rows && Clock::now() - start < 120s; n = mesh.count(1)) {
+        if (n > 0 && first_row < 0) {
+            first_row = ms(Clock::now() - start);
+        }
         std::this_thread::sleep_for(5ms);
     }
     auto spent = ms(Clock::now() - start);
     auto c = mesh.nodes[1]->counters();
-    return {spent, static_cast<double>(c.bytes_received) /
+    return {spent, first_row, static_cast<double>(c.bytes_received) /
                        static_cast<double>(std::max<std::uint64_t>(1, c.column_changes_received))};
 }
 
@@ -291,6 +296,8 @@ int main(int argc, char** argv) {
     std::printf("  %-52s %8.0f ms %26s\n",
                 ("catch-up of " + std::to_string(rows) + " missed rows by a restarted node").c_str(),
                 t.ms, "< 2000 ms");
+    std::printf("  %-52s %8.0f ms\n", "  of which joining (start -> first row in its file)",
+                t.first_row_ms);
     std::printf("  %-52s %8.1f\n", "  wire bytes received per column change (payload)",
                 t.bytes_per_change);
     std::filesystem::remove_all(dir);

@@ -94,6 +94,11 @@ struct Node::Impl {
     // waited for the next gossip round (500 ms) and anti-entropy round (1 s) before its
     // catch-up started. Retried every turn for at most a second.
     std::map<crdt::NodeId, Clock::time_point> hello_pending, pull_pending;
+    // This node's own versions already pushed (or present at start). Local writes are
+    // also stamped inside Store::apply and read_changes (local writes first, they are
+    // older); pushing what lies beyond this mark, not just what tick()'s own capture
+    // gained, sends those too instead of leaving them to anti-entropy.
+    crdt::ClockRanges local_pushed;
     std::set<crdt::NodeId> blocked_now;
     Clock::time_point reject_window{};
     int rejects_logged = 0;
@@ -225,6 +230,7 @@ void Node::Impl::loop() {
     next_probe = now + options.probe_interval;
     next_gossip = now;
     started = now;
+    local_pushed = store->versions().of(self);
     while (running) {
         auto incoming = hub->poll(options.poll_interval);
         now = Clock::now();
@@ -553,13 +559,15 @@ void Node::Impl::tick(Clock::time_point now) {
     auto version = store->data_version();
     if (version && *version != data_version) {
         data_version = *version;
-        auto before = store->versions();
         auto captured = store->capture();
         if (!captured) {
             spdlog::error("[{}] capture failed: {}", log_name, captured.status().to_string());
-        } else if (captured->log_entries > 0) {
+        } else {
             count([&](NodeCounters& c) { c.captured += captured->log_entries; });
-            auto gained = store->versions().minus(before);
+            auto mine = store->versions().of(self);
+            crdt::VersionVector gained;
+            gained.add(self, mine.minus(local_pushed));
+            local_pushed = std::move(mine);
             if (!gained.empty()) {
                 push(gained, crdt::NodeId());
             }
