@@ -2,7 +2,8 @@
 # The benchmark command: installs dependencies, builds a release build, runs every
 # benchmark program and prints each one's summary table; every figure stands beside a
 # baseline measured in the same run (plain SQLite, a raw ZeroMQ round trip, a bare
-# compare). The full run takes about 20 minutes, --quick about 5. The whole output is
+# compare). The full run takes 6-8 minutes on 2 vCPU, --quick about 2 (plus the first
+# build, ~10 minutes with one compiler process). The whole output is
 # also kept in build-bench/bench-<time>.log.
 #
 # Usage: scripts/bench.sh [--quick]
