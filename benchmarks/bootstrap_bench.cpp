@@ -77,69 +77,28 @@ nlohmann::json counters(const std::string& endpoint) {
     return status["databases"][0]["counters"];
 }
 
-struct Watch {
-    std::uint64_t source_rss_max = 0, joiner_rss_max = 0;
+// Everything the summary prints.
+struct Figures {
+    std::int64_t rows = 0;
+    double fill_s = 0, copy_s = 0, source_start_s = 0, bootstrap_s = -1;
+    std::uint64_t source_rss_max = 0, joiner_rss_max = 0; // KiB, polled during the bootstrap
+    Memory source_end, joiner_end;                        // VmHWM at the end
+    std::uint64_t cells = 0, bytes_received = 0;          // the joiner's counters
+    int source_exit = -1, joiner_exit = -1;
 };
 
-} // namespace
-
-int main(int argc, char** argv) {
-    CLI::App app{"bootstrap_bench: a new empty peerlited joins a mesh holding N rows"};
-    std::int64_t rows = 1'000'000;
-    app.add_option("--rows", rows, "rows in the source database")->check(CLI::PositiveNumber);
-    CLI11_PARSE(app, argc, argv);
-
-    auto dir = (std::filesystem::temp_directory_path() /
-                ("peerlite-bootstrap-" + std::to_string(getpid())))
-                   .string();
-    std::filesystem::create_directories(dir);
-    std::printf("peerlite bootstrap benchmark: %lld rows, two peerlited processes on loopback, "
-                "CURVE on (2 vCPU shared)\n",
-                static_cast<long long>(rows));
-    std::fflush(stdout);
-
-    auto fill_s = fill(dir + "/source.db", rows);
-    std::printf("  [fill] %lld rows into source.db through plain SQL, one transaction: %.2f s\n",
-                static_cast<long long>(rows), fill_s);
-    auto copy_s = plain_copy(dir + "/source.db", dir + "/copy.db");
-    std::printf("  [baseline] plain SQLite copy of the same rows (ATTACH + INSERT SELECT): %.2f s\n",
-                copy_s);
-    std::filesystem::remove(dir + "/copy.db");
-    std::fflush(stdout);
-
-    auto source_key = make_key(dir, "source");
-    auto joiner_key = make_key(dir, "joiner");
-    auto source_config = daemon_config("source", {source_key, joiner_key}, "source.db");
-    auto start = Clock::now();
-    Daemon source(write_config(dir, source_config), dir + "/source.log");
-    source.wait_ready(600s);
-    auto source_start_s = seconds_since(start);
-    auto source_start_mem = source.memory();
-    std::printf("  [source] peerlited ready after %.2f s (takes in the %lld existing rows), "
-                "peak %.1f MiB\n",
-                source_start_s, static_cast<long long>(rows), mib(source_start_mem.peak_kib));
-    std::fflush(stdout);
-
-    {
-        auto* db = open_plain(dir + "/joiner.db");
-        exec(db, kTable);
-        sqlite3_close(db);
-    }
-    auto joiner_config = daemon_config("joiner", {source_key, joiner_key}, "joiner.db",
-                                       {{source.endpoint(), source_key}});
-    joiner_config.admin = true;
+// Polls both daemons' memory every 50 ms and the joiner's counters every 200 ms until its
+// file holds every row (or 600 s pass); one progress line every 5 s.
+void watch_bootstrap(Daemon& source, Daemon& joiner, const std::string& dir,
+                     Clock::time_point start, Figures& f) {
     auto admin = admin_endpoint(dir, "joiner");
-    Watch watch;
-    start = Clock::now();
-    Daemon joiner(write_config(dir, joiner_config), dir + "/joiner.log");
     auto* joined = open_plain(dir + "/joiner.db");
-    auto next_report = Clock::now() + 5s;
-    auto next_count = Clock::now();
-    double bootstrap_s = -1;
+    auto next_report = start + 5s;
+    auto next_count = start;
     nlohmann::json last = nlohmann::json::object();
     while (seconds_since(start) < 600) {
-        watch.source_rss_max = std::max(watch.source_rss_max, source.memory().rss_kib);
-        watch.joiner_rss_max = std::max(watch.joiner_rss_max, joiner.memory().rss_kib);
+        f.source_rss_max = std::max(f.source_rss_max, source.memory().rss_kib);
+        f.joiner_rss_max = std::max(f.joiner_rss_max, joiner.memory().rss_kib);
         if (Clock::now() >= next_count) {
             // The admin counter is cheap to ask; count(*) on a million rows is not, so it
             // only confirms once the counter says every row arrived.
@@ -147,9 +106,9 @@ int main(int argc, char** argv) {
             if (auto c = counters(admin); !c.empty()) {
                 last = c;
             }
-            if (last.value("rows_applied", 0ll) >= rows &&
-                scalar(joined, "SELECT count(*) FROM items") >= rows) {
-                bootstrap_s = seconds_since(start);
+            if (last.value("rows_applied", 0ll) >= f.rows &&
+                scalar(joined, "SELECT count(*) FROM items") >= f.rows) {
+                f.bootstrap_s = seconds_since(start);
                 break;
             }
         }
@@ -164,49 +123,104 @@ int main(int argc, char** argv) {
         std::this_thread::sleep_for(50ms);
     }
     sqlite3_close(joined);
-    auto joiner_mem = joiner.memory();
-    auto source_mem = source.memory();
-    if (bootstrap_s < 0) {
+    f.cells = last.value("column_changes_received", 0ull);
+    f.bytes_received = last.value("bytes_received", 0ull);
+}
+
+void print_summary(const Figures& f, const std::string& dir) {
+    auto size_mib = [&](const std::string& name) {
+        return static_cast<double>(file_size(dir + "/" + name) + file_size(dir + "/" + name + "-wal")) /
+               1048576.0;
+    };
+    std::printf("\nbootstrap of %lld rows (2 vCPU shared with other work; times are wall "
+                "clock)\n",
+                static_cast<long long>(f.rows));
+    std::printf("  %-58s %12s %10s\n", "measurement", "figure", "target");
+    std::printf("  %-58s %10.2f s\n", "plain SQLite: fill source in one transaction", f.fill_s);
+    std::printf("  %-58s %10.2f s\n", "plain SQLite: copy into an empty file (baseline)",
+                f.copy_s);
+    std::printf("  %-58s %10.2f s\n", "source peerlited start, taking in existing rows",
+                f.source_start_s);
+    std::printf("  %-58s %10.2f s %10s\n", "bootstrap: joiner start -> all rows in its file",
+                f.bootstrap_s, "< 30 s");
+    std::printf("  %-58s %10.1fx\n", "  ... as a multiple of the plain copy",
+                f.bootstrap_s / f.copy_s);
+    std::printf("  %-58s %8.1f MiB %10s\n", "joining peerlited peak memory (VmHWM)",
+                mib(f.joiner_end.peak_kib), "< 200 MiB");
+    std::printf("  %-58s %8.1f MiB\n", "joining peerlited peak RSS, polled every 50 ms",
+                mib(f.joiner_rss_max));
+    std::printf("  %-58s %8.1f MiB\n", "source peerlited peak memory (VmHWM, incl. its start)",
+                mib(f.source_end.peak_kib));
+    std::printf("  %-58s %8.1f MiB\n", "source peerlited peak RSS during the bootstrap",
+                mib(f.source_rss_max));
+    if (f.cells > 0 && f.bytes_received > 0) {
+        std::printf("  %-58s %10.1f\n", "wire bytes received per column change (payload)",
+                    static_cast<double>(f.bytes_received) / static_cast<double>(f.cells));
+    }
+    std::printf("  %-58s %8.1f MiB\n", "source.db size (file + WAL)", size_mib("source.db"));
+    std::printf("  %-58s %8.1f MiB\n", "joiner.db size (file + WAL)", size_mib("joiner.db"));
+    std::printf("  %-58s %7d / %d\n", "daemon exit status after SIGTERM (source / joiner)",
+                f.source_exit, f.joiner_exit);
+}
+
+} // namespace
+
+int main(int argc, char** argv) {
+    CLI::App app{"bootstrap_bench: a new empty peerlited joins a mesh holding N rows"};
+    Figures f;
+    f.rows = 1'000'000;
+    app.add_option("--rows", f.rows, "rows in the source database")->check(CLI::PositiveNumber);
+    CLI11_PARSE(app, argc, argv);
+
+    auto dir = (std::filesystem::temp_directory_path() /
+                ("peerlite-bootstrap-" + std::to_string(getpid())))
+                   .string();
+    std::filesystem::create_directories(dir);
+    std::printf("peerlite bootstrap benchmark: %lld rows, two peerlited processes on loopback, "
+                "CURVE on (2 vCPU shared)\n",
+                static_cast<long long>(f.rows));
+    f.fill_s = fill(dir + "/source.db", f.rows);
+    std::printf("  [fill] %lld rows into source.db through plain SQL, one transaction: %.2f s\n",
+                static_cast<long long>(f.rows), f.fill_s);
+    f.copy_s = plain_copy(dir + "/source.db", dir + "/copy.db");
+    std::printf("  [baseline] plain SQLite copy of the same rows (ATTACH + INSERT SELECT): %.2f s\n",
+                f.copy_s);
+    std::filesystem::remove(dir + "/copy.db");
+    std::fflush(stdout);
+
+    auto source_key = make_key(dir, "source");
+    auto joiner_key = make_key(dir, "joiner");
+    auto start = Clock::now();
+    Daemon source(write_config(dir, daemon_config("source", {source_key, joiner_key}, "source.db")),
+                  dir + "/source.log");
+    source.wait_ready(600s);
+    f.source_start_s = seconds_since(start);
+    std::printf("  [source] peerlited ready after %.2f s (takes in the %lld existing rows), "
+                "peak %.1f MiB\n",
+                f.source_start_s, static_cast<long long>(f.rows), mib(source.memory().peak_kib));
+    std::fflush(stdout);
+
+    auto* db = open_plain(dir + "/joiner.db");
+    exec(db, kTable);
+    sqlite3_close(db);
+    auto joiner_config = daemon_config("joiner", {source_key, joiner_key}, "joiner.db",
+                                       {{source.endpoint(), source_key}});
+    joiner_config.admin = true;
+    start = Clock::now();
+    Daemon joiner(write_config(dir, joiner_config), dir + "/joiner.log");
+    watch_bootstrap(source, joiner, dir, start, f);
+    f.joiner_end = joiner.memory();
+    f.source_end = source.memory();
+    if (f.bootstrap_s < 0) {
         std::printf("  [bootstrap] did not finish within 600 s; joiner log:\n%s\n",
                     joiner.log().c_str());
         return 1;
     }
     std::printf("  [bootstrap] all %lld rows in joiner.db after %.2f s\n",
-                static_cast<long long>(rows), bootstrap_s);
-    auto cells = last.value("column_changes_received", 0ull);
-    auto received = last.value("bytes_received", 0ull);
-    int source_exit = source.stop();
-    int joiner_exit = joiner.stop();
-
-    std::printf("\nbootstrap of %lld rows (2 vCPU shared with other work; times are wall "
-                "clock)\n",
-                static_cast<long long>(rows));
-    std::printf("  %-58s %12s %10s\n", "measurement", "figure", "target");
-    std::printf("  %-58s %10.2f s\n", "plain SQLite: fill source in one transaction", fill_s);
-    std::printf("  %-58s %10.2f s\n", "plain SQLite: copy into an empty file (baseline)", copy_s);
-    std::printf("  %-58s %10.2f s\n", "source peerlited start, taking in existing rows",
-                source_start_s);
-    std::printf("  %-58s %10.2f s %10s\n", "bootstrap: joiner start -> all rows in its file",
-                bootstrap_s, "< 30 s");
-    std::printf("  %-58s %10.1fx\n", "  ... as a multiple of the plain copy", bootstrap_s / copy_s);
-    std::printf("  %-58s %8.1f MiB %10s\n", "joining peerlited peak memory (VmHWM)",
-                mib(joiner_mem.peak_kib), "< 200 MiB");
-    std::printf("  %-58s %8.1f MiB\n", "joining peerlited peak RSS, polled every 50 ms",
-                mib(watch.joiner_rss_max));
-    std::printf("  %-58s %8.1f MiB\n", "source peerlited peak memory (VmHWM, incl. its start)",
-                mib(source_mem.peak_kib));
-    std::printf("  %-58s %8.1f MiB\n", "source peerlited peak RSS during the bootstrap",
-                mib(watch.source_rss_max));
-    if (cells > 0 && received > 0) {
-        std::printf("  %-58s %10.1f\n", "wire bytes received per column change (payload)",
-                    static_cast<double>(received) / static_cast<double>(cells));
-    }
-    std::printf("  %-58s %8.1f MiB\n", "source.db size (file + WAL)",
-                (file_size(dir + "/source.db") + file_size(dir + "/source.db-wal")) / 1048576.0);
-    std::printf("  %-58s %8.1f MiB\n", "joiner.db size (file + WAL)",
-                (file_size(dir + "/joiner.db") + file_size(dir + "/joiner.db-wal")) / 1048576.0);
-    std::printf("  %-58s %7d / %d\n", "daemon exit status after SIGTERM (source / joiner)",
-                source_exit, joiner_exit);
+                static_cast<long long>(f.rows), f.bootstrap_s);
+    f.source_exit = source.stop();
+    f.joiner_exit = joiner.stop();
+    print_summary(f, dir);
     std::filesystem::remove_all(dir);
-    return source_exit == 0 && joiner_exit == 0 ? 0 : 1;
+    return f.source_exit == 0 && f.joiner_exit == 0 ? 0 : 1;
 }

@@ -77,47 +77,9 @@ std::string transaction(int first) {
     return sql + "COMMIT;";
 }
 
-} // namespace
-
-int main(int argc, char** argv) {
-    CLI::App app{"wal_bench: WAL size while an app writes steadily and its daemon syncs"};
-    int seconds = 180;
-    app.add_option("--seconds", seconds, "how long the application writes")
-        ->check(CLI::PositiveNumber);
-    std::string limits;
-    app.add_option("--limits", limits,
-                   "extra [limits] lines for daemon a, e.g. 'poll_interval_ms = 50' (to find "
-                   "what drives the WAL)");
-    CLI11_PARSE(app, argc, argv);
-
-    auto dir = (std::filesystem::temp_directory_path() /
-                ("peerlite-wal-" + std::to_string(getpid())))
-                   .string();
-    std::filesystem::create_directories(dir);
-    std::printf("peerlite WAL benchmark: %d s of sustained writes, two peerlited processes on "
-                "loopback, CURVE on (2 vCPU shared)\n",
-                seconds);
-    AppFile synced(dir + "/a.db"), plain(dir + "/plain.db");
-    {
-        auto* db = open_plain(dir + "/b.db");
-        exec(db, kTable);
-        sqlite3_close(db);
-    }
-    auto key_a = make_key(dir, "a"), key_b = make_key(dir, "b");
-    auto config_a = daemon_config("a", {key_a, key_b}, "a.db");
-    if (!limits.empty()) {
-        config_a.extra = "[limits]\n" + limits + "\n";
-        std::printf("  daemon a: [limits] %s\n", limits.c_str());
-    }
-    Daemon a(write_config(dir, config_a), dir + "/a.log");
-    a.wait_ready(60s);
-    Daemon b(write_config(dir, daemon_config("b", {key_a, key_b}, "b.db", {{a.endpoint(), key_a}})),
-             dir + "/b.log");
-    b.wait_ready(60s);
-    auto* peer = open_plain(dir + "/b.db");
-    std::printf("  [start] daemons a (beside the app) and b (its peer) ready\n");
-    std::fflush(stdout);
-
+// Writes one transaction per tick to both files for `seconds`, alternating which goes
+// first; one progress line every 10 s. Returns the rows written to each file.
+int write_steadily(AppFile& synced, AppFile& plain, sqlite3* peer, int seconds) {
     int written = 0;
     auto start = Clock::now();
     auto next_report = start + 10s;
@@ -143,6 +105,48 @@ int main(int argc, char** argv) {
         }
         std::this_thread::sleep_until(start + (tick + 1) * kTick);
     }
+    return written;
+}
+
+} // namespace
+
+int main(int argc, char** argv) {
+    CLI::App app{"wal_bench: WAL size while an app writes steadily and its daemon syncs"};
+    int seconds = 180;
+    app.add_option("--seconds", seconds, "how long the application writes")
+        ->check(CLI::PositiveNumber);
+    std::string limits;
+    app.add_option("--limits", limits,
+                   "extra [limits] lines for daemon a, e.g. 'poll_interval_ms = 50' (to find "
+                   "what drives the WAL)");
+    CLI11_PARSE(app, argc, argv);
+
+    auto dir = (std::filesystem::temp_directory_path() /
+                ("peerlite-wal-" + std::to_string(getpid())))
+                   .string();
+    std::filesystem::create_directories(dir);
+    std::printf("peerlite WAL benchmark: %d s of sustained writes, two peerlited processes on "
+                "loopback, CURVE on (2 vCPU shared)\n",
+                seconds);
+    AppFile synced(dir + "/a.db"), plain(dir + "/plain.db");
+    auto* peer = open_plain(dir + "/b.db");
+    exec(peer, kTable);
+    auto key_a = make_key(dir, "a"), key_b = make_key(dir, "b");
+    auto config_a = daemon_config("a", {key_a, key_b}, "a.db");
+    if (!limits.empty()) {
+        config_a.extra = "[limits]\n" + limits + "\n";
+        std::printf("  daemon a: [limits] %s\n", limits.c_str());
+    }
+    Daemon a(write_config(dir, config_a), dir + "/a.log");
+    a.wait_ready(60s);
+    Daemon b(write_config(dir, daemon_config("b", {key_a, key_b}, "b.db", {{a.endpoint(), key_a}})),
+             dir + "/b.log");
+    b.wait_ready(60s);
+    std::printf("  [start] daemons a (beside the app) and b (its peer) ready\n");
+    std::fflush(stdout);
+
+    auto start = Clock::now();
+    int written = write_steadily(synced, plain, peer, seconds);
     auto write_s = seconds_since(start);
     start = Clock::now();
     while (scalar(peer, "SELECT count(*) FROM items") < written && seconds_since(start) < 120) {
