@@ -119,6 +119,7 @@ struct Node::Impl {
                     Clock::time_point now);
     void probe(Clock::time_point now);
     void sync_with(const crdt::NodeId& peer);
+    void retry_pending(Clock::time_point now);
     void publish();
     template <class F>
     void count(F&& f) {
@@ -527,6 +528,24 @@ void Node::Impl::sync_with(const crdt::NodeId& peer) {
     }
 }
 
+void Node::Impl::retry_pending(Clock::time_point now) {
+    for (auto it = hello_pending.begin(); it != hello_pending.end();) {
+        if (now - it->second > std::chrono::seconds(1) || hello(it->first)) {
+            it = hello_pending.erase(it);
+        } else {
+            ++it;
+        }
+    }
+    for (auto it = pull_pending.begin(); it != pull_pending.end();) {
+        auto [peer, since] = *it++; // sync_with may erase it
+        if (now - since > std::chrono::seconds(1)) {
+            pull_pending.erase(peer); // not a handshake: anti-entropy takes over
+        } else {
+            sync_with(peer);
+        }
+    }
+}
+
 void Node::Impl::probe(Clock::time_point now) {
     if (auto target = membership->next_probe()) {
         auto seq = next_seq++;
@@ -601,21 +620,7 @@ void Node::Impl::tick(Clock::time_point now) {
                                                                        : std::next(it);
         }
     }
-    for (auto it = hello_pending.begin(); it != hello_pending.end();) {
-        if (now - it->second > std::chrono::seconds(1) || hello(it->first)) {
-            it = hello_pending.erase(it);
-        } else {
-            ++it;
-        }
-    }
-    for (auto it = pull_pending.begin(); it != pull_pending.end();) {
-        auto [peer, since] = *it++; // sync_with may erase it
-        if (now - since > std::chrono::seconds(1)) {
-            pull_pending.erase(peer); // not a handshake: anti-entropy takes over
-        } else {
-            sync_with(peer);
-        }
-    }
+    retry_pending(now);
     if (now >= next_anti_entropy) {
         next_anti_entropy = now + options.anti_entropy_interval;
         auto reachable = membership->reachable(rng);

@@ -47,7 +47,7 @@ struct NodeOptions {
     // the epidemic keeps each node's sends at `fanout` per change. A direct push costs
     // the mesh N-1 messages per change, the epidemic about fanout * N; at 20 nodes on
     // loopback the epidemic left ~10% of writes to anti-entropy (p99 ~1 s) where direct
-    // pushes measured p50 10-17 ms (mesh_bench, docs/performance.md).
+    // pushes measured p50 6-17 ms without that tail (mesh_bench, docs/performance.md).
     std::size_t direct_push_limit = 32;
     // How often to compare version vectors with one random peer: the bound on how long
     // a missed push stays missing.
