@@ -115,7 +115,9 @@ Memory memory_of(pid_t pid) {
     std::ifstream in("/proc/" + std::to_string(pid) + "/status");
     std::string line;
     while (std::getline(in, line)) {
-        auto value = [&] { return std::strtoull(line.c_str() + 6, nullptr, 10); };
+        auto value = [&] {
+            return std::strtoull(line.c_str() + 6, nullptr, 10);
+        };
         if (line.rfind("VmRSS:", 0) == 0) {
             m.rss_kib = value();
         } else if (line.rfind("VmHWM:", 0) == 0) {

@@ -35,7 +35,7 @@ struct DaemonConfig {
     std::string database;                                   // relative to dir
     std::vector<std::pair<std::string, std::string>> seeds; // endpoint, public key
     std::string tables = "[[database.table]]\nname = \"items\"\n";
-    std::string extra; // more blocks ([limits], [log], ...)
+    std::string extra;  // more blocks ([limits], [log], ...)
     bool admin = false; // the admin endpoint as <dir>/<name>.admin.sock (see admin_endpoint)
 };
 DaemonConfig daemon_config(std::string name, std::vector<std::string> trusted_keys,

@@ -11,12 +11,12 @@
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <thread>
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
-#include <nlohmann/json.hpp>
 
 #include <peerlite/peer/admin.hpp>
 
@@ -51,8 +51,9 @@ double plain_copy(const std::string& from, const std::string& to) {
     auto* db = open_plain(to);
     exec(db, kTable);
     auto start = Clock::now();
-    exec(db, "ATTACH '" + from + "' AS src; BEGIN; INSERT INTO items SELECT * FROM src.items; "
-             "COMMIT; DETACH src");
+    exec(db, "ATTACH '" + from +
+                 "' AS src; BEGIN; INSERT INTO items SELECT * FROM src.items; "
+                 "COMMIT; DETACH src");
     auto spent = seconds_since(start);
     sqlite3_close(db);
     return spent;
@@ -129,7 +130,8 @@ void watch_bootstrap(Daemon& source, Daemon& joiner, const std::string& dir,
 
 void print_summary(const Figures& f, const std::string& dir) {
     auto size_mib = [&](const std::string& name) {
-        return static_cast<double>(file_size(dir + "/" + name) + file_size(dir + "/" + name + "-wal")) /
+        return static_cast<double>(file_size(dir + "/" + name) +
+                                   file_size(dir + "/" + name + "-wal")) /
                1048576.0;
     };
     std::printf("\nbootstrap of %lld rows (2 vCPU shared with other work; times are wall "
@@ -137,8 +139,7 @@ void print_summary(const Figures& f, const std::string& dir) {
                 static_cast<long long>(f.rows));
     std::printf("  %-58s %12s %10s\n", "measurement", "figure", "target");
     std::printf("  %-58s %10.2f s\n", "plain SQLite: fill source in one transaction", f.fill_s);
-    std::printf("  %-58s %10.2f s\n", "plain SQLite: copy into an empty file (baseline)",
-                f.copy_s);
+    std::printf("  %-58s %10.2f s\n", "plain SQLite: copy into an empty file (baseline)", f.copy_s);
     std::printf("  %-58s %10.2f s\n", "source peerlited start, taking in existing rows",
                 f.source_start_s);
     std::printf("  %-58s %10.2f s %10s\n", "bootstrap: joiner start -> all rows in its file",
@@ -183,8 +184,9 @@ int main(int argc, char** argv) {
     std::printf("  [fill] %lld rows into source.db through plain SQL, one transaction: %.2f s\n",
                 static_cast<long long>(f.rows), f.fill_s);
     f.copy_s = plain_copy(dir + "/source.db", dir + "/copy.db");
-    std::printf("  [baseline] plain SQLite copy of the same rows (ATTACH + INSERT SELECT): %.2f s\n",
-                f.copy_s);
+    std::printf(
+        "  [baseline] plain SQLite copy of the same rows (ATTACH + INSERT SELECT): %.2f s\n",
+        f.copy_s);
     std::filesystem::remove(dir + "/copy.db");
     std::fflush(stdout);
 

@@ -329,9 +329,8 @@ void run(Key key, int rows, const std::filesystem::path& dir) {
                 read_rate);
     std::printf("  %-44s %12s %12.0f\n", "decode msgpack change set (column changes)", "-",
                 decode_rate);
-    std::printf("  %-44s %12.0f %12.0f %7.2fx %8s\n",
-                "apply into empty replica (column changes)", plain_apply_rate, apply_rate,
-                apply_rate / plain_apply_rate, ">=500K/s");
+    std::printf("  %-44s %12.0f %12.0f %7.2fx %8s\n", "apply into empty replica (column changes)",
+                plain_apply_rate, apply_rate, apply_rate / plain_apply_rate, ">=500K/s");
     std::printf("  %-44s %12s %12.0f %7.1fx\n", "re-apply, all duplicates (column changes)", "-",
                 reapply_rate, reapply_rate / apply_rate);
     std::printf("  %-44s %12s %12.1f %8s %8s\n", "metadata bytes per synced cell (after VACUUM)",

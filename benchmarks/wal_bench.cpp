@@ -71,8 +71,8 @@ struct AppFile {
 std::string transaction(int first) {
     std::string sql = "BEGIN;";
     for (int i = first; i < first + kRowsPerTransaction; ++i) {
-        sql += "INSERT INTO items VALUES ('r" + std::to_string(i) +
-               "', hex(randomblob(125)), " + std::to_string(i) + ");";
+        sql += "INSERT INTO items VALUES ('r" + std::to_string(i) + "', hex(randomblob(125)), " +
+               std::to_string(i) + ");";
     }
     return sql + "COMMIT;";
 }
@@ -121,9 +121,9 @@ int main(int argc, char** argv) {
                    "what drives the WAL)");
     CLI11_PARSE(app, argc, argv);
 
-    auto dir = (std::filesystem::temp_directory_path() /
-                ("peerlite-wal-" + std::to_string(getpid())))
-                   .string();
+    auto dir =
+        (std::filesystem::temp_directory_path() / ("peerlite-wal-" + std::to_string(getpid())))
+            .string();
     std::filesystem::create_directories(dir);
     std::printf("peerlite WAL benchmark: %d s of sustained writes, two peerlited processes on "
                 "loopback, CURVE on (2 vCPU shared)\n",
@@ -169,8 +169,8 @@ int main(int argc, char** argv) {
                 synced.db_mib());
     std::printf("  %-52s %11.2f ms %11.2f ms\n", "app commit latency p50 (20 rows)",
                 plain.percentile(0.5), synced.percentile(0.5));
-    std::printf("  %-52s %11.2f ms %11.2f ms\n", "app commit latency p99",
-                plain.percentile(0.99), synced.percentile(0.99));
+    std::printf("  %-52s %11.2f ms %11.2f ms\n", "app commit latency p99", plain.percentile(0.99),
+                synced.percentile(0.99));
     std::printf("  %-52s %14d %14d\n", "app transactions refused (busy)", plain.busy, synced.busy);
     std::printf("  %-52s %14s %11.2f s\n", "peer holds every row, after the writes stop", "-",
                 drain_s);
