@@ -512,9 +512,9 @@ void Node::Impl::sync_with(const crdt::NodeId& peer) {
     // One pull per peer at a time: two sessions would stream the same rows twice.
     auto now = Clock::now();
     if (auto it = pulling.find(peer);
-        it != pulling.end() && now - it->second.last < (it->second.answered
-                                                             ? std::chrono::milliseconds(5000)
-                                                             : std::chrono::milliseconds(500))) {
+        it != pulling.end() &&
+        now - it->second.last < (it->second.answered ? std::chrono::milliseconds(5000)
+                                                     : std::chrono::milliseconds(500))) {
         pull_pending.erase(peer);
         return;
     }
