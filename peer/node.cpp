@@ -66,7 +66,11 @@ struct Node::Impl {
 
     // Loop state (node thread only).
     std::int64_t data_version = -1;
-    std::uint64_t next_seq = 1;
+    // Session and probe numbers. Random at start: a peer keeps serving a session by
+    // (sender, number) for a while, and a restarted node counting from 1 again could
+    // continue its previous life's session, whose claim of coverage no longer matches
+    // what it received.
+    std::uint64_t next_seq = std::uniform_int_distribution<std::uint64_t>(1, 1ull << 62)(rng);
     std::map<std::uint64_t, Probe> probes;
     std::map<std::pair<std::uint64_t, crdt::NodeId>, crdt::NodeId> relays;
     std::map<std::pair<crdt::NodeId, std::uint64_t>, Session> sessions;
@@ -78,17 +82,31 @@ struct Node::Impl {
     std::map<crdt::NodeId, PeerVersions> peer_versions; // as each peer last told us
     struct Pull {
         std::uint64_t session = 0;
-        Clock::time_point last;     // the last request or answer
+        Clock::time_point last; // when sent, or when the last part arrived
+        bool answered = false;
         Clock::time_point started;  // for the catch-up log line
         Clock::time_point reported; // the last progress line
         std::size_t parts = 0, rows = 0, changed = 0;
     };
-    std::map<crdt::NodeId, Pull> pulling; // our open sessions, one per peer
+    // Our open sessions. One that was never answered is given up sooner: the request may
+    // have reached a peer that did not know us yet and could not reply.
+    std::map<crdt::NodeId, Pull> pulling;
+    // Hellos and pulls to a member just learned of that could not be sent yet, and since
+    // when. Its new outgoing socket needs a few milliseconds for the CURVE handshake and
+    // the hub drops sends until then (ZMQ_IMMEDIATE); without a retry a joining node
+    // waited for the next gossip round (500 ms) and anti-entropy round (1 s) before its
+    // catch-up started. Retried every turn for at most a second.
+    std::map<crdt::NodeId, Clock::time_point> hello_pending, pull_pending;
+    // This node's own versions already pushed (or present at start). Local writes are
+    // also stamped inside Store::apply and read_changes (local writes first, they are
+    // older); pushing what lies beyond this mark, not just what tick()'s own capture
+    // gained, sends those too instead of leaving them to anti-entropy.
+    crdt::ClockRanges local_pushed;
     std::set<crdt::NodeId> blocked_now;
     Clock::time_point reject_window{};
     int rejects_logged = 0;
     std::uint64_t rejects_unlogged = 0;
-    Clock::time_point next_anti_entropy, next_probe, next_gossip, next_publish;
+    Clock::time_point started, next_anti_entropy, next_probe, next_gossip, next_publish;
 
     void loop();
     void tick(Clock::time_point now);
@@ -97,7 +115,7 @@ struct Node::Impl {
     bool send(const crdt::NodeId& to, const transport::Body& body);
     void reject(const std::string& from, const Status& why);
     void learn(const transport::Member& m, Clock::time_point now);
-    void hello(const crdt::NodeId& to);
+    bool hello(const crdt::NodeId& to);
     void push(const crdt::VersionVector& gained, const crdt::NodeId& exclude);
     std::optional<store::ApplyStats> apply(const crdt::NodeId& from,
                                            const store::ChangeSet& changes, bool forward);
@@ -107,6 +125,7 @@ struct Node::Impl {
                     Clock::time_point now);
     void probe(Clock::time_point now);
     void sync_with(const crdt::NodeId& peer);
+    void retry_pending(Clock::time_point now);
     void publish();
     template <class F>
     void count(F&& f) {
@@ -217,6 +236,8 @@ void Node::Impl::loop() {
     next_anti_entropy = now + options.anti_entropy_interval;
     next_probe = now + options.probe_interval;
     next_gossip = now;
+    started = now;
+    local_pushed = store->versions().of(self);
     while (running) {
         auto incoming = hub->poll(options.poll_interval);
         now = Clock::now();
@@ -246,9 +267,13 @@ bool Node::Impl::send(const crdt::NodeId& to, const transport::Body& body) {
             (void)hub->connect(to, info->member.endpoint, info->member.public_key);
         }
     }
-    bool sent = hub->send(to, transport::encode(Message{self, body}));
+    auto bytes = transport::encode(Message{self, body});
+    bool sent = hub->send(to, bytes);
     if (sent) {
-        count([](NodeCounters& c) { ++c.messages_sent; });
+        count([&](NodeCounters& c) {
+            ++c.messages_sent;
+            c.bytes_sent += bytes.size();
+        });
     }
     return sent;
 }
@@ -279,7 +304,10 @@ void Node::Impl::reject(const std::string& from, const Status& why) {
 }
 
 void Node::Impl::handle(const transport::Incoming& in, Clock::time_point now) {
-    count([](NodeCounters& c) { ++c.messages_received; });
+    count([&](NodeCounters& c) {
+        ++c.messages_received;
+        c.bytes_received += in.bytes.size();
+    });
     auto message = transport::decode(in.bytes, options.limits);
     if (!message) {
         reject(in.peer_address + (in.peer_key.empty() ? "" : " (key " + in.peer_key + ")"),
@@ -319,7 +347,9 @@ void Node::Impl::learn(const transport::Member& m, Clock::time_point now) {
             return;
         }
         spdlog::info("[{}] member {} at {}", log_name, m.id.short_string(), m.endpoint);
-        hello(m.id);
+        if (!hello(m.id)) {
+            hello_pending.emplace(m.id, now);
+        }
         sync_with(m.id); // a node that just joined or came back catches up at once
     }
     // A seed we now know by its real id needs no stand-in connection any more.
@@ -329,8 +359,8 @@ void Node::Impl::learn(const transport::Member& m, Clock::time_point now) {
     }
 }
 
-void Node::Impl::hello(const crdt::NodeId& to) {
-    send(to, transport::Hello{membership->self(), membership->gossip()});
+bool Node::Impl::hello(const crdt::NodeId& to) {
+    return send(to, transport::Hello{membership->self(), membership->gossip()});
 }
 
 void Node::Impl::dispatch(const Message& m, Clock::time_point now) {
@@ -382,10 +412,11 @@ void Node::Impl::pulled(const crdt::NodeId& from, const transport::SyncResponse&
                         const std::optional<store::ApplyStats>& stats, Clock::time_point now) {
     auto it = pulling.find(from);
     if (it == pulling.end() || it->second.session != response.session) {
-        it = pulling.insert_or_assign(from, Pull{response.session, now, now, now}).first;
+        it = pulling.insert_or_assign(from, Pull{response.session, now, true, now, now}).first;
     }
     auto& pull = it->second;
     pull.last = now;
+    pull.answered = true;
     ++pull.parts;
     if (stats) {
         pull.rows += stats->rows;
@@ -515,18 +546,42 @@ void Node::Impl::serve_sync(const crdt::NodeId& from, const transport::SyncReque
 
 void Node::Impl::sync_with(const crdt::NodeId& peer) {
     // One pull per peer at a time: two sessions would stream the same rows twice. A pull
-    // that got no answer for an anti-entropy interval is presumed lost (a request or part
-    // dropped, typically the answer to a request sent while the connection back to us was
-    // still being set up) and the next one starts afresh.
+    // presumed lost starts afresh: one never answered after 500 ms (typically a request
+    // that reached a peer not yet connected back to us), or one silent for 5 s after
+    // parts had been arriving.
     auto now = Clock::now();
     if (auto it = pulling.find(peer);
-        it != pulling.end() && now - it->second.last < options.anti_entropy_interval) {
+        it != pulling.end() &&
+        now - it->second.last < (it->second.answered ? std::chrono::milliseconds(5000)
+                                                     : std::chrono::milliseconds(500))) {
+        pull_pending.erase(peer);
         return;
     }
     auto session = next_seq++;
     if (send(peer, transport::SyncRequest{session, store->versions()})) {
         count([](NodeCounters& c) { ++c.syncs_started; });
-        pulling[peer] = Pull{session, now, now, now};
+        pulling[peer] = Pull{session, now, false, now, now};
+        pull_pending.erase(peer);
+    } else {
+        pull_pending.emplace(peer, now); // keeps the first attempt's time
+    }
+}
+
+void Node::Impl::retry_pending(Clock::time_point now) {
+    for (auto it = hello_pending.begin(); it != hello_pending.end();) {
+        if (now - it->second > std::chrono::seconds(1) || hello(it->first)) {
+            it = hello_pending.erase(it);
+        } else {
+            ++it;
+        }
+    }
+    for (auto it = pull_pending.begin(); it != pull_pending.end();) {
+        auto [peer, since] = *it++; // sync_with may erase it
+        if (now - since > std::chrono::seconds(1)) {
+            pull_pending.erase(peer); // not a handshake: anti-entropy takes over
+        } else {
+            sync_with(peer);
+        }
     }
 }
 
@@ -562,13 +617,15 @@ void Node::Impl::tick(Clock::time_point now) {
     auto version = store->data_version();
     if (version && *version != data_version) {
         data_version = *version;
-        auto before = store->versions();
         auto captured = store->capture();
         if (!captured) {
             spdlog::error("[{}] capture failed: {}", log_name, captured.status().to_string());
-        } else if (captured->log_entries > 0) {
+        } else {
             count([&](NodeCounters& c) { c.captured += captured->log_entries; });
-            auto gained = store->versions().minus(before);
+            auto mine = store->versions().of(self);
+            crdt::VersionVector gained;
+            gained.add(self, mine.minus(local_pushed));
+            local_pushed = std::move(mine);
             if (!gained.empty()) {
                 push(gained, crdt::NodeId());
             }
@@ -588,14 +645,21 @@ void Node::Impl::tick(Clock::time_point now) {
         if (!reachable.empty()) {
             send(reachable.front(), transport::Members{membership->gossip()});
         }
+        bool unsent = false;
         for (const auto& [endpoint, id] : seeds) {
-            hello(id); // until the seed answers and we know its real id
+            unsent |= !hello(id); // until the seed answers and we know its real id
+        }
+        // Right after start a seed's socket is still in its CURVE handshake and the hello
+        // is dropped: try again in 10 ms rather than a gossip interval (500 ms) later.
+        if (unsent && now - started < std::chrono::seconds(1)) {
+            next_gossip = now + std::chrono::milliseconds(10);
         }
         for (auto it = sessions.begin(); it != sessions.end();) {
             it = now - it->second.last_used > std::chrono::seconds(30) ? sessions.erase(it)
                                                                        : std::next(it);
         }
     }
+    retry_pending(now);
     if (now >= next_anti_entropy) {
         next_anti_entropy = now + options.anti_entropy_interval;
         auto reachable = membership->reachable(rng);
