@@ -106,7 +106,8 @@ struct Node::Impl {
     Clock::time_point reject_window{};
     int rejects_logged = 0;
     std::uint64_t rejects_unlogged = 0;
-    Clock::time_point started, next_anti_entropy, next_probe, next_gossip, next_publish;
+    Clock::time_point started, next_checkpoint, next_anti_entropy, next_probe, next_gossip,
+        next_publish;
 
     void loop();
     void tick(Clock::time_point now);
@@ -633,6 +634,14 @@ void Node::Impl::tick(Clock::time_point now) {
         // Our own commit moved data_version too; read it again so it does not re-trigger.
         if (auto after = store->data_version()) {
             data_version = *after;
+        }
+        // Between our reads, give the WAL a checkpoint that no read of ours can block
+        // (the app's own autocheckpoints may have met one), at most every 100 ms.
+        if (now >= next_checkpoint) {
+            next_checkpoint = now + std::chrono::milliseconds(100);
+            if (auto st = store->checkpoint(); !st.ok()) {
+                spdlog::warn("[{}] {}", log_name, st.to_string());
+            }
         }
     }
     if (now >= next_probe) {

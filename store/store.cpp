@@ -361,6 +361,17 @@ crdt::Hlc Store::clock() const {
     return impl_->clock.last();
 }
 
+Status Store::checkpoint() {
+    int log = 0, copied = 0;
+    int rc = sqlite3_wal_checkpoint_v2(impl_->db.get(), nullptr, SQLITE_CHECKPOINT_PASSIVE, &log,
+                                       &copied);
+    // Busy (another checkpoint running) is no failure: that one does the same work.
+    if (rc != SQLITE_OK && rc != SQLITE_BUSY) {
+        return sql::error(impl_->db.get(), "checkpointing the WAL of " + impl_->path);
+    }
+    return Status::success();
+}
+
 Result<std::int64_t> Store::data_version() {
     auto& s = *impl_;
     if (!s.data_version_stmt) {

@@ -121,6 +121,12 @@ public:
     // The greatest clock this node has issued or merged.
     crdt::Hlc clock() const;
 
+    // A passive WAL checkpoint: copies what no reader still needs into the database file,
+    // blocking nobody. Applications' commits checkpoint too (SQLite's autocheckpoint),
+    // but one that meets this store mid-read cannot finish; a poller calls this between
+    // its own reads so that the WAL can restart from its beginning instead of growing.
+    Status checkpoint();
+
     // SQLite's data_version for this store's connection: it changes when another
     // connection commits, so a poller can tell cheaply whether to capture().
     Result<std::int64_t> data_version();
