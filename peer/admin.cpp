@@ -51,6 +51,8 @@ json lag_json(const crdt::VersionVector& ours, const PeerStatus& peer) {
 json counters_json(const NodeCounters& c) {
     return {{"messages_sent", c.messages_sent},
             {"messages_received", c.messages_received},
+            {"bytes_sent", c.bytes_sent},
+            {"bytes_received", c.bytes_received},
             {"messages_rejected", c.messages_rejected},
             {"rejected_by_reason", c.rejected_by_reason},
             {"column_changes_received", c.column_changes_received},

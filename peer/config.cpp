@@ -360,6 +360,28 @@ Result<transport::CurveKeys> read_key_file(const std::string& path) {
     return transport::CurveKeys{*pub, secret};
 }
 
+Result<std::string> load_admin_endpoint(const std::string& path) {
+    Loader l(path);
+    toml::table root;
+    try {
+        root = toml::parse_file(path);
+    } catch (const toml::parse_error& e) {
+        return Status(Code::invalid_argument, path + ":" + std::to_string(e.source().begin.line) +
+                                                  ": " + std::string(e.description()));
+    }
+    DaemonConfig config;
+    config.name = fs::path(path).stem().string();
+    std::string key_file;
+    if (auto st = load_node(l, root, config, key_file); !st.ok()) {
+        return st;
+    }
+    if (config.admin.empty()) {
+        return Status(Code::not_found, path + ": node.admin is \"off\": this daemon has no "
+                                              "admin endpoint");
+    }
+    return config.admin;
+}
+
 Result<DaemonConfig> load_config(const std::string& path) {
     Loader l(path);
     toml::table root;

@@ -66,12 +66,11 @@ struct Node::Impl {
 
     // Loop state (node thread only).
     std::int64_t data_version = -1;
-    // Session and probe numbers. Starts at a random value, not 1: a peer keys the sessions
-    // it serves by (our id, session), and our id survives restarts. Numbered from 1 again,
-    // a restarted node's first pull could continue a session its previous run left
-    // mid-stream; that skipped the part in flight when it stopped, and the rest of the
-    // session claimed coverage for it, so those rows were never sent again.
-    std::uint64_t next_seq = 0;
+    // Session and probe numbers. Random at start: a peer keeps serving a session by
+    // (sender, number) for a while, and a restarted node counting from 1 again could
+    // continue its previous life's session, whose claim of coverage no longer matches
+    // what it received.
+    std::uint64_t next_seq = std::uniform_int_distribution<std::uint64_t>(1, 1ull << 62)(rng);
     std::map<std::uint64_t, Probe> probes;
     std::map<std::pair<std::uint64_t, crdt::NodeId>, crdt::NodeId> relays;
     std::map<std::pair<crdt::NodeId, std::uint64_t>, Session> sessions;
@@ -81,13 +80,34 @@ struct Node::Impl {
         Clock::time_point at;
     };
     std::map<crdt::NodeId, PeerVersions> peer_versions; // as each peer last told us
-    std::map<crdt::NodeId, std::pair<std::uint64_t, Clock::time_point>>
-        pulling; // our open sessions
+    struct Pull {
+        std::uint64_t session = 0;
+        Clock::time_point last; // when sent, or when the last part arrived
+        bool answered = false;
+        Clock::time_point started;  // for the catch-up log line
+        Clock::time_point reported; // the last progress line
+        std::size_t parts = 0, rows = 0, changed = 0;
+    };
+    // Our open sessions. One that was never answered is given up sooner: the request may
+    // have reached a peer that did not know us yet and could not reply.
+    std::map<crdt::NodeId, Pull> pulling;
+    // Hellos and pulls to a member just learned of that could not be sent yet, and since
+    // when. Its new outgoing socket needs a few milliseconds for the CURVE handshake and
+    // the hub drops sends until then (ZMQ_IMMEDIATE); without a retry a joining node
+    // waited for the next gossip round (500 ms) and anti-entropy round (1 s) before its
+    // catch-up started. Retried every turn for at most a second.
+    std::map<crdt::NodeId, Clock::time_point> hello_pending, pull_pending;
+    // This node's own versions already pushed (or present at start). Local writes are
+    // also stamped inside Store::apply and read_changes (local writes first, they are
+    // older); pushing what lies beyond this mark, not just what tick()'s own capture
+    // gained, sends those too instead of leaving them to anti-entropy.
+    crdt::ClockRanges local_pushed;
     std::set<crdt::NodeId> blocked_now;
     Clock::time_point reject_window{};
     int rejects_logged = 0;
     std::uint64_t rejects_unlogged = 0;
-    Clock::time_point next_anti_entropy, next_probe, next_gossip, next_publish;
+    Clock::time_point started, next_checkpoint, next_anti_entropy, next_probe, next_gossip,
+        next_publish;
 
     void loop();
     void tick(Clock::time_point now);
@@ -96,13 +116,17 @@ struct Node::Impl {
     bool send(const crdt::NodeId& to, const transport::Body& body);
     void reject(const std::string& from, const Status& why);
     void learn(const transport::Member& m, Clock::time_point now);
-    void hello(const crdt::NodeId& to);
+    bool hello(const crdt::NodeId& to);
     void push(const crdt::VersionVector& gained, const crdt::NodeId& exclude);
-    void apply(const crdt::NodeId& from, const store::ChangeSet& changes, bool forward);
+    std::optional<store::ApplyStats> apply(const crdt::NodeId& from,
+                                           const store::ChangeSet& changes, bool forward);
+    void pulled(const crdt::NodeId& from, const transport::SyncResponse& response,
+                const std::optional<store::ApplyStats>& stats, Clock::time_point now);
     void serve_sync(const crdt::NodeId& from, const transport::SyncRequest& request,
                     Clock::time_point now);
     void probe(Clock::time_point now);
     void sync_with(const crdt::NodeId& peer);
+    void retry_pending(Clock::time_point now);
     void publish();
     template <class F>
     void count(F&& f) {
@@ -146,7 +170,6 @@ Result<std::unique_ptr<Node>> Node::start(NodeOptions options) {
     impl->self = impl->store->node_id();
     impl->endpoint = impl->hub->endpoint();
     impl->log_name = impl->self.short_string();
-    impl->next_seq = impl->rng() >> 1; // far from wrapping
     auto now = std::chrono::duration_cast<std::chrono::milliseconds>(
         std::chrono::system_clock::now().time_since_epoch());
     // The incarnation only grows across restarts, so gossip about a restarted node's new
@@ -165,8 +188,8 @@ Result<std::unique_ptr<Node>> Node::start(NodeOptions options) {
         }
         impl->seeds[seed.endpoint] = id;
     }
-    spdlog::info("[{}] node {} listening on {} ({} seeds, {} tables)", impl->log_name,
-                 impl->self.to_string(), impl->endpoint, impl->seeds.size(), o.tables.size());
+    spdlog::debug("[{}] node {} listening on {} ({} seeds, {} tables)", impl->log_name,
+                  impl->self.to_string(), impl->endpoint, impl->seeds.size(), o.tables.size());
     auto* raw = impl.get();
     raw->thread = std::thread([raw] { raw->loop(); });
     return std::unique_ptr<Node>(new Node(std::move(impl)));
@@ -214,6 +237,8 @@ void Node::Impl::loop() {
     next_anti_entropy = now + options.anti_entropy_interval;
     next_probe = now + options.probe_interval;
     next_gossip = now;
+    started = now;
+    local_pushed = store->versions().of(self);
     while (running) {
         auto incoming = hub->poll(options.poll_interval);
         now = Clock::now();
@@ -231,7 +256,7 @@ void Node::Impl::loop() {
         }
     }
     publish();
-    spdlog::info("[{}] stopped", log_name);
+    spdlog::debug("[{}] stopped", log_name);
 }
 
 bool Node::Impl::send(const crdt::NodeId& to, const transport::Body& body) {
@@ -243,9 +268,13 @@ bool Node::Impl::send(const crdt::NodeId& to, const transport::Body& body) {
             (void)hub->connect(to, info->member.endpoint, info->member.public_key);
         }
     }
-    bool sent = hub->send(to, transport::encode(Message{self, body}));
+    auto bytes = transport::encode(Message{self, body});
+    bool sent = hub->send(to, bytes);
     if (sent) {
-        count([](NodeCounters& c) { ++c.messages_sent; });
+        count([&](NodeCounters& c) {
+            ++c.messages_sent;
+            c.bytes_sent += bytes.size();
+        });
     }
     return sent;
 }
@@ -276,7 +305,10 @@ void Node::Impl::reject(const std::string& from, const Status& why) {
 }
 
 void Node::Impl::handle(const transport::Incoming& in, Clock::time_point now) {
-    count([](NodeCounters& c) { ++c.messages_received; });
+    count([&](NodeCounters& c) {
+        ++c.messages_received;
+        c.bytes_received += in.bytes.size();
+    });
     auto message = transport::decode(in.bytes, options.limits);
     if (!message) {
         reject(in.peer_address + (in.peer_key.empty() ? "" : " (key " + in.peer_key + ")"),
@@ -316,7 +348,9 @@ void Node::Impl::learn(const transport::Member& m, Clock::time_point now) {
             return;
         }
         spdlog::info("[{}] member {} at {}", log_name, m.id.short_string(), m.endpoint);
-        hello(m.id);
+        if (!hello(m.id)) {
+            hello_pending.emplace(m.id, now);
+        }
         sync_with(m.id); // a node that just joined or came back catches up at once
     }
     // A seed we now know by its real id needs no stand-in connection any more.
@@ -326,8 +360,8 @@ void Node::Impl::learn(const transport::Member& m, Clock::time_point now) {
     }
 }
 
-void Node::Impl::hello(const crdt::NodeId& to) {
-    send(to, transport::Hello{membership->self(), membership->gossip()});
+bool Node::Impl::hello(const crdt::NodeId& to) {
+    return send(to, transport::Hello{membership->self(), membership->gossip()});
 }
 
 void Node::Impl::dispatch(const Message& m, Clock::time_point now) {
@@ -352,14 +386,8 @@ void Node::Impl::dispatch(const Message& m, Clock::time_point now) {
                 serve_sync(from, body, now);
             } else if constexpr (std::is_same_v<T, transport::SyncResponse>) {
                 peer_versions[from] = {body.sender_has, now};
-                apply(from, body.changes, true);
-                if (!body.changes.complete) {
-                    pulling[from] = {body.session, now};
-                    send(from, transport::SyncRequest{body.session, {}}); // next part, please
-                } else if (auto it = pulling.find(from);
-                           it != pulling.end() && it->second.first == body.session) {
-                    pulling.erase(it);
-                }
+                auto stats = apply(from, body.changes, true);
+                pulled(from, body, stats, now);
             } else if constexpr (std::is_same_v<T, transport::Ping>) {
                 if (body.target == self) {
                     send(from, transport::Ack{body.seq, self, membership->self().incarnation});
@@ -381,7 +409,43 @@ void Node::Impl::dispatch(const Message& m, Clock::time_point now) {
         m.body);
 }
 
-void Node::Impl::apply(const crdt::NodeId& from, const store::ChangeSet& changes, bool forward) {
+void Node::Impl::pulled(const crdt::NodeId& from, const transport::SyncResponse& response,
+                        const std::optional<store::ApplyStats>& stats, Clock::time_point now) {
+    auto it = pulling.find(from);
+    if (it == pulling.end() || it->second.session != response.session) {
+        it = pulling.insert_or_assign(from, Pull{response.session, now, true, now, now}).first;
+    }
+    auto& pull = it->second;
+    pull.last = now;
+    pull.answered = true;
+    ++pull.parts;
+    if (stats) {
+        pull.rows += stats->rows;
+        pull.changed += stats->won;
+    }
+    using std::chrono::duration_cast;
+    using std::chrono::milliseconds;
+    if (!response.changes.complete) {
+        // A long catch-up says how it is going every few seconds.
+        if (now - pull.reported > std::chrono::seconds(5)) {
+            pull.reported = now;
+            spdlog::info("[{}] catching up from {}: {} rows in {} parts so far", log_name,
+                         from.short_string(), pull.rows, pull.parts);
+        }
+        send(from, transport::SyncRequest{response.session, {}}); // next part, please
+        return;
+    }
+    if (pull.changed > 0) {
+        spdlog::info("[{}] caught up from {}: {} rows received, {} column changes new here, "
+                     "in {} ms",
+                     log_name, from.short_string(), pull.rows, pull.changed,
+                     duration_cast<milliseconds>(now - pull.started).count());
+    }
+    pulling.erase(it);
+}
+
+std::optional<store::ApplyStats> Node::Impl::apply(const crdt::NodeId& from,
+                                                   const store::ChangeSet& changes, bool forward) {
     // The vector is copied only when what is gained will be passed on: a direct push (the
     // common case in small meshes) needs no copy on this per-message path.
     std::optional<crdt::VersionVector> before;
@@ -391,7 +455,7 @@ void Node::Impl::apply(const crdt::NodeId& from, const store::ChangeSet& changes
     auto stats = store->apply(changes);
     if (!stats) {
         reject(from.short_string(), stats.status());
-        return;
+        return std::nullopt;
     }
     count([&](NodeCounters& c) {
         c.column_changes_received += stats->column_changes;
@@ -403,13 +467,13 @@ void Node::Impl::apply(const crdt::NodeId& from, const store::ChangeSet& changes
                      "held-back changes",
                      log_name, stats->held_back, from.short_string());
     }
-    if (!before) {
-        return;
+    if (before) {
+        auto gained = store->versions().minus(*before);
+        if (!gained.empty()) {
+            push(gained, from);
+        }
     }
-    auto gained = store->versions().minus(*before);
-    if (!gained.empty()) {
-        push(gained, from);
-    }
+    return *stats;
 }
 
 void Node::Impl::push(const crdt::VersionVector& gained, const crdt::NodeId& exclude) {
@@ -482,16 +546,43 @@ void Node::Impl::serve_sync(const crdt::NodeId& from, const transport::SyncReque
 }
 
 void Node::Impl::sync_with(const crdt::NodeId& peer) {
-    // One pull per peer at a time: two sessions would stream the same rows twice.
+    // One pull per peer at a time: two sessions would stream the same rows twice. A pull
+    // presumed lost starts afresh: one never answered after 500 ms (typically a request
+    // that reached a peer not yet connected back to us), or one silent for 5 s after
+    // parts had been arriving.
     auto now = Clock::now();
     if (auto it = pulling.find(peer);
-        it != pulling.end() && now - it->second.second < std::chrono::seconds(5)) {
+        it != pulling.end() &&
+        now - it->second.last < (it->second.answered ? std::chrono::milliseconds(5000)
+                                                     : std::chrono::milliseconds(500))) {
+        pull_pending.erase(peer);
         return;
     }
     auto session = next_seq++;
     if (send(peer, transport::SyncRequest{session, store->versions()})) {
         count([](NodeCounters& c) { ++c.syncs_started; });
-        pulling[peer] = {session, now};
+        pulling[peer] = Pull{session, now, false, now, now};
+        pull_pending.erase(peer);
+    } else {
+        pull_pending.emplace(peer, now); // keeps the first attempt's time
+    }
+}
+
+void Node::Impl::retry_pending(Clock::time_point now) {
+    for (auto it = hello_pending.begin(); it != hello_pending.end();) {
+        if (now - it->second > std::chrono::seconds(1) || hello(it->first)) {
+            it = hello_pending.erase(it);
+        } else {
+            ++it;
+        }
+    }
+    for (auto it = pull_pending.begin(); it != pull_pending.end();) {
+        auto [peer, since] = *it++; // sync_with may erase it
+        if (now - since > std::chrono::seconds(1)) {
+            pull_pending.erase(peer); // not a handshake: anti-entropy takes over
+        } else {
+            sync_with(peer);
+        }
     }
 }
 
@@ -527,13 +618,15 @@ void Node::Impl::tick(Clock::time_point now) {
     auto version = store->data_version();
     if (version && *version != data_version) {
         data_version = *version;
-        auto before = store->versions();
         auto captured = store->capture();
         if (!captured) {
             spdlog::error("[{}] capture failed: {}", log_name, captured.status().to_string());
-        } else if (captured->log_entries > 0) {
+        } else {
             count([&](NodeCounters& c) { c.captured += captured->log_entries; });
-            auto gained = store->versions().minus(before);
+            auto mine = store->versions().of(self);
+            crdt::VersionVector gained;
+            gained.add(self, mine.minus(local_pushed));
+            local_pushed = std::move(mine);
             if (!gained.empty()) {
                 push(gained, crdt::NodeId());
             }
@@ -541,6 +634,14 @@ void Node::Impl::tick(Clock::time_point now) {
         // Our own commit moved data_version too; read it again so it does not re-trigger.
         if (auto after = store->data_version()) {
             data_version = *after;
+        }
+        // Between our reads, give the WAL a checkpoint that no read of ours can block
+        // (the app's own autocheckpoints may have met one), at most every 100 ms.
+        if (now >= next_checkpoint) {
+            next_checkpoint = now + std::chrono::milliseconds(100);
+            if (auto st = store->checkpoint(); !st.ok()) {
+                spdlog::warn("[{}] {}", log_name, st.to_string());
+            }
         }
     }
     if (now >= next_probe) {
@@ -553,14 +654,21 @@ void Node::Impl::tick(Clock::time_point now) {
         if (!reachable.empty()) {
             send(reachable.front(), transport::Members{membership->gossip()});
         }
+        bool unsent = false;
         for (const auto& [endpoint, id] : seeds) {
-            hello(id); // until the seed answers and we know its real id
+            unsent |= !hello(id); // until the seed answers and we know its real id
+        }
+        // Right after start a seed's socket is still in its CURVE handshake and the hello
+        // is dropped: try again in 10 ms rather than a gossip interval (500 ms) later.
+        if (unsent && now - started < std::chrono::seconds(1)) {
+            next_gossip = now + std::chrono::milliseconds(10);
         }
         for (auto it = sessions.begin(); it != sessions.end();) {
             it = now - it->second.last_used > std::chrono::seconds(30) ? sessions.erase(it)
                                                                        : std::next(it);
         }
     }
+    retry_pending(now);
     if (now >= next_anti_entropy) {
         next_anti_entropy = now + options.anti_entropy_interval;
         auto reachable = membership->reachable(rng);

@@ -45,29 +45,6 @@ int keygen(const std::string& prefix) {
     return 0;
 }
 
-// Holds an exclusive lock on "<database>.peerlited.lock" for the process's lifetime.
-int lock_database(const std::string& database) {
-    auto path = database + ".peerlited.lock";
-    int fd = ::open(path.c_str(), O_RDWR | O_CREAT, 0644);
-    if (fd < 0) {
-        spdlog::error("cannot create lock file {}", path);
-        return -1;
-    }
-    if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
-        char pid[32] = {};
-        auto n = ::read(fd, pid, sizeof pid - 1);
-        spdlog::error(
-            "another peerlited (pid {}) already serves {}; refusing to start a second one",
-            n > 0 ? std::string(pid, static_cast<std::size_t>(n)) : "?", database);
-        ::close(fd);
-        return -2;
-    }
-    auto me = std::to_string(getpid());
-    (void)!ftruncate(fd, 0);
-    (void)!::write(fd, me.data(), me.size());
-    return fd;
-}
-
 // Waits for SIGTERM or SIGINT and returns it. With the test-only partition seam on
 // (test_seams.hpp), re-reads its file while waiting.
 int wait_for_stop(const sigset_t& signals, const std::vector<std::unique_ptr<peer::Node>>& nodes) {
@@ -90,43 +67,26 @@ int wait_for_stop(const sigset_t& signals, const std::vector<std::unique_ptr<pee
 
 // Runs every database's engine and the admin endpoint until SIGTERM or SIGINT.
 int serve(const peer::DaemonConfig& config) {
-    std::vector<int> locks;
-    auto unlock = [&] {
-        for (int fd : locks) {
-            ::close(fd);
-        }
-    };
-    for (const auto& db : config.databases) {
-        int lock = lock_database(db.database);
-        if (lock < 0) {
-            unlock();
-            return lock == -2 ? 3 : 1;
-        }
-        locks.push_back(lock);
-    }
     // Signals are taken synchronously by this thread; the engine threads inherit the mask.
     sigset_t signals;
     sigemptyset(&signals);
     sigaddset(&signals, SIGTERM);
     sigaddset(&signals, SIGINT);
     pthread_sigmask(SIG_BLOCK, &signals, nullptr);
-    if (config.databases.front().transport.plaintext) {
-        spdlog::warn("mesh.plaintext = true: no encryption, any process that reaches the "
-                     "listen address can read and write the mesh");
-    }
     std::vector<std::unique_ptr<peer::Node>> nodes;
     for (auto db : config.databases) {
         if (auto st = peer::test_seams::apply_clock_offset(db.store); !st.ok()) {
             spdlog::error("{}", st.to_string());
-            unlock();
             return 2;
         }
         auto node = peer::Node::start(db);
         if (!node) {
             spdlog::error("cannot start {}: {}", db.database, node.status().to_string());
             nodes.clear();
-            unlock();
             auto code = node.status().code();
+            if (code == Code::busy) {
+                return 3; // another node (a peerlited or an app) has the file open
+            }
             return code == Code::invalid_argument || code == Code::unknown_table ||
                            code == Code::unknown_column || code == Code::schema_mismatch
                        ? 2
@@ -147,7 +107,6 @@ int serve(const peer::DaemonConfig& config) {
         if (!server) {
             spdlog::error("cannot open the admin endpoint: {}", server.status().to_string());
             nodes.clear();
-            unlock();
             return 1;
         }
         admin = std::move(*server);
@@ -158,7 +117,6 @@ int serve(const peer::DaemonConfig& config) {
                  received == SIGTERM ? "SIGTERM" : "SIGINT");
     admin.reset();
     nodes.clear(); // joins each engine after its current turn; the store commits per step
-    unlock();
     spdlog::info("stopped cleanly");
     return 0;
 }

@@ -130,6 +130,13 @@ Result<Transaction> Transaction::begin(sqlite3* db) {
     return Transaction(db);
 }
 
+Result<Transaction> Transaction::begin_read(sqlite3* db) {
+    if (auto s = exec(db, "BEGIN"); !s.ok()) {
+        return s;
+    }
+    return Transaction(db);
+}
+
 Transaction::~Transaction() {
     if (db_ != nullptr) {
         sqlite3_exec(db_, "ROLLBACK", nullptr, nullptr, nullptr);

@@ -91,7 +91,11 @@ private:
 // BEGIN IMMEDIATE ... COMMIT, rolled back unless commit() succeeded.
 class Transaction {
 public:
+    // BEGIN IMMEDIATE: takes SQLite's write lock now (waiting up to the busy timeout).
     static Result<Transaction> begin(sqlite3* db);
+    // BEGIN: a read transaction whose snapshot is taken at its first read; takes no write
+    // lock, so other connections' writers never wait for it.
+    static Result<Transaction> begin_read(sqlite3* db);
     Transaction(Transaction&& other) noexcept : db_(other.db_) { other.db_ = nullptr; }
     Transaction& operator=(Transaction&&) = delete;
     ~Transaction();

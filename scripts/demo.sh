@@ -97,6 +97,9 @@ echo "  qty is 10 + 5 - 2 = 13 everywhere: counter increments add up.
   The name was written on two nodes at once; each node lists what it decided (peerlite conflicts):"
 for n in "${names[@]}"; do echo "  -- $n"; "$peerlite" conflicts "$n.db" | sed "s/^/    /"; done
 
+echo "== alpha's daemon, as its operator sees it (peerlite status)"
+"$peerlite" status --config alpha.toml | sed "s/^/    /"
+
 echo "== 3. gamma goes offline, is written to meanwhile, and comes back"
 stop gamma
 echo "  gamma stopped (exit status 0)"

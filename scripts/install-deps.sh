@@ -9,7 +9,8 @@ packages=(
   libzmq3-dev cppzmq-dev
   libmsgpack-cxx-dev libboost-dev
   catch2
-  libcli11-dev libtomlplusplus-dev libspdlog-dev libfmt-dev nlohmann-json3-dev
+  libcli11-dev libtomlplusplus-dev libspdlog-dev libfmt-dev
+  nlohmann-json3-dev
 )
 
 missing=()

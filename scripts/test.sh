@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The README's test command: installs dependencies, builds peerlite with AddressSanitizer
 # and UndefinedBehaviorSanitizer, runs the whole test suite and ends with the line
-# "N passed, N failed". Exit status 0 only if every test passed.
+# "N passed, N failed" (the test programs, plus the install check: the example built
+# against the installed library with pkg-config). Exit status 0 only if every test passed.
 #
 # Usage: scripts/test.sh [extra 'meson test' arguments, e.g. --suite crdt]
 set -euo pipefail
@@ -23,9 +24,19 @@ meson compile -C "$build"
 status=0
 meson test -C "$build" --print-errorlogs "$@" || status=$?
 
-python3 - "$build/meson-logs/testlog.json" <<'PY'
+# The installed library as an outside application sees it (skipped when a suite is chosen).
+install_result=skipped
+if [ $# -eq 0 ]; then
+  if scripts/check-install.sh; then install_result=passed; else install_result=failed; status=1; fi
+fi
+
+python3 - "$build/meson-logs/testlog.json" "$install_result" <<'PY'
 import json, sys
 passed = failed = skipped = 0
+if sys.argv[2] == "passed":
+    passed += 1
+elif sys.argv[2] == "failed":
+    failed += 1
 with open(sys.argv[1]) as log:
     for line in log:
         result = json.loads(line)["result"]

@@ -142,7 +142,7 @@ private:
         }
         if (crdt::concurrent(current, c.write)) {
             auto st = winner == crdt::Winner::incoming ? conflict(col, c.write, *existing)
-                                                       : conflict_lost(col, current, c.write);
+                                                       : conflict_lost(col, *existing, c.write);
             if (!st.ok()) {
                 return st;
             }
@@ -191,8 +191,14 @@ private:
         return log(col, winner, *loser, "incoming write won");
     }
 
-    Status conflict_lost(int col, const crdt::CellWrite& winner, const crdt::CellWrite& loser) {
-        return log(col, winner, loser, "existing write kept");
+    // The existing write beats a concurrent incoming one. Regression: its value was taken
+    // from the record, where a last-writer-wins value is not kept, and logged as NULL.
+    Status conflict_lost(int col, const CellEntry& winner_entry, const crdt::CellWrite& loser) {
+        auto winner = with_value(winner_entry);
+        if (!winner) {
+            return winner.status();
+        }
+        return log(col, *winner, loser, "existing write kept");
     }
 
     Status log(int col, const crdt::CellWrite& winner, const crdt::CellWrite& loser,

@@ -327,10 +327,40 @@ Result<CaptureStats> Store::Impl::capture_locked() {
     return stats;
 }
 
+Result<bool> Store::Impl::log_pending() {
+    for (auto& [name, t] : tables) {
+        sql::Reset reset(t.log_select);
+        t.log_select.bind_int(1, 1);
+        int rc = t.log_select.step();
+        if (rc == SQLITE_ROW) {
+            return true;
+        }
+        if (rc != SQLITE_DONE) {
+            return sql::error(db.get(), "reading the capture log of '" + name + "'");
+        }
+    }
+    return false;
+}
+
 Result<CaptureStats> Store::capture() {
     auto& s = *impl_;
     if (auto st = refresh_schema(); !st.ok()) {
         return st;
+    }
+    // Most calls find nothing to pick up (the daemon asks after every commit by anyone):
+    // those take no write lock, so writers without a busy timeout never meet it.
+    {
+        auto look = sql::Transaction::begin_read(s.db.get());
+        if (!look) {
+            return look.status();
+        }
+        auto pending = s.log_pending();
+        if (!pending) {
+            return pending.status();
+        }
+        if (!*pending) {
+            return CaptureStats{};
+        }
     }
     auto tx = sql::Transaction::begin(s.db.get());
     if (!tx) {

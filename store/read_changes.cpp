@@ -1,8 +1,10 @@
-// Reading changes for peers, and reading the conflict log.
+// Reading changes for peers, and reading the conflict log (conflict_log.cpp).
 #include <algorithm>
+#include <optional>
 
 #include <peerlite/store/store.hpp>
 
+#include "conflict_log.hpp"
 #include "store_impl.hpp"
 
 namespace peerlite::store {
@@ -27,6 +29,43 @@ bool wanted_stamp(const crdt::VersionVector& wanted, const crdt::Stamp& s) {
 
 } // namespace
 
+namespace {
+
+// Opens `tx` on a snapshot in which every local write is stamped.
+Status begin_stamped(Store::Impl& s, std::optional<sql::Transaction>& tx) {
+    {
+        auto look = sql::Transaction::begin_read(s.db.get());
+        if (!look) {
+            return look.status();
+        }
+        auto pending = s.log_pending();
+        if (!pending) {
+            return pending.status();
+        }
+        if (!*pending) {
+            tx.emplace(std::move(*look));
+            return Status::success();
+        }
+    }
+    auto write = sql::Transaction::begin(s.db.get());
+    if (!write) {
+        return write.status();
+    }
+    auto captured = s.capture_locked();
+    if (!captured) {
+        return captured.status();
+    }
+    if (captured->log_entries > 0) {
+        if (auto st = s.persist_progress(); !st.ok()) {
+            return st;
+        }
+    }
+    tx.emplace(std::move(*write));
+    return Status::success();
+}
+
+} // namespace
+
 Result<ChangeSet> Store::read_changes(const crdt::VersionVector& wanted, ReadCursor& cursor,
                                       std::size_t max_rows) {
     auto& s = *impl_;
@@ -38,20 +77,12 @@ Result<ChangeSet> Store::read_changes(const crdt::VersionVector& wanted, ReadCur
     if (auto st = refresh_schema(); !st.ok()) {
         return st;
     }
-    // A write transaction: pending local writes are stamped first, so no value is sent
-    // with an older write's clock.
-    auto tx = sql::Transaction::begin(s.db.get());
-    if (!tx) {
-        return tx.status();
-    }
-    auto captured = s.capture_locked();
-    if (!captured) {
-        return captured.status();
-    }
-    if (captured->log_entries > 0) {
-        if (auto st = s.persist_progress(); !st.ok()) {
-            return st;
-        }
+    // Pending local writes must be stamped first, so no value is sent with an older
+    // write's clock. A read snapshot whose capture logs are empty has every value stamped:
+    // read under it, taking no write lock; otherwise capture in a write transaction.
+    std::optional<sql::Transaction> tx;
+    if (auto st = begin_stamped(s, tx); !st.ok()) {
+        return st;
     }
     std::vector<TableState*> tables;
     for (auto& [name, t] : s.tables) {
@@ -155,49 +186,7 @@ Result<ChangeSet> Store::read_changes(const crdt::VersionVector& wanted, ReadCur
 }
 
 Result<std::vector<Conflict>> Store::conflicts(const ConflictQuery& query) {
-    auto& s = *impl_;
-    auto stmt = sql::Stmt::prepare(
-        s.db.get(),
-        "SELECT id, decided_at, tbl, key, col, rule, winner_value, winner_hlc, winner_node, "
-        "loser_value, loser_hlc, loser_node, reason FROM _peerlite_conflicts "
-        "WHERE decided_at >= ?1 AND (?2 IS NULL OR tbl = ?2) ORDER BY id DESC LIMIT ?3");
-    if (!stmt) {
-        return stmt.status();
-    }
-    stmt->bind_int(1, query.since_ms);
-    if (query.table) {
-        stmt->bind_text(2, *query.table);
-    }
-    stmt->bind_int(3, static_cast<std::int64_t>(query.limit));
-    sql::Reset reset(*stmt);
-    std::vector<Conflict> out;
-    auto node = [&](int col) {
-        auto b = stmt->column_blob(col);
-        auto id = crdt::NodeId::from_bytes(std::span<const std::uint8_t>(
-            reinterpret_cast<const std::uint8_t*>(b.data()), b.size()));
-        return id ? *id : crdt::NodeId();
-    };
-    auto first = [](std::vector<crdt::Value> v) {
-        return v.empty() ? crdt::Value() : v.front();
-    };
-    while (stmt->step() == SQLITE_ROW) {
-        Conflict c;
-        c.id = stmt->column_int(0);
-        c.decided_at_ms = stmt->column_int(1);
-        c.table = stmt->column_text(2);
-        c.key = decode_values(stmt->column_blob(3));
-        c.column = stmt->column_text(4);
-        c.rule = stmt->column_text(5);
-        c.winner_value = first(decode_values(stmt->column_blob(6)));
-        c.winner = crdt::Stamp{crdt::Hlc::from_raw(static_cast<std::uint64_t>(stmt->column_int(7))),
-                               node(8)};
-        c.loser_value = first(decode_values(stmt->column_blob(9)));
-        c.loser = crdt::Stamp{crdt::Hlc::from_raw(static_cast<std::uint64_t>(stmt->column_int(10))),
-                              node(11)};
-        c.reason = stmt->column_text(12);
-        out.push_back(std::move(c));
-    }
-    return out;
+    return read_conflicts(impl_->db.get(), query);
 }
 
 } // namespace peerlite::store

@@ -5,6 +5,7 @@
 #include <peerlite/store/store.hpp>
 
 #include "bytes.hpp"
+#include "conflict_log.hpp"
 #include "store_impl.hpp"
 
 namespace peerlite::store {
@@ -307,6 +308,11 @@ Store::~Store() = default;
 Result<std::unique_ptr<Store>> Store::open(const std::string& path, StoreOptions options) {
     auto impl = std::make_unique<Impl>(std::move(options));
     impl->path = path;
+    auto lock = NodeLock::acquire(path);
+    if (!lock) {
+        return lock.status();
+    }
+    impl->lock.emplace(std::move(*lock));
     auto db = sql::open(path, impl->options.busy_timeout_ms);
     if (!db) {
         return db.status();
@@ -320,6 +326,9 @@ Result<std::unique_ptr<Store>> Store::open(const std::string& path, StoreOptions
             return Status(tx.status().code(), path + ": " + tx.status().message());
         }
         if (auto s = sql::exec(impl->db.get(), kMetadataSql); !s.ok()) {
+            return Status(s.code(), path + ": " + s.message());
+        }
+        if (auto s = ensure_resolution_columns(impl->db.get()); !s.ok()) {
             return Status(s.code(), path + ": " + s.message());
         }
         if (auto s = prepare_store(*impl); !s.ok()) {
@@ -350,6 +359,17 @@ const crdt::VersionVector& Store::versions() const {
 }
 crdt::Hlc Store::clock() const {
     return impl_->clock.last();
+}
+
+Status Store::checkpoint() {
+    int log = 0, copied = 0;
+    int rc = sqlite3_wal_checkpoint_v2(impl_->db.get(), nullptr, SQLITE_CHECKPOINT_PASSIVE, &log,
+                                       &copied);
+    // Busy (another checkpoint running) is no failure: that one does the same work.
+    if (rc != SQLITE_OK && rc != SQLITE_BUSY) {
+        return sql::error(impl_->db.get(), "checkpointing the WAL of " + impl_->path);
+    }
+    return Status::success();
 }
 
 Result<std::int64_t> Store::data_version() {

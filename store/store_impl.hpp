@@ -2,6 +2,7 @@
 #pragma once
 
 #include <map>
+#include <optional>
 #include <set>
 #include <string>
 #include <vector>
@@ -11,6 +12,7 @@
 #include "../schema/capture_sql.hpp"
 #include "../schema/sqlite.hpp"
 #include "../schema/table_schema.hpp"
+#include "node_lock.hpp"
 #include "node_table.hpp"
 #include "row_record.hpp"
 
@@ -37,6 +39,7 @@ struct TableState {
 
 struct Store::Impl {
     std::string path;
+    std::optional<NodeLock> lock; // held for the store's lifetime
     StoreOptions options;
     sql::DbHandle db;
     crdt::NodeId self;
@@ -74,6 +77,8 @@ struct Store::Impl {
 
     // Parts implemented in capture.cpp, apply.cpp, read_changes.cpp.
     Result<CaptureStats> capture_locked();
+    // Whether any capture log holds entries, as of the current transaction's snapshot.
+    Result<bool> log_pending();
     // Merges rows; each row's versions not in `claimed` are covered one by one (the
     // claim itself is recorded by the caller once the whole set is in).
     Result<ApplyStats> apply_rows(const std::vector<const RowChange*>& rows,

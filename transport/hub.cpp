@@ -236,9 +236,11 @@ std::vector<Incoming> Hub::poll(std::chrono::milliseconds timeout, std::size_t m
             }
             auto& payload = parts.front();
             Incoming in;
-            const char* user = payload.gets("User-Id");
+            // The C call, not cppzmq's gets(): a property that is absent (User-Id without
+            // ZAP, i.e. in plaintext) is no error here, it is an empty key.
+            const char* user = zmq_msg_gets(payload.handle(), "User-Id");
             in.peer_key = user ? user : "";
-            const char* address = payload.gets("Peer-Address");
+            const char* address = zmq_msg_gets(payload.handle(), "Peer-Address");
             in.peer_address = address ? address : "?";
             if (payload.size() > s.options.max_message_bytes) {
                 ++s.counters.oversized;

@@ -25,6 +25,12 @@ std::string peerlited_binary() {
     return path;
 }
 
+std::string peerlite_binary() {
+    const char* path = std::getenv("PEERLITE");
+    REQUIRE(path != nullptr);
+    return path;
+}
+
 std::string read_file(const std::string& path) {
     std::ifstream in(path);
     std::stringstream s;

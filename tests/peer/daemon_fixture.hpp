@@ -15,6 +15,7 @@ namespace peerlite::testing {
 
 // The binaries under test, from the environment meson sets (PEERLITED, PEERLITE).
 std::string peerlited_binary();
+std::string peerlite_binary();
 std::string read_file(const std::string& path);
 
 // Runs `binary args` to completion with output to `out`; returns exit status and output.

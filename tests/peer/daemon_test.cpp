@@ -131,19 +131,32 @@ TEST_CASE("two daemons converge; a second daemon on one database is refused; SIG
                    lag["up_to_date"] == true;
         },
         10s));
+    // The CLI's view of the same: a table for people, the document for scripts.
+    auto [cli_status, table] =
+        run_binary(peerlite_binary(), "status --config " + da.config(), p.dir.file("st"));
+    CHECK(cli_status == 0);
+    CHECK_THAT(table, Catch::Contains("database " + p.dir.file("a.db")));
+    CHECK_THAT(table, Catch::Contains("alive"));
+    CHECK_THAT(table, Catch::Contains("up to date"));
+    auto [json_status, doc] = run_binary(
+        peerlite_binary(), "status --json --node " + p.dir.file("a.admin.sock"), p.dir.file("sj"));
+    CHECK(json_status == 0);
+    CHECK(json::parse(doc)["name"] == "a");
     CHECK(peer::query_admin("ipc://" + p.dir.file("a.admin.sock"), "reboot", 5s)
               ->find("unknown request") != std::string::npos);
 
     Daemon second(da.config(), p.dir.file("a2.log"));
     CHECK(second.wait_exit(10s) == 3);
-    CHECK_THAT(second.log(), Catch::Contains("already serves"));
+    CHECK_THAT(second.log(), Catch::Contains("is already open as a peerlite node by process"));
 
     CHECK(da.stop() == 0);
     CHECK(db.stop() == 0);
     CHECK_THAT(da.log(), Catch::Contains("stopped cleanly"));
     CHECK_FALSE(std::filesystem::exists(p.dir.file("a.admin.sock")));
-    auto gone = peer::query_admin("ipc://" + p.dir.file("a.admin.sock"), "status", 1s);
-    CHECK(gone.status().code() == Code::io_error);
+    auto [gone, why] =
+        run_binary(peerlite_binary(), "status --config " + da.config(), p.dir.file("gone"));
+    CHECK(gone == 1);
+    CHECK_THAT(why, Catch::Contains("no admin socket at " + p.dir.file("a.admin.sock")));
 }
 
 TEST_CASE("one daemon serves two databases, each synced with its own mesh") {

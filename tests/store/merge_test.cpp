@@ -241,11 +241,42 @@ TEST_CASE("every node that decides a conflict records it, the winner's and third
     nodes[2].app->exec("UPDATE t SET name = 'from c' WHERE id = 'k'");
     REQUIRE(nodes[1].store->capture().ok());
     REQUIRE(nodes[2].store->capture().ok());
+    // Each node receives both writes themselves: the two writers exchange what they held
+    // before either decided. (A node that learns of the losing write only as superseded,
+    // covered by a claim, has nothing to decide and records nothing: docs/cli.md, "How to
+    // read a conflict".)
+    auto everything = [](store::Store& from, store::Store& to) {
+        store::ChangeSet all;
+        all.covers = from.versions().minus(to.versions());
+        store::ReadCursor cursor;
+        while (!cursor.done) {
+            auto part = from.read_changes(all.covers, cursor);
+            REQUIRE(part.ok());
+            for (auto& r : part->rows) {
+                all.rows.push_back(std::move(r));
+            }
+        }
+        all.complete = true;
+        return all;
+    };
+    auto b_for_c = everything(*nodes[1].store, *nodes[2].store);
+    auto c_for_b = everything(*nodes[2].store, *nodes[1].store);
+    sync(*nodes[1].store, *nodes[0].store);
+    sync(*nodes[2].store, *nodes[0].store);
+    REQUIRE(nodes[2].store->apply(b_for_c).ok());
+    REQUIRE(nodes[1].store->apply(c_for_b).ok());
     sync_all(nodes);
     require_identical(nodes);
-    for (auto& n : nodes) {
-        auto conflicts = n.store->conflicts();
+    auto kept = PlainDb(nodes[0].path).rows("SELECT name FROM t").front();
+    for (std::size_t i = 0; i < nodes.size(); ++i) {
+        INFO("node " << i << ", kept " << kept);
+        auto conflicts = nodes[i].store->conflicts();
         REQUIRE(conflicts.ok());
-        CHECK(conflicts->size() == 1);
+        REQUIRE(conflicts->size() == 1);
+        // Each node names the same kept and lost values, whether the winner arrived or was
+        // already here (regression: a kept last-writer-wins value was logged as NULL).
+        const auto& c = conflicts->front();
+        CHECK(c.winner_value.to_string() == kept);
+        CHECK(c.loser_value.to_string() == (kept == "'from b'" ? "'from c'" : "'from b'"));
     }
 }

@@ -28,6 +28,11 @@ struct DaemonConfig {
 
 Result<DaemonConfig> load_config(const std::string& path);
 
+// Only the admin endpoint of a config (what `peerlite status --config` needs): reads no key
+// file and checks nothing else, so an operator who may not read the node's secret key can
+// still ask the daemon how it is doing.
+Result<std::string> load_admin_endpoint(const std::string& path);
+
 // Reads a CURVE secret key file (40 characters of Z85, surrounding whitespace ignored).
 Result<transport::CurveKeys> read_key_file(const std::string& path);
 

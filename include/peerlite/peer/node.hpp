@@ -44,8 +44,11 @@ struct NodeOptions {
     // Up to this many live members, fresh changes go straight to every one of them and
     // are not passed on: one hop, no duplicates, no probabilistic tail (an epidemic that
     // misses a node leaves it to anti-entropy, ~anti_entropy_interval later). Above it,
-    // the epidemic keeps each node's sends at `fanout` per change.
-    std::size_t direct_push_limit = 16;
+    // the epidemic keeps each node's sends at `fanout` per change. A direct push costs
+    // the mesh N-1 messages per change, the epidemic about fanout * N; at 20 nodes on
+    // loopback the epidemic left ~10% of writes to anti-entropy (p99 ~1 s) where direct
+    // pushes measured p50 6-17 ms without that tail (mesh_bench, docs/performance.md).
+    std::size_t direct_push_limit = 32;
     // How often to compare version vectors with one random peer: the bound on how long
     // a missed push stays missing.
     std::chrono::milliseconds anti_entropy_interval{1000};
@@ -66,6 +69,10 @@ struct NodeOptions {
 struct NodeCounters {
     std::uint64_t messages_sent = 0;
     std::uint64_t messages_received = 0;
+    // Message bytes handed to / taken from the transport: the encoded frames, before
+    // ZeroMQ framing and CURVE's per-frame overhead (a few dozen bytes per message).
+    std::uint64_t bytes_sent = 0;
+    std::uint64_t bytes_received = 0;
     std::uint64_t messages_rejected =
         0; // undecodable, unsupported, spoofed or refused by the store
     std::uint64_t column_changes_received = 0;

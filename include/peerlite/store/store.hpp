@@ -11,8 +11,11 @@
 // their effects sync if they write synced tables). Applications write through any other
 // connection, or through a store::Writer (peerlite/store/writer.hpp) for cheaper capture.
 //
-// Thread safety: a Store is used by one thread at a time. Several processes may open
-// the same file; writes serialize on SQLite's lock.
+// Thread safety: a Store is used by one thread at a time. One Store per file, in any
+// process: a Store is the file's node, the only writer of its clock and versions, and
+// open() refuses a second one with Code::busy while the first is alive (a lock on
+// "<file>.peerlite.lock"). Any number of other connections, a store::Writer, and the
+// read-only peerlite CLI may use the file beside it.
 #pragma once
 
 #include <chrono>
@@ -69,7 +72,8 @@ struct ReadCursor {
 class Store {
 public:
     // Opens or creates the database, creating peerlite's metadata tables on first use
-    // and giving the database a fresh random node id.
+    // and giving the database a fresh random node id. Code::busy if another Store (in
+    // this process or another) has the file open.
     static Result<std::unique_ptr<Store>> open(const std::string& path, StoreOptions options = {});
     ~Store();
 
@@ -116,6 +120,12 @@ public:
 
     // The greatest clock this node has issued or merged.
     crdt::Hlc clock() const;
+
+    // A passive WAL checkpoint: copies what no reader still needs into the database file,
+    // blocking nobody. Applications' commits checkpoint too (SQLite's autocheckpoint),
+    // but one that meets this store mid-read cannot finish; a poller calls this between
+    // its own reads so that the WAL can restart from its beginning instead of growing.
+    Status checkpoint();
 
     // SQLite's data_version for this store's connection: it changes when another
     // connection commits, so a poller can tell cheaply whether to capture().

@@ -1,0 +1,58 @@
+// Operations on a synced database that run beside its daemon: an operator's resolution
+// of a conflict, and a copy that seeds a new node.
+//
+// Neither opens a Store. A Store keeps its node's clock and version vector in memory, so
+// a second Store on a file a daemon serves would stamp writes under the same node id
+// without the daemon knowing: the two could issue one stamp twice. These functions
+// write the way any application does (through a plain connection, captured by the
+// triggers) and leave the stamping to the daemon, or to the next Store opened on the file.
+#pragma once
+
+#include <cstddef>
+#include <string>
+#include <vector>
+
+#include <peerlite/crdt/value.hpp>
+#include <peerlite/status.hpp>
+
+namespace peerlite::store {
+
+// An operator's choice for one cell.
+struct ResolveRequest {
+    std::string table;
+    std::vector<crdt::Value> key; // in key column order, as stored (see Inspector::parse_key)
+    std::string column;
+    crdt::Value value;
+    std::string by; // who decided: recorded with the resolved conflicts
+};
+
+struct ResolveResult {
+    bool written = false;           // false: the cell already held the value
+    std::size_t conflicts_resolved; // conflicts of that cell marked resolved
+};
+
+// In one transaction on the file at `path` (which must exist: Code::not_found; and be a
+// peerlite database: Code::invalid_argument): writes `request.value` to the cell with an
+// UPDATE that the capture triggers log like any application write, and marks every
+// unresolved conflict of the cell resolved by `request.by`. The daemon (or the next Store
+// opened on the file) stamps the write with a clock above everything that node has issued
+// or merged, so under last-writer-wins it wins on every node that has not seen a later
+// write to the cell. Refused with Code::invalid_argument when it could not win
+// everywhere: counter columns (every node's increments are kept; there is no single value
+// to choose), and max/min columns when the value ranks below the current winner.
+// Code::unknown_table, Code::unknown_column, and Code::not_found when the row does not
+// exist (deleted: an update cannot bring it back; re-insert it instead).
+Result<ResolveResult> resolve(const std::string& path, const ResolveRequest& request);
+
+// Writes a consistent copy of the database at `path`, sync metadata included, to `out`
+// (which must not exist: Code::invalid_argument), while a daemon and applications keep
+// writing (SQLite's VACUUM INTO from a read-only connection). The copy holds no
+// unstamped capture log: stamping those writes in both files would count a counter
+// increment twice. A copy that caught some is made again once the daemon has stamped
+// them; if nothing stamps them within about a second (no daemon running), a Store opened
+// here stamps them first. The copy carries no node identity: a Store opened on it draws a
+// new node id, keeps the source's versions as the source's (nothing is sent twice or
+// lost), and continues its clock above everything the source had seen.
+Status snapshot(const std::string& path, const std::string& out);
+
+} // namespace peerlite::store
