@@ -65,14 +65,21 @@ int wait_for_stop(const sigset_t& signals, const std::vector<std::unique_ptr<pee
     }
 }
 
-// Runs every database's engine and the admin endpoint until SIGTERM or SIGINT.
-int serve(const peer::DaemonConfig& config) {
-    // Signals are taken synchronously by this thread; the engine threads inherit the mask.
+// SIGTERM and SIGINT, blocked from the first instruction on: they are taken synchronously
+// by the main thread (the engine threads inherit the mask), and one that arrives while the
+// config is still loading waits for the daemon to be ready and then stops it cleanly
+// instead of killing it half-started (exit 143).
+sigset_t block_stop_signals() {
     sigset_t signals;
     sigemptyset(&signals);
     sigaddset(&signals, SIGTERM);
     sigaddset(&signals, SIGINT);
     pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+    return signals;
+}
+
+// Runs every database's engine and the admin endpoint until SIGTERM or SIGINT.
+int serve(const peer::DaemonConfig& config, const sigset_t& signals) {
     std::vector<std::unique_ptr<peer::Node>> nodes;
     for (auto db : config.databases) {
         if (auto st = peer::test_seams::apply_clock_offset(db.store); !st.ok()) {
@@ -124,6 +131,7 @@ int serve(const peer::DaemonConfig& config) {
 } // namespace
 
 int main(int argc, char** argv) {
+    auto signals = block_stop_signals();
     CLI::App app{
         "peerlited: keeps a SQLite file's tables in sync with the rest of a peerlite mesh.\n"
         "Every node can write; nodes converge by per-column merge rules."};
@@ -171,5 +179,5 @@ int main(int argc, char** argv) {
     }
     spdlog::set_pattern("%Y-%m-%d %H:%M:%S.%e %^%-5l%$ [" + config->name + "] %v");
     spdlog::set_level(spdlog::level::from_str(config->log_level));
-    return serve(*config);
+    return serve(*config, signals);
 }
