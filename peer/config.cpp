@@ -341,6 +341,16 @@ Status load_log(const Loader& l, const toml::table& root, DaemonConfig& config) 
     return Status::success();
 }
 
+// The TOML library's one boundary: its exception becomes "FILE:LINE: what is wrong".
+Result<toml::table> parse(const std::string& path) {
+    try {
+        return toml::parse_file(path);
+    } catch (const toml::parse_error& e) {
+        return Status(Code::invalid_argument, path + ":" + std::to_string(e.source().begin.line) +
+                                                  ": " + std::string(e.description()));
+    }
+}
+
 } // namespace
 
 Result<transport::CurveKeys> read_key_file(const std::string& path) {
@@ -362,13 +372,11 @@ Result<transport::CurveKeys> read_key_file(const std::string& path) {
 
 Result<std::string> load_admin_endpoint(const std::string& path) {
     Loader l(path);
-    toml::table root;
-    try {
-        root = toml::parse_file(path);
-    } catch (const toml::parse_error& e) {
-        return Status(Code::invalid_argument, path + ":" + std::to_string(e.source().begin.line) +
-                                                  ": " + std::string(e.description()));
+    auto parsed = parse(path);
+    if (!parsed) {
+        return parsed.status();
     }
+    const auto& root = *parsed;
     DaemonConfig config;
     config.name = fs::path(path).stem().string();
     std::string key_file;
@@ -384,13 +392,11 @@ Result<std::string> load_admin_endpoint(const std::string& path) {
 
 Result<DaemonConfig> load_config(const std::string& path) {
     Loader l(path);
-    toml::table root;
-    try {
-        root = toml::parse_file(path);
-    } catch (const toml::parse_error& e) {
-        return Status(Code::invalid_argument, path + ":" + std::to_string(e.source().begin.line) +
-                                                  ": " + std::string(e.description()));
+    auto parsed = parse(path);
+    if (!parsed) {
+        return parsed.status();
     }
+    const auto& root = *parsed;
     if (auto st = l.only(root, "", {"node", "mesh", "database", "limits", "log"}); !st.ok()) {
         return st;
     }

@@ -342,6 +342,21 @@ Result<bool> Store::Impl::log_pending() {
     return false;
 }
 
+Result<std::optional<sql::Transaction>> Store::Impl::read_if_all_stamped() {
+    auto look = sql::Transaction::begin_read(db.get());
+    if (!look) {
+        return look.status();
+    }
+    auto pending = log_pending();
+    if (!pending) {
+        return pending.status();
+    }
+    if (*pending) {
+        return std::optional<sql::Transaction>(); // the read transaction rolls back here
+    }
+    return std::optional<sql::Transaction>(std::move(*look));
+}
+
 Result<CaptureStats> Store::capture() {
     auto& s = *impl_;
     if (auto st = refresh_schema(); !st.ok()) {
@@ -350,15 +365,11 @@ Result<CaptureStats> Store::capture() {
     // Most calls find nothing to pick up (the daemon asks after every commit by anyone):
     // those take no write lock, so writers without a busy timeout never meet it.
     {
-        auto look = sql::Transaction::begin_read(s.db.get());
-        if (!look) {
-            return look.status();
+        auto stamped = s.read_if_all_stamped();
+        if (!stamped) {
+            return stamped.status();
         }
-        auto pending = s.log_pending();
-        if (!pending) {
-            return pending.status();
-        }
-        if (!*pending) {
+        if (*stamped) {
             return CaptureStats{};
         }
     }

@@ -34,16 +34,12 @@ namespace {
 // Opens `tx` on a snapshot in which every local write is stamped.
 Status begin_stamped(Store::Impl& s, std::optional<sql::Transaction>& tx) {
     {
-        auto look = sql::Transaction::begin_read(s.db.get());
-        if (!look) {
-            return look.status();
+        auto stamped = s.read_if_all_stamped();
+        if (!stamped) {
+            return stamped.status();
         }
-        auto pending = s.log_pending();
-        if (!pending) {
-            return pending.status();
-        }
-        if (!*pending) {
-            tx.emplace(std::move(*look));
+        if (*stamped) {
+            tx.emplace(std::move(**stamped));
             return Status::success();
         }
     }

@@ -79,6 +79,10 @@ struct Store::Impl {
     Result<CaptureStats> capture_locked();
     // Whether any capture log holds entries, as of the current transaction's snapshot.
     Result<bool> log_pending();
+    // A read transaction when every local write is already stamped (no capture log holds
+    // entries in its snapshot), or none when some wait: callers then capture under
+    // SQLite's write lock. Most calls find nothing pending and take no write lock.
+    Result<std::optional<sql::Transaction>> read_if_all_stamped();
     // Merges rows; each row's versions not in `claimed` are covered one by one (the
     // claim itself is recorded by the caller once the whole set is in).
     Result<ApplyStats> apply_rows(const std::vector<const RowChange*>& rows,

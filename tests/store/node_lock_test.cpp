@@ -19,9 +19,9 @@ TEST_CASE("a second store on an open file is refused, in this process and in ano
     auto second = store::Store::open(path);
     REQUIRE_FALSE(second.ok());
     CHECK(second.status().code() == Code::busy);
-    CHECK_THAT(second.status().message(),
-               Catch::Contains("already open as a peerlite node by process " +
-                               std::to_string(getpid())));
+    CHECK_THAT(
+        second.status().message(),
+        Catch::Contains("already open as a peerlite node by process " + std::to_string(getpid())));
 
     pid_t child = fork();
     REQUIRE(child >= 0);
