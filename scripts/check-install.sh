@@ -5,13 +5,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-stage="$PWD/build-install/stage"
-build=build-install/build
+build=$(scripts/plain-build.sh) # shared with scripts/demo.sh; its prefix is the stage
+stage="$PWD/$build/stage"
 rm -rf "$stage"
-if [ ! -f "$build/build.ninja" ]; then
-  meson setup "$build" --prefix="$stage" --buildtype=debug -Dtests=disabled \
-    -Dbenchmarks=false -Dwerror=false >/dev/null
-fi
 meson install -C "$build" --quiet >/dev/null
 
 export PKG_CONFIG_PATH="$(dirname "$(find "$stage" -name peerlite.pc)")"

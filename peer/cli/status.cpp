@@ -39,17 +39,21 @@ std::string ago(std::int64_t ms) {
     return duration(ms) + " ago";
 }
 
+// The lag is what the member lacked at its last exchange with this daemon: it says how
+// old that is, and whether everything it lacked has been sent since.
 std::string lag_text(const json& lag) {
     if (!lag.value("known", false)) {
         return "unknown (no exchange yet)";
     }
-    auto as_of = " (as of " + ago(lag["as_of_ms_ago"].get<std::int64_t>()) + ")";
+    auto when = ago(lag["as_of_ms_ago"].get<std::int64_t>());
     if (lag["up_to_date"].get<bool>()) {
-        return "up to date" + as_of;
+        return "up to date at the exchange " + when;
     }
-    return "lacks changes of " + std::to_string(lag["origins_lacking"].get<int>()) +
+    return "lacked changes of " + std::to_string(lag["origins_lacking"].get<int>()) +
            " origin(s), up to " + std::to_string(lag["behind_ms"].get<std::int64_t>()) +
-           " ms of writes" + as_of;
+           " ms of writes, at the exchange " + when +
+           (lag.value("sent_since", false) ? "; all sent to it since"
+                                           : "; may have caught up since");
 }
 
 void print_database(const json& db) {
