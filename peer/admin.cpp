@@ -28,24 +28,25 @@ json versions_json(const crdt::VersionVector& versions) {
     return out;
 }
 
-// What a peer lacked at its last exchange: origins it was missing changes of, and how far
-// (in the origins' own wall-clock milliseconds) its copy trailed ours.
-json lag_json(const crdt::VersionVector& ours, const PeerStatus& peer) {
-    if (!peer.versions) {
+// What a peer lacked at its last exchange, of what this node held at that moment: origins
+// it was missing changes of, and how far (in the origins' own wall-clock milliseconds) its
+// copy trailed. Dated, since it may have caught up since.
+json lag_json(const PeerStatus& peer) {
+    if (!peer.versions || !peer.lacked) {
         return {{"known", false}};
     }
-    auto missing = ours.minus(*peer.versions);
     std::uint64_t behind_ms = 0;
-    for (const auto& [origin, ranges] : missing.origins()) {
+    for (const auto& [origin, ranges] : peer.lacked->origins()) {
         auto theirs = peer.versions->of(origin).contiguous_through().physical_ms();
         auto newest = ranges.highest().physical_ms();
         behind_ms = std::max(behind_ms, newest > theirs ? newest - theirs : 0);
     }
     return {{"known", true},
             {"as_of_ms_ago", peer.versions_age.count()},
-            {"up_to_date", missing.empty()},
-            {"origins_lacking", missing.origins().size()},
-            {"behind_ms", behind_ms}};
+            {"up_to_date", peer.lacked->empty()},
+            {"origins_lacking", peer.lacked->origins().size()},
+            {"behind_ms", behind_ms},
+            {"sent_since", peer.lacked_sent}};
 }
 
 json counters_json(const NodeCounters& c) {
@@ -60,24 +61,25 @@ json counters_json(const NodeCounters& c) {
             {"rows_applied", c.rows_applied},
             {"local_changes_captured", c.captured},
             {"pushes_sent", c.pushes_sent},
-            {"syncs_started", c.syncs_started}};
+            {"syncs_started", c.syncs_started},
+            {"pulls_retried", c.pulls_retried},
+            {"rows_too_large", c.rows_too_large}};
 }
 
 json database_json(const Node& node) {
-    auto versions = node.versions();
     json peers = json::array();
     for (const auto& p : node.peers()) {
         peers.push_back({{"node_id", p.member.id.to_string()},
                          {"endpoint", p.member.endpoint},
                          {"state", std::string(state_name(p.state))},
                          {"last_heard_ms_ago", p.since_heard.count()},
-                         {"lag", lag_json(versions, p)}});
+                         {"lag", lag_json(p)}});
     }
     return {{"path", node.database()},
             {"node_id", node.id().to_string()},
             {"endpoint", node.endpoint()},
             {"public_key", node.public_key()},
-            {"versions", versions_json(versions)},
+            {"versions", versions_json(node.versions())},
             {"counters", counters_json(node.counters())},
             {"members", peers}};
 }

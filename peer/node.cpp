@@ -1,9 +1,11 @@
+#include <algorithm>
 #include <atomic>
 #include <mutex>
 #include <optional>
 #include <random>
 #include <set>
 #include <thread>
+#include <tuple>
 
 #include <spdlog/spdlog.h>
 
@@ -37,10 +39,19 @@ struct Probe {
 };
 
 struct Session {
-    crdt::VersionVector wanted;
+    crdt::VersionVector wanted; // the claim: what the asker lacked, less oversized rows
     store::ReadCursor cursor;
     Clock::time_point last_used;
 };
+
+// A row as people name it in a log line: table[key1,key2].
+std::string row_name(const std::string& table, const std::vector<crdt::Value>& key) {
+    std::string out = table + "[";
+    for (std::size_t i = 0; i < key.size(); ++i) {
+        out += (i ? "," : "") + key[i].to_string();
+    }
+    return out + "]";
+}
 
 } // namespace
 
@@ -77,7 +88,9 @@ struct Node::Impl {
     std::map<std::string, crdt::NodeId> seeds; // endpoint -> stand-in id, until known
     struct PeerVersions {
         crdt::VersionVector versions;
+        crdt::VersionVector lacked; // ours at that moment, minus theirs
         Clock::time_point at;
+        bool lacked_sent = false;
     };
     std::map<crdt::NodeId, PeerVersions> peer_versions; // as each peer last told us
     struct Pull {
@@ -87,6 +100,12 @@ struct Node::Impl {
         Clock::time_point started;  // for the catch-up log line
         Clock::time_point reported; // the last progress line
         std::size_t parts = 0, rows = 0, changed = 0;
+        // A part of this session failed to apply: its versions are not covered, so the
+        // session's claim must not be recorded. Later parts still apply (their rows are
+        // then covered one by one) and the missing ones are asked for again.
+        bool failed = false;
+        std::size_t parts_failed = 0;
+        std::string failure;
     };
     // Our open sessions. One that was never answered is given up sooner: the request may
     // have reached a peer that did not know us yet and could not reply.
@@ -97,6 +116,15 @@ struct Node::Impl {
     // waited for the next gossip round (500 ms) and anti-entropy round (1 s) before its
     // catch-up started. Retried every turn for at most a second.
     std::map<crdt::NodeId, Clock::time_point> hello_pending, pull_pending;
+    // Peers to pull from again because something they sent failed to apply here, with
+    // exponential backoff (reset by a session that applies whole).
+    struct Retry {
+        Clock::time_point at;
+        std::chrono::milliseconds backoff{0};
+    };
+    std::map<crdt::NodeId, Retry> retries;
+    // Rows too large for any message, already logged (table, key, newest clock).
+    std::set<std::tuple<std::string, std::string, std::uint64_t>> oversized_logged;
     // This node's own versions already pushed (or present at start). Local writes are
     // also stamped inside Store::apply and read_changes (local writes first, they are
     // older); pushing what lies beyond this mark, not just what tick()'s own capture
@@ -119,14 +147,18 @@ struct Node::Impl {
     bool hello(const crdt::NodeId& to);
     void push(const crdt::VersionVector& gained, const crdt::NodeId& exclude);
     std::optional<store::ApplyStats> apply(const crdt::NodeId& from,
-                                           const store::ChangeSet& changes, bool forward);
+                                           const store::ChangeSet& changes, bool forward,
+                                           Status* failure = nullptr);
     void pulled(const crdt::NodeId& from, const transport::SyncResponse& response,
-                const std::optional<store::ApplyStats>& stats, Clock::time_point now);
+                Clock::time_point now);
     void serve_sync(const crdt::NodeId& from, const transport::SyncRequest& request,
                     Clock::time_point now);
     void probe(Clock::time_point now);
     void sync_with(const crdt::NodeId& peer);
     void retry_pending(Clock::time_point now);
+    void retry_later(const crdt::NodeId& peer, const std::string& why, Clock::time_point now);
+    std::size_t part_budget(const crdt::VersionVector& claim);
+    crdt::VersionVector refuse_oversized(store::ReadCursor& cursor);
     void publish();
     template <class F>
     void count(F&& f) {
@@ -381,13 +413,16 @@ void Node::Impl::dispatch(const Message& m, Clock::time_point now) {
                     learn(member, now);
                 }
             } else if constexpr (std::is_same_v<T, transport::Push>) {
-                apply(from, body.changes, body.forward);
+                Status failure;
+                if (!apply(from, body.changes, body.forward, &failure)) {
+                    retry_later(from, failure.to_string(), now);
+                }
             } else if constexpr (std::is_same_v<T, transport::SyncRequest>) {
                 serve_sync(from, body, now);
             } else if constexpr (std::is_same_v<T, transport::SyncResponse>) {
-                peer_versions[from] = {body.sender_has, now};
-                auto stats = apply(from, body.changes, true);
-                pulled(from, body, stats, now);
+                peer_versions[from] = {body.sender_has, store->versions().minus(body.sender_has),
+                                       now};
+                pulled(from, body, now);
             } else if constexpr (std::is_same_v<T, transport::Ping>) {
                 if (body.target == self) {
                     send(from, transport::Ack{body.seq, self, membership->self().incarnation});
@@ -409,11 +444,26 @@ void Node::Impl::dispatch(const Message& m, Clock::time_point now) {
         m.body);
 }
 
+// One part of our pull session. Its claim counts only if every part of the session
+// applied (docs/design/coverage.md); a part of a session we did not open (a previous life's,
+// or one given up on) is applied for its rows alone and not continued.
 void Node::Impl::pulled(const crdt::NodeId& from, const transport::SyncResponse& response,
-                        const std::optional<store::ApplyStats>& stats, Clock::time_point now) {
+                        Clock::time_point now) {
     auto it = pulling.find(from);
-    if (it == pulling.end() || it->second.session != response.session) {
-        it = pulling.insert_or_assign(from, Pull{response.session, now, true, now, now}).first;
+    bool ours = it != pulling.end() && it->second.session == response.session;
+    const auto& changes = response.changes;
+    Status failure;
+    std::optional<store::ApplyStats> stats;
+    if (ours && !it->second.failed) {
+        stats = apply(from, changes, true, &failure);
+    } else {
+        stats = apply(from, store::ChangeSet{changes.rows, {}, true}, true, &failure);
+    }
+    if (!ours) {
+        if (!stats) {
+            retry_later(from, failure.to_string(), now);
+        }
+        return;
     }
     auto& pull = it->second;
     pull.last = now;
@@ -422,10 +472,14 @@ void Node::Impl::pulled(const crdt::NodeId& from, const transport::SyncResponse&
     if (stats) {
         pull.rows += stats->rows;
         pull.changed += stats->won;
+    } else {
+        pull.failed = true;
+        ++pull.parts_failed;
+        pull.failure = failure.to_string();
     }
     using std::chrono::duration_cast;
     using std::chrono::milliseconds;
-    if (!response.changes.complete) {
+    if (!changes.complete) {
         // A long catch-up says how it is going every few seconds.
         if (now - pull.reported > std::chrono::seconds(5)) {
             pull.reported = now;
@@ -441,11 +495,34 @@ void Node::Impl::pulled(const crdt::NodeId& from, const transport::SyncResponse&
                      log_name, from.short_string(), pull.rows, pull.changed,
                      duration_cast<milliseconds>(now - pull.started).count());
     }
+    if (pull.failed) {
+        retry_later(from,
+                    std::to_string(pull.parts_failed) + " of " + std::to_string(pull.parts) +
+                        " parts of a catch-up failed to apply (last: " + pull.failure + ")",
+                    now);
+    } else {
+        retries.erase(from); // a whole session applied: the backoff starts over
+    }
     pulling.erase(it);
 }
 
+void Node::Impl::retry_later(const crdt::NodeId& peer, const std::string& why,
+                             Clock::time_point now) {
+    auto& retry = retries[peer];
+    if (retry.at != Clock::time_point{}) {
+        return; // already asked to retry; one failure at a time doubles the backoff
+    }
+    retry.backoff =
+        std::clamp(retry.backoff * 2, options.retry_backoff_min, options.retry_backoff_max);
+    retry.at = now + retry.backoff;
+    count([](NodeCounters& c) { ++c.pulls_retried; });
+    spdlog::warn("[{}] changes from {} not applied here: {}; asking for them again in {} ms",
+                 log_name, peer.short_string(), why, retry.backoff.count());
+}
+
 std::optional<store::ApplyStats> Node::Impl::apply(const crdt::NodeId& from,
-                                                   const store::ChangeSet& changes, bool forward) {
+                                                   const store::ChangeSet& changes, bool forward,
+                                                   Status* failure) {
     // The vector is copied only when what is gained will be passed on: a direct push (the
     // common case in small meshes) needs no copy on this per-message path.
     std::optional<crdt::VersionVector> before;
@@ -455,6 +532,9 @@ std::optional<store::ApplyStats> Node::Impl::apply(const crdt::NodeId& from,
     auto stats = store->apply(changes);
     if (!stats) {
         reject(from.short_string(), stats.status());
+        if (failure != nullptr) {
+            *failure = stats.status();
+        }
         return std::nullopt;
     }
     count([&](NodeCounters& c) {
@@ -490,20 +570,24 @@ void Node::Impl::push(const crdt::VersionVector& gained, const crdt::NodeId& exc
     }
     store::ReadCursor cursor;
     std::vector<store::ChangeSet> parts;
+    auto budget = part_budget(gained);
     while (!cursor.done) {
-        auto part = store->read_changes(gained, cursor, options.max_rows_per_message);
+        auto part = store->read_changes(gained, cursor, options.max_rows_per_message, budget);
         if (!part) {
             spdlog::error("[{}] cannot read changes to push: {}", log_name,
                           part.status().to_string());
             return;
         }
-        parts.push_back(std::move(*part));
+        if (!part->rows.empty() || parts.empty()) {
+            parts.push_back(std::move(*part));
+        }
     }
+    auto refused = refuse_oversized(cursor);
     // A push is fire-and-forget: any part may be lost. Only a push in one part may claim
     // coverage of `gained` (its rows are all there); parts of a larger one claim nothing,
     // and the receiver covers their versions one by one until anti-entropy fills the gaps.
     if (parts.size() == 1) {
-        parts.front().covers = gained;
+        parts.front().covers = gained.minus(refused);
     }
     for (const auto& part : parts) {
         for (const auto& to : targets) {
@@ -522,15 +606,20 @@ void Node::Impl::serve_sync(const crdt::NodeId& from, const transport::SyncReque
         // A new session: what they lack from us; and if they hold what we lack, pull it.
         Session session;
         session.wanted = store->versions().minus(request.have);
+        peer_versions[from] = {request.have, session.wanted, now};
         it = sessions.emplace(key, std::move(session)).first;
-        peer_versions[from] = {request.have, now};
         if (!request.have.minus(store->versions()).empty()) {
             sync_with(from);
         }
     }
     auto& session = it->second;
     session.last_used = now;
-    auto part = store->read_changes(session.wanted, session.cursor, options.max_rows_per_message);
+    auto part = store->read_changes(session.wanted, session.cursor, options.max_rows_per_message,
+                                    part_budget(session.wanted));
+    if (part) {
+        // Rows no message can carry stay here: the claim must not cover them.
+        session.wanted = session.wanted.minus(refuse_oversized(session.cursor));
+    }
     if (!part) {
         spdlog::error("[{}] cannot read changes for {}: {}", log_name, from.short_string(),
                       part.status().to_string());
@@ -539,8 +628,12 @@ void Node::Impl::serve_sync(const crdt::NodeId& from, const transport::SyncReque
     }
     part->covers = session.wanted;
     part->complete = session.cursor.done;
-    send(from, transport::SyncResponse{request.session, std::move(*part), store->versions()});
+    bool sent =
+        send(from, transport::SyncResponse{request.session, std::move(*part), store->versions()});
     if (session.cursor.done) {
+        if (auto pv = peer_versions.find(from); sent && pv != peer_versions.end()) {
+            pv->second.lacked_sent = pv->second.lacked == session.wanted;
+        }
         sessions.erase(it);
     }
 }
@@ -561,7 +654,10 @@ void Node::Impl::sync_with(const crdt::NodeId& peer) {
     auto session = next_seq++;
     if (send(peer, transport::SyncRequest{session, store->versions()})) {
         count([](NodeCounters& c) { ++c.syncs_started; });
-        pulling[peer] = Pull{session, now, false, now, now};
+        Pull pull;
+        pull.session = session;
+        pull.last = pull.started = pull.reported = now;
+        pulling[peer] = std::move(pull);
         pull_pending.erase(peer);
     } else {
         pull_pending.emplace(peer, now); // keeps the first attempt's time
@@ -669,6 +765,12 @@ void Node::Impl::tick(Clock::time_point now) {
         }
     }
     retry_pending(now);
+    for (auto it = retries.begin(); it != retries.end(); ++it) {
+        if (it->second.at <= now && it->second.at != Clock::time_point{}) {
+            it->second.at = {}; // until the next failure; the backoff is kept
+            sync_with(it->first);
+        }
+    }
     if (now >= next_anti_entropy) {
         next_anti_entropy = now + options.anti_entropy_interval;
         auto reachable = membership->reachable(rng);
@@ -684,6 +786,40 @@ void Node::Impl::tick(Clock::time_point now) {
     }
 }
 
+// Bytes a part's rows may take: what a message may carry, less the envelope (the claim
+// and our version vector travel with every sync part) and a margin for framing.
+std::size_t Node::Impl::part_budget(const crdt::VersionVector& claim) {
+    auto envelope = transport::encode(Message{
+        self, transport::SyncResponse{0, store::ChangeSet{{}, claim, false}, store->versions()}});
+    auto reserve = 2 * envelope.size() + 1024;
+    auto limit = options.transport.max_message_bytes;
+    return limit > reserve ? limit - reserve : 1;
+}
+
+// Logs (once each) and counts rows the last scan found too large for any message, clears
+// them from the cursor, and returns their versions, to be left out of coverage claims.
+crdt::VersionVector Node::Impl::refuse_oversized(store::ReadCursor& cursor) {
+    crdt::VersionVector refused;
+    for (const auto& row : cursor.oversized) {
+        std::uint64_t newest = 0;
+        for (const auto& stamp : row.stamps) {
+            refused.add(stamp.node, stamp.hlc);
+            newest = std::max(newest, stamp.hlc.raw());
+        }
+        auto name = row_name(row.table, row.key);
+        if (oversized_logged.emplace(row.table, name, newest).second) {
+            count([](NodeCounters& c) { ++c.rows_too_large; });
+            spdlog::error("[{}] row {} is {} bytes encoded (column '{}': {} bytes), over what "
+                          "one message may carry (max_message_bytes = {}): it stays on this "
+                          "node and is not synced until it is made smaller",
+                          log_name, name, row.bytes, row.column, row.column_bytes,
+                          options.transport.max_message_bytes);
+        }
+    }
+    cursor.oversized.clear();
+    return refused;
+}
+
 void Node::Impl::publish() {
     std::vector<PeerStatus> peers;
     auto now = Clock::now();
@@ -694,7 +830,9 @@ void Node::Impl::publish() {
             info.member, info.state, duration_cast<milliseconds>(now - info.last_heard), {}, {}};
         if (auto it = peer_versions.find(info.member.id); it != peer_versions.end()) {
             peer.versions = it->second.versions;
+            peer.lacked = it->second.lacked;
             peer.versions_age = duration_cast<milliseconds>(now - it->second.at);
+            peer.lacked_sent = it->second.lacked_sent;
         }
         peers.push_back(std::move(peer));
     }

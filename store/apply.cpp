@@ -447,29 +447,32 @@ Status Store::Impl::validate(const ChangeSet& changes) {
 }
 
 Result<ApplyStats> Store::Impl::apply_rows(const std::vector<const RowChange*>& rows,
-                                           const crdt::VersionVector& claimed) {
+                                           const crdt::VersionVector& claimed, Arrival arrival) {
     ApplyStats stats;
     std::vector<crdt::Stamp> unclaimed; // covered one by one, in order, after the loop
     for (const auto* row : rows) {
-        if (auto reason = unknown_reason(*this, *row)) {
-            if (auto st = hold_back(*row, *reason); !st.ok()) {
-                return st;
-            }
-            ++stats.held_back;
-            continue;
-        }
-        if (already_covered(versions, *row)) {
-            // Every write in it was applied here before, or superseded by one that was.
+        if (arrival == Arrival::from_peer && already_covered(versions, *row)) {
+            // Every write in it was applied here before, or superseded by one that was, or
+            // it is held back here already.
             stats.column_changes += row->column_changes();
             ++stats.rows;
             continue;
         }
-        auto& t = *table(row->table);
-        RowMerger merger(*this, t, *row, stats);
-        if (auto st = merger.run(); !st.ok()) {
-            return st;
+        if (auto reason = unknown_reason(*this, *row)) {
+            // Kept aside in _peerlite_pending, in this transaction: durably held, and
+            // passed on by read_changes, so its versions are covered like applied ones.
+            if (auto st = hold_back(*row, *reason); !st.ok()) {
+                return st;
+            }
+            ++stats.held_back;
+        } else {
+            auto& t = *table(row->table);
+            RowMerger merger(*this, t, *row, stats);
+            if (auto st = merger.run(); !st.ok()) {
+                return st;
+            }
+            ++stats.rows;
         }
-        ++stats.rows;
         auto note = [&](const crdt::Stamp& s) {
             (void)clock.observe(s.hlc, s.node); // within the bound: validated before
             if (!claimed.contains(s.node, s.hlc)) {
@@ -500,7 +503,6 @@ Result<ApplyStats> Store::apply(const ChangeSet& changes) {
         return st;
     }
     ApplyStats total;
-    crdt::VersionVector held; // versions of rows kept aside: not covered yet
     auto batch = std::max<std::size_t>(1, s.options.apply_batch_rows);
     std::size_t next = 0;
     do {
@@ -521,17 +523,7 @@ Result<ApplyStats> Store::apply(const ChangeSet& changes) {
         }
         std::vector<const RowChange*> rows;
         for (auto end = std::min(next + batch, changes.rows.size()); next < end; ++next) {
-            const auto& row = changes.rows[next];
-            if (unknown_reason(s, row)) {
-                held.add(row.life.stamp.node, row.life.stamp.hlc);
-                for (const auto& c : row.cells) {
-                    held.add(c.write.stamp.node, c.write.stamp.hlc);
-                }
-                for (const auto& c : row.counters) {
-                    held.add(c.write.stamp.node, c.write.stamp.hlc);
-                }
-            }
-            rows.push_back(&row);
+            rows.push_back(&changes.rows[next]);
         }
         // Versions inside the set's claim are covered by the claim with the last batch; a
         // crash before it leaves them uncovered, so the peer sends them again.
@@ -543,10 +535,9 @@ Result<ApplyStats> Store::apply(const ChangeSet& changes) {
             if (auto st = s.prune_conflicts(); !st.ok()) {
                 return fail(st);
             }
-            // The coverage claim, minus what was kept aside.
+            // The coverage claim: every row of the set is applied or held back.
             for (const auto& [origin, ranges] : changes.covers.origins()) {
-                auto claim = ranges.minus(held.of(origin));
-                for (const auto& r : claim.ranges()) {
+                for (const auto& r : ranges.ranges()) {
                     s.cover(origin, r);
                 }
             }

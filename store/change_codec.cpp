@@ -22,6 +22,13 @@ namespace {
 
 using Packer = msgpack::packer<msgpack::sbuffer>;
 
+// A msgpack buffer that only counts, so a row's encoded size is known without copying
+// its values.
+struct ByteCounter {
+    std::size_t bytes = 0;
+    void write(const char*, std::size_t n) { bytes += n; }
+};
+
 class NodeRefs {
 public:
     std::uint32_t ref(const crdt::NodeId& id) {
@@ -41,7 +48,8 @@ private:
 // Always a float64 (0xcb). msgpack-c 4.1's pack_double writes integral doubles as
 // integers, which would turn SQLite's REAL 1.0 into INTEGER 1 and -0.0 into 0 on the
 // receiver: a different value, and a different merge result.
-void pack_float64(msgpack::sbuffer& out, double d) {
+template <class Buffer>
+void pack_float64(Buffer& out, double d) {
     std::uint64_t bits;
     std::memcpy(&bits, &d, sizeof bits);
     char buf[9];
@@ -52,7 +60,8 @@ void pack_float64(msgpack::sbuffer& out, double d) {
     out.write(buf, sizeof buf);
 }
 
-void pack_value(Packer& p, msgpack::sbuffer& out, const crdt::Value& v) {
+template <class Buffer>
+void pack_value(msgpack::packer<Buffer>& p, Buffer& out, const crdt::Value& v) {
     using crdt::StorageClass;
     switch (v.storage_class()) {
     case StorageClass::null: p.pack_nil(); break;
@@ -72,12 +81,14 @@ void pack_value(Packer& p, msgpack::sbuffer& out, const crdt::Value& v) {
     }
 }
 
-void pack_str(Packer& p, const std::string& s) {
+template <class Buffer>
+void pack_str(msgpack::packer<Buffer>& p, const std::string& s) {
     p.pack_str(static_cast<std::uint32_t>(s.size()));
     p.pack_str_body(s.data(), static_cast<std::uint32_t>(s.size()));
 }
 
-void pack_row(Packer& p, msgpack::sbuffer& out, const RowChange& row, NodeRefs& nodes) {
+template <class Buffer>
+void pack_row(msgpack::packer<Buffer>& p, Buffer& out, const RowChange& row, NodeRefs& nodes) {
     p.pack_array(5);
     pack_str(p, row.table);
     p.pack_array(static_cast<std::uint32_t>(row.key.size()));
@@ -417,6 +428,16 @@ Result<ChangeSet> decode(std::string_view bytes, const DecodeLimits& limits) {
         return decoder.error;
     }
     return out;
+}
+
+std::size_t encoded_size(const RowChange& row) {
+    ByteCounter counter;
+    msgpack::packer<ByteCounter> p(counter);
+    NodeRefs nodes;
+    pack_row(p, counter, row, nodes);
+    // Each distinct node id of the row may add an entry (bin 16) to the set's node list,
+    // and a reference into that list takes up to 4 more bytes than the first ones did.
+    return counter.bytes + nodes.order().size() * 18 + 4 * (1 + row.column_changes());
 }
 
 std::string encode(const RowChange& row) {

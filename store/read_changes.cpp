@@ -62,13 +62,204 @@ Status begin_stamped(Store::Impl& s, std::optional<sql::Transaction>& tx) {
 
 } // namespace
 
-Result<ChangeSet> Store::read_changes(const crdt::VersionVector& wanted, ReadCursor& cursor,
-                                      std::size_t max_rows) {
-    auto& s = *impl_;
+namespace {
+
+// One page being filled: rows up to the row and byte budgets, oversized rows set aside.
+class Page {
+public:
+    Page(ReadCursor& cursor, std::size_t max_rows, std::size_t max_bytes)
+        : cursor_(cursor), max_rows_(max_rows), max_bytes_(max_bytes) {}
+
+    bool full() const { return out.rows.size() >= max_rows_ || bytes_ >= max_bytes_; }
+
+    // Takes `row` if it fits; false (and nothing taken) when the page is full for it. A
+    // row that fits no page at all is reported in the cursor and counts as taken.
+    bool take(RowChange&& row) {
+        auto size = encoded_size(row);
+        if (size > max_bytes_) {
+            cursor_.oversized.push_back(oversized(row, size));
+            return true;
+        }
+        if (!out.rows.empty() && (out.rows.size() >= max_rows_ || bytes_ + size > max_bytes_)) {
+            return false;
+        }
+        bytes_ += size;
+        out.rows.push_back(std::move(row));
+        return true;
+    }
+
     ChangeSet out;
+
+private:
+    static OversizedRow oversized(const RowChange& row, std::size_t size) {
+        OversizedRow o{row.table, row.key, {}, 0, size, {row.life.stamp}};
+        for (const auto& c : row.cells) {
+            o.stamps.push_back(c.write.stamp);
+            if (c.write.value.byte_size() >= o.column_bytes) {
+                o.column = c.column;
+                o.column_bytes = c.write.value.byte_size();
+            }
+        }
+        for (const auto& c : row.counters) {
+            o.stamps.push_back(c.write.stamp);
+        }
+        return o;
+    }
+
+    ReadCursor& cursor_;
+    std::size_t max_rows_, max_bytes_, bytes_ = 0;
+};
+
+// The row change to send for one scanned record, or none when it holds nothing wanted.
+// A version travels whole: one write stamps the row's life and its cells with the same
+// clock, and the receiver covers that version once it has it. So every entry carrying a
+// sent stamp goes along, and the life (always sent, as context) brings the entries that
+// share its stamp.
+std::optional<RowChange> wanted_row(const TableState& t, const sql::Stmt& scan,
+                                    const RowRecord& record, const crdt::VersionVector& wanted) {
+    auto nkeys = static_cast<int>(t.schema.key.size());
+    bool present = scan.column_int(nkeys + 2) != 0;
+    std::vector<crdt::Stamp> sent{record.life.stamp};
+    bool any = wanted_stamp(wanted, record.life.stamp);
+    for (const auto& c : record.cells) {
+        if (wanted_stamp(wanted, c.write.stamp)) {
+            any = true;
+            sent.push_back(c.write.stamp);
+        }
+    }
+    for (const auto& c : record.counters) {
+        if (wanted_stamp(wanted, c.write.stamp)) {
+            any = true;
+            sent.push_back(c.write.stamp);
+        }
+    }
+    if (!any) {
+        return std::nullopt;
+    }
+    auto is_sent = [&](const crdt::Stamp& stamp) {
+        return std::find(sent.begin(), sent.end(), stamp) != sent.end();
+    };
+    RowChange row;
+    row.table = t.schema.name;
+    for (int i = 0; i < nkeys; ++i) {
+        row.key.push_back(scan.column(i));
+    }
+    row.life = record.life;
+    for (const auto& c : record.cells) {
+        if (!is_sent(c.write.stamp)) {
+            continue;
+        }
+        auto w = c.write;
+        if (!c.has_value) {
+            w.value = present && w.life == record.life.life ? scan.column(nkeys + 3 + c.column)
+                                                            : crdt::Value();
+        }
+        row.cells.push_back({t.schema.values[static_cast<std::size_t>(c.column)].name, w});
+    }
+    for (const auto& c : record.counters) {
+        if (is_sent(c.write.stamp)) {
+            row.counters.push_back(
+                {t.schema.values[static_cast<std::size_t>(c.column)].name, c.write});
+        }
+    }
+    return row;
+}
+
+bool holds_wanted(const RowChange& row, const crdt::VersionVector& wanted) {
+    if (wanted_stamp(wanted, row.life.stamp)) {
+        return true;
+    }
+    for (const auto& c : row.cells) {
+        if (wanted_stamp(wanted, c.write.stamp)) {
+            return true;
+        }
+    }
+    for (const auto& c : row.counters) {
+        if (wanted_stamp(wanted, c.write.stamp)) {
+            return true;
+        }
+    }
+    return false;
+}
+
+// Scans one table's records from the cursor on, in (vmax, key) order. True when the table
+// is finished.
+Result<bool> scan_table(Store::Impl& s, TableState& t, const crdt::VersionVector& wanted,
+                        ReadCursor& cursor, Page& page) {
+    auto nkeys = static_cast<int>(t.schema.key.size());
+    auto& scan = cursor.after_key.empty() ? t.scan : t.scan_after;
+    sql::Reset reset(scan);
+    scan.bind_int(1, cursor.after_clock);
+    // No LIMIT: rows that hold nothing wanted are skipped, so the page ends by its budgets.
+    scan.bind_int(2, -1);
+    if (!cursor.after_key.empty()) {
+        TableState::bind_key(scan, 3, cursor.after_key);
+    }
+    int rc;
+    while ((rc = scan.step()) == SQLITE_ROW) {
+        if (page.full()) {
+            return false;
+        }
+        auto vmax = scan.column_int(nkeys + 1);
+        auto record = decode_record(scan.column_blob(nkeys),
+                                    crdt::Hlc::from_raw(static_cast<std::uint64_t>(vmax)), s.nodes);
+        if (!record) {
+            return Status(Code::corruption,
+                          "table '" + t.schema.name + "': " + record.status().message());
+        }
+        if (auto row = wanted_row(t, scan, *record, wanted)) {
+            if (!page.take(std::move(*row))) {
+                return false;
+            }
+        }
+        cursor.after_clock = vmax;
+        cursor.after_key.clear();
+        for (int i = 0; i < nkeys; ++i) {
+            cursor.after_key.push_back(scan.column(i));
+        }
+    }
+    if (rc != SQLITE_DONE) {
+        return sql::error(s.db.get(), "scanning row records of '" + t.schema.name + "'");
+    }
+    return true;
+}
+
+// Held-back changes holding wanted versions, in the order they were kept. True when done.
+Result<bool> scan_held_back(Store::Impl& s, const crdt::VersionVector& wanted, ReadCursor& cursor,
+                            Page& page) {
+    auto& scan = s.pending_scan;
+    sql::Reset reset(scan);
+    scan.bind_int(1, cursor.after_clock);
+    int rc;
+    while ((rc = scan.step()) == SQLITE_ROW) {
+        if (page.full()) {
+            return false;
+        }
+        auto id = scan.column_int(0);
+        auto row = decode_row(scan.column_blob(1));
+        if (!row) {
+            return Status(Code::corruption, "_peerlite_pending row " + std::to_string(id) + ": " +
+                                                row.status().message());
+        }
+        if (holds_wanted(*row, wanted) && !page.take(std::move(*row))) {
+            return false;
+        }
+        cursor.after_clock = id;
+    }
+    if (rc != SQLITE_DONE) {
+        return sql::error(s.db.get(), "scanning held-back changes");
+    }
+    return true;
+}
+
+} // namespace
+
+Result<ChangeSet> Store::read_changes(const crdt::VersionVector& wanted, ReadCursor& cursor,
+                                      std::size_t max_rows, std::size_t max_bytes) {
+    auto& s = *impl_;
     if (wanted.empty()) {
         cursor.done = true;
-        return out;
+        return ChangeSet{};
     }
     if (auto st = refresh_schema(); !st.ok()) {
         return st;
@@ -84,101 +275,33 @@ Result<ChangeSet> Store::read_changes(const crdt::VersionVector& wanted, ReadCur
     for (auto& [name, t] : s.tables) {
         tables.push_back(&t);
     }
-    if (cursor.after_clock < 0) {
+    if (cursor.after_clock < 0 && cursor.table < tables.size()) {
         cursor.after_clock = lowest_wanted(wanted);
     }
-    while (cursor.table < tables.size() && out.rows.size() < max_rows) {
-        auto& t = *tables[cursor.table];
-        auto nkeys = static_cast<int>(t.schema.key.size());
-        auto& scan = t.scan;
-        sql::Reset reset(scan);
-        scan.bind_int(1, cursor.after_clock);
-        // No LIMIT: rows that hold nothing wanted are skipped, so the page ends by count
-        // of rows taken, at a change of clock.
-        scan.bind_int(2, -1);
-        std::int64_t last = cursor.after_clock;
-        int rc;
-        while ((rc = scan.step()) == SQLITE_ROW) {
-            auto vmax = scan.column_int(nkeys + 1);
-            // Stop between clocks, never inside a group of rows sharing one, so the
-            // next page can start strictly after `last`.
-            if (out.rows.size() >= max_rows && vmax != last) {
-                break;
-            }
-            last = vmax;
-            auto record =
-                decode_record(scan.column_blob(nkeys),
-                              crdt::Hlc::from_raw(static_cast<std::uint64_t>(vmax)), s.nodes);
-            if (!record) {
-                return Status(Code::corruption,
-                              "table '" + t.schema.name + "': " + record.status().message());
-            }
-            bool present = scan.column_int(nkeys + 2) != 0;
-            RowChange row;
-            row.table = t.schema.name;
-            for (int i = 0; i < nkeys; ++i) {
-                row.key.push_back(scan.column(i));
-            }
-            row.life = record->life;
-            // A version travels whole: one write stamps the row's life and its cells with
-            // the same clock, and the receiver covers that version once it has it. So every
-            // entry carrying a sent stamp goes along, and the life (always sent, as context)
-            // brings the entries that share its stamp.
-            std::vector<crdt::Stamp> sent{row.life.stamp};
-            bool any = wanted_stamp(wanted, row.life.stamp);
-            for (const auto& c : record->cells) {
-                if (wanted_stamp(wanted, c.write.stamp)) {
-                    any = true;
-                    sent.push_back(c.write.stamp);
-                }
-            }
-            for (const auto& c : record->counters) {
-                if (wanted_stamp(wanted, c.write.stamp)) {
-                    any = true;
-                    sent.push_back(c.write.stamp);
-                }
-            }
-            auto is_sent = [&](const crdt::Stamp& stamp) {
-                return std::find(sent.begin(), sent.end(), stamp) != sent.end();
-            };
-            for (const auto& c : record->cells) {
-                if (!any || !is_sent(c.write.stamp)) {
-                    continue;
-                }
-                auto w = c.write;
-                if (!c.has_value) {
-                    w.value = present && w.life == record->life.life
-                                  ? scan.column(nkeys + 3 + c.column)
-                                  : crdt::Value();
-                }
-                row.cells.push_back({t.schema.values[static_cast<std::size_t>(c.column)].name, w});
-            }
-            for (const auto& c : record->counters) {
-                if (any && is_sent(c.write.stamp)) {
-                    row.counters.push_back(
-                        {t.schema.values[static_cast<std::size_t>(c.column)].name, c.write});
-                }
-            }
-            if (any) {
-                out.rows.push_back(std::move(row));
-            }
+    Page page(cursor, std::max<std::size_t>(1, max_rows), max_bytes);
+    bool done = false;
+    while (!done && !page.full()) {
+        auto finished = cursor.table < tables.size()
+                            ? scan_table(s, *tables[cursor.table], wanted, cursor, page)
+                            : scan_held_back(s, wanted, cursor, page);
+        if (!finished) {
+            return finished.status();
         }
-        if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
-            return sql::error(s.db.get(), "scanning row records of '" + t.schema.name + "'");
+        if (!*finished) {
+            break;
         }
-        if (rc == SQLITE_DONE) {
-            // This table is finished.
-            ++cursor.table;
-            cursor.after_clock = lowest_wanted(wanted);
-        } else {
-            cursor.after_clock = last;
-        }
+        // On to the next table, or from the last table to the held-back changes (ids
+        // from 0), or the end.
+        done = cursor.table == tables.size();
+        ++cursor.table;
+        cursor.after_key.clear();
+        cursor.after_clock = cursor.table < tables.size() ? lowest_wanted(wanted) : 0;
     }
-    cursor.done = cursor.table >= tables.size();
+    cursor.done = done;
     if (auto st = tx->commit(); !st.ok()) {
         return st;
     }
-    return out;
+    return std::move(page.out);
 }
 
 Result<std::vector<Conflict>> Store::conflicts(const ConflictQuery& query) {

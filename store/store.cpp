@@ -219,6 +219,8 @@ Status prepare_store(Store::Impl& s) {
              Spec{&s.conflict_prune, "DELETE FROM _peerlite_conflicts WHERE decided_at < ?1"},
              Spec{&s.pending_insert, "INSERT OR IGNORE INTO _peerlite_pending(received_at, tbl, "
                                      "reason, change) VALUES (?1, ?2, ?3, ?4)"},
+             Spec{&s.pending_scan,
+                  "SELECT id, change FROM _peerlite_pending WHERE id > ?1 ORDER BY id"},
          }) {
         auto stmt = sql::Stmt::prepare(db, spec.text);
         if (!stmt) {

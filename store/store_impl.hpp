@@ -31,6 +31,7 @@ struct TableState {
     sql::Stmt rec_insert;  // keys, rec, vmax
     sql::Stmt rec_update;  // keys, rec, vmax
     sql::Stmt scan;        // rows with vmax > ?1 joined with the user row
+    sql::Stmt scan_after;  // the same from (vmax, key) > (?1, ?3...)
 
     Status prepare(sqlite3* db);
     // Binds the key values at parameters first, first+1, ...
@@ -56,6 +57,7 @@ struct Store::Impl {
     sql::Stmt conflict_insert;
     sql::Stmt conflict_prune;
     sql::Stmt pending_insert;
+    sql::Stmt pending_scan; // id, change with id > ?1, in id order
     sql::Stmt data_version_stmt;
 
     explicit Impl(StoreOptions o);
@@ -84,9 +86,13 @@ struct Store::Impl {
     // SQLite's write lock. Most calls find nothing pending and take no write lock.
     Result<std::optional<sql::Transaction>> read_if_all_stamped();
     // Merges rows; each row's versions not in `claimed` are covered one by one (the
-    // claim itself is recorded by the caller once the whole set is in).
+    // claim itself is recorded by the caller once the whole set is in). Rows from a peer
+    // whose versions are all covered here are skipped; rows taken out of
+    // _peerlite_pending are covered already (held back) and must be merged all the same.
+    enum class Arrival { from_peer, from_pending };
     Result<ApplyStats> apply_rows(const std::vector<const RowChange*>& rows,
-                                  const crdt::VersionVector& claimed);
+                                  const crdt::VersionVector& claimed,
+                                  Arrival arrival = Arrival::from_peer);
     Status validate(const ChangeSet& changes);
     Status hold_back(const RowChange& row, const std::string& reason);
 };

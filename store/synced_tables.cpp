@@ -208,7 +208,7 @@ Status retry_held_back(Store::Impl& s) {
             continue; // still unknown (or now invalid): stays aside
         }
         std::vector<const RowChange*> rows{&row};
-        auto stats = s.apply_rows(rows, crdt::VersionVector());
+        auto stats = s.apply_rows(rows, crdt::VersionVector(), Store::Impl::Arrival::from_pending);
         if (!stats) {
             return stats.status();
         }

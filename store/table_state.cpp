@@ -47,6 +47,13 @@ Status TableState::prepare(sqlite3* db) {
     }
     upsert += nvalues ? "UPDATE SET " + set_all : "NOTHING";
 
+    // Records in (vmax, key) order, so a page can end between any two rows (the vmax
+    // index holds the key too, so this order needs no sort).
+    std::string scan_select = "SELECT " + scan_keys + ", r.rec, r.vmax, t." + quote(s.key[0]) +
+                              " IS NOT NULL" + tvalues + " FROM " +
+                              quote(schema::rows_table(s.name)) + " r LEFT JOIN " + table +
+                              " t ON " + join + " WHERE ";
+    std::string scan_order = " ORDER BY r.vmax, " + scan_keys + " LIMIT ?2";
     struct Spec {
         sql::Stmt* stmt;
         std::string text;
@@ -66,9 +73,9 @@ Status TableState::prepare(sqlite3* db) {
                           " WHERE " + meta_match},
         {&rec_insert, "INSERT INTO " + quote(schema::rows_table(s.name)) + "(" + meta_keys +
                           ", rec, vmax) VALUES (" + placeholders(1, nkeys + 2) + ")"},
-        {&scan, "SELECT " + scan_keys + ", r.rec, r.vmax, t." + quote(s.key[0]) + " IS NOT NULL" +
-                    tvalues + " FROM " + quote(schema::rows_table(s.name)) + " r LEFT JOIN " +
-                    table + " t ON " + join + " WHERE r.vmax > ?1 ORDER BY r.vmax LIMIT ?2"},
+        {&scan, scan_select + "r.vmax > ?1" + scan_order},
+        {&scan_after, scan_select + "(r.vmax, " + scan_keys + ") > (?1, " + placeholders(3, nkeys) +
+                          ")" + scan_order},
     };
     if (nvalues > 0) {
         specs.push_back({&user_update, "UPDATE " + table + " SET " + set_masked + " WHERE " +

@@ -9,6 +9,7 @@
 #pragma once
 
 #include <compare>
+#include <cstddef>
 #include <cstdint>
 #include <string>
 #include <string_view>
@@ -43,6 +44,16 @@ public:
     double as_real() const { return std::get<double>(storage_); }
     const std::string& as_text() const { return std::get<std::string>(storage_); }
     const std::vector<std::uint8_t>& as_blob() const { return std::get<Blob>(storage_).bytes; }
+
+    // Bytes of a TEXT or BLOB value, 8 for a number, 0 for NULL (SQLite's sizes).
+    std::size_t byte_size() const {
+        switch (storage_class()) {
+        case StorageClass::null: return 0;
+        case StorageClass::text: return as_text().size();
+        case StorageClass::blob: return as_blob().size();
+        default: return 8;
+        }
+    }
 
     // SQL-literal-like rendering for people: NULL, 42, 1.5, 'text', x'00ff'.
     std::string to_string() const;

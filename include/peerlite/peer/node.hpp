@@ -61,8 +61,15 @@ struct NodeOptions {
     MembershipOptions membership;
     // Longest wait in the poll loop: the worst-case delay before a local commit is seen.
     std::chrono::milliseconds poll_interval{2};
-    // Rows per push or sync chunk.
+    // Rows per push or sync part; parts are also kept under transport.max_message_bytes.
+    // Larger is faster to catch up, smaller keeps each message and apply transaction short.
     std::size_t max_rows_per_message = 1000;
+    // After changes from a peer failed to apply here (SQLite busy past the busy timeout,
+    // a clock beyond the drift bound, a constraint), they are asked for again after this
+    // backoff, doubling from min to max while failures go on. Shorter heals a transient
+    // failure sooner; longer costs less while a failure persists.
+    std::chrono::milliseconds retry_backoff_min{100};
+    std::chrono::milliseconds retry_backoff_max{10'000};
     transport::MessageLimits limits;
 };
 
@@ -81,6 +88,8 @@ struct NodeCounters {
     std::uint64_t captured = 0; // local log entries picked up
     std::uint64_t pushes_sent = 0;
     std::uint64_t syncs_started = 0;
+    std::uint64_t pulls_retried = 0;  // changes that failed to apply, asked for again
+    std::uint64_t rows_too_large = 0; // local rows no message can carry (logged once each)
     std::map<std::string, std::uint64_t> rejected_by_reason; // status code name -> count
 };
 
@@ -89,10 +98,15 @@ struct PeerStatus {
     MemberState state;
     std::chrono::milliseconds since_heard;
     // What the peer covered when it last said so (in an anti-entropy exchange, at most
-    // about anti_entropy_interval * members ago), and how long ago that was. Absent until
-    // the first exchange. versions().minus(*versions) is what the peer lacked then.
+    // about anti_entropy_interval * members ago), how long ago that was, and what it
+    // lacked then of what this node held at that moment (not of what it holds now: a
+    // change that reached both since is no lag). Absent until the first exchange.
     std::optional<crdt::VersionVector> versions;
+    std::optional<crdt::VersionVector> lacked;
     std::chrono::milliseconds versions_age{0};
+    // Everything it lacked at that exchange has been sent to it since (it asked, and the
+    // last part went out); whether it applied them shows at the next exchange.
+    bool lacked_sent = false;
 };
 
 class Node {

@@ -69,6 +69,10 @@ struct DecodeLimits {
 std::string encode(const ChangeSet& set);
 Result<ChangeSet> decode(std::string_view bytes, const DecodeLimits& limits = {});
 
+// An upper bound on what `row` adds to an encoded change set: its own encoding plus an
+// entry in the set's node list for each node id it names. Computed without copying values.
+std::size_t encoded_size(const RowChange& row);
+
 // One row change alone (used to keep held-back changes).
 std::string encode(const RowChange& row);
 Result<RowChange> decode_row(std::string_view bytes, const DecodeLimits& limits = {});

@@ -20,6 +20,7 @@
 
 #include <chrono>
 #include <cstddef>
+#include <cstdint>
 #include <memory>
 #include <string>
 #include <vector>
@@ -62,11 +63,27 @@ struct ApplyStats {
     std::size_t transactions = 0;
 };
 
+// A row whose encoding alone is over read_changes()'s byte budget: no message can carry
+// it, so it stays on this node. read_changes() reports it instead of returning it; the
+// caller logs it and leaves its versions out of any coverage claim.
+struct OversizedRow {
+    std::string table;
+    std::vector<crdt::Value> key;
+    std::string column;           // its largest value's column
+    std::size_t column_bytes = 0; // ... and that value's size
+    std::size_t bytes = 0;        // the row change's encoded size
+    std::vector<crdt::Stamp> stamps;
+};
+
 // Position in a read_changes() scan; start with a default-constructed one.
 struct ReadCursor {
-    std::size_t table = 0;
+    std::size_t table = 0; // among synced tables; past the last: the held-back changes
+    // The last row taken: its greatest clock and its key (empty key: every row of that
+    // clock was taken). In the held-back pass, after_clock is the last pending entry's id.
     std::int64_t after_clock = -1;
+    std::vector<crdt::Value> after_key;
     bool done = false;
+    std::vector<OversizedRow> oversized; // rows skipped so far in this scan
 };
 
 class Store {
@@ -94,12 +111,16 @@ public:
     // Picks up writes captured by triggers since the last call and stamps them.
     Result<CaptureStats> capture();
 
-    // Up to about `max_rows` row changes holding versions in `wanted` (typically what a
-    // peer lacks: versions().minus(peer_vector)). Call again with the same cursor until
-    // cursor.done. covers is left empty: the caller claims coverage once all pages were
-    // sent. Captures pending local writes first.
+    // Row changes holding versions in `wanted` (typically what a peer lacks:
+    // versions().minus(peer_vector)), at most `max_rows` of them and, encoded, at most
+    // `max_bytes` (see encoded_size(); at least one row per page when any is left). Call
+    // again with the same cursor until cursor.done. Held-back changes (kept aside as
+    // unknown, see apply()) are read too, after the tables, so a node passes on what it
+    // holds for a column it does not have yet. A row that alone is over `max_bytes` is
+    // skipped and added to cursor.oversized. covers is left empty: the caller claims
+    // coverage once all pages were sent. Captures pending local writes first.
     Result<ChangeSet> read_changes(const crdt::VersionVector& wanted, ReadCursor& cursor,
-                                   std::size_t max_rows = 1000);
+                                   std::size_t max_rows = 1000, std::size_t max_bytes = SIZE_MAX);
 
     // Merges a change set: validated whole first (nothing is applied if any clock is
     // beyond the drift bound or any row is malformed), then applied in transactions of
