@@ -102,10 +102,15 @@ sql beta.db "INSERT INTO items VALUES ('cup', 'tea cup', 3);"
 converge
 for n in "${names[@]}"; do expect "$n" "SELECT count(*) FROM items" 2; done
 
-echo "== 2. the same cell written on beta and gamma at once, and concurrent counter increments"
-sql beta.db "UPDATE items SET name = 'red pen (beta)', qty = qty + 5 WHERE id = 'pen';" & w1=$!
-sql gamma.db "UPDATE items SET name = 'green pen (gamma)', qty = qty - 2 WHERE id = 'pen';" & w2=$!
-wait "$w1" "$w2"
+echo "== 2. the same cell written on beta and gamma concurrently, and concurrent counter increments"
+# Concurrent: neither node has seen the other's write when it makes its own. Two shells
+# started "at once" can still run one after the other (then there is no conflict), so gamma
+# is taken offline for its write, and beta's write comes first in wall time.
+stop gamma
+sql beta.db "UPDATE items SET name = 'red pen (beta)', qty = qty + 5 WHERE id = 'pen';"
+sleep 0.01
+sql gamma.db "UPDATE items SET name = 'green pen (gamma)', qty = qty - 2 WHERE id = 'pen';"
+start gamma
 converge
 for n in "${names[@]}"; do expect "$n" "SELECT qty FROM items WHERE id = 'pen'" 13; done
 echo "  qty is 10 + 5 - 2 = 13 everywhere: counter increments add up.
