@@ -10,7 +10,7 @@ packages=(
   libmsgpack-cxx-dev libboost-dev
   catch2
   libcli11-dev libtomlplusplus-dev libspdlog-dev libfmt-dev
-  nlohmann-json3-dev
+  nlohmann-json3-dev libxxhash-dev
 )
 
 missing=()
