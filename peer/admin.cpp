@@ -63,7 +63,10 @@ json counters_json(const NodeCounters& c) {
             {"pushes_sent", c.pushes_sent},
             {"syncs_started", c.syncs_started},
             {"pulls_retried", c.pulls_retried},
-            {"rows_too_large", c.rows_too_large}};
+            {"rows_too_large", c.rows_too_large},
+            {"digests_sent", c.digests_sent},
+            {"repairs_started", c.repairs_started},
+            {"column_changes_repaired", c.column_changes_repaired}};
 }
 
 json database_json(const Node& node) {

@@ -153,6 +153,11 @@ struct Node::Impl {
                 Clock::time_point now);
     void serve_sync(const crdt::NodeId& from, const transport::SyncRequest& request,
                     Clock::time_point now);
+    void send_digests(const crdt::NodeId& to, std::vector<store::TableDigest> tables);
+    void compare_digests(const crdt::NodeId& from, const transport::Digests& theirs);
+    void send_repair(const crdt::NodeId& to, const std::string& table,
+                     const std::vector<std::uint32_t>& buckets, bool reply);
+    void repaired(const crdt::NodeId& from, const transport::Repair& repair);
     void probe(Clock::time_point now);
     void sync_with(const crdt::NodeId& peer);
     void retry_pending(Clock::time_point now);
@@ -432,6 +437,10 @@ void Node::Impl::dispatch(const Message& m, Clock::time_point now) {
                         body.on_behalf_of.is_nil() ? from : body.on_behalf_of;
                     send(body.target, transport::Ping{body.seq, from, body.target});
                 }
+            } else if constexpr (std::is_same_v<T, transport::Digests>) {
+                compare_digests(from, body);
+            } else if constexpr (std::is_same_v<T, transport::Repair>) {
+                repaired(from, body);
             } else if constexpr (std::is_same_v<T, transport::Ack>) {
                 membership->heard_from(body.target, now);
                 if (auto it = relays.find({body.seq, body.target}); it != relays.end()) {
@@ -502,8 +511,127 @@ void Node::Impl::pulled(const crdt::NodeId& from, const transport::SyncResponse&
                     now);
     } else {
         retries.erase(from); // a whole session applied: the backoff starts over
+        // Both sides now hold the same versions: whatever content still differs, the
+        // vectors cannot show. Compare digests (docs/design/digests.md).
+        if (response.sender_has == store->versions()) {
+            if (auto mine = store->digests(false)) {
+                send_digests(from, std::move(*mine));
+            } else {
+                spdlog::error("[{}] cannot read digests: {}", log_name,
+                              mine.status().to_string());
+            }
+        }
     }
     pulling.erase(it);
+}
+
+void Node::Impl::send_digests(const crdt::NodeId& to, std::vector<store::TableDigest> tables) {
+    if (send(to, transport::Digests{store->versions(), std::move(tables)})) {
+        count([](NodeCounters& c) { ++c.digests_sent; });
+    }
+}
+
+// Their digests, one level at a time: totals, then the buckets of tables whose totals
+// differ, then a repair of the buckets that differ. Compared only when both hold the
+// same versions (a change on its way is not divergence) and the same table schema.
+void Node::Impl::compare_digests(const crdt::NodeId& from, const transport::Digests& theirs) {
+    if (theirs.at != store->versions()) {
+        return;
+    }
+    bool with_buckets = std::any_of(theirs.tables.begin(), theirs.tables.end(),
+                                    [](const auto& t) { return !t.buckets.empty(); });
+    auto mine = store->digests(with_buckets);
+    if (!mine) {
+        spdlog::error("[{}] cannot read digests: {}", log_name, mine.status().to_string());
+        return;
+    }
+    std::vector<store::TableDigest> differing;
+    for (const auto& their : theirs.tables) {
+        auto it = std::find_if(mine->begin(), mine->end(),
+                               [&](const auto& t) { return t.table == their.table; });
+        if (it == mine->end() || it->schema != their.schema || it->total == their.total) {
+            continue;
+        }
+        if (their.buckets.empty()) {
+            differing.push_back(*it); // ask them to compare buckets
+            continue;
+        }
+        std::vector<std::uint32_t> buckets;
+        for (std::uint32_t b = 0; b < store::kDigestBuckets; ++b) {
+            if (it->buckets[b] != their.buckets[b]) {
+                buckets.push_back(b);
+            }
+        }
+        if (!buckets.empty()) {
+            count([](NodeCounters& c) { ++c.repairs_started; });
+            spdlog::info("[{}] table '{}' differs from {} in {} of {} digest buckets although "
+                         "both hold the same versions: exchanging those rows",
+                         log_name, it->table, from.short_string(), buckets.size(),
+                         store::kDigestBuckets);
+            send_repair(from, it->table, buckets, true);
+        }
+    }
+    if (!differing.empty()) {
+        auto detailed = store->digests(true);
+        if (!detailed) {
+            return;
+        }
+        std::erase_if(*detailed, [&](const auto& t) {
+            return std::none_of(differing.begin(), differing.end(),
+                                [&](const auto& d) { return d.table == t.table; });
+        });
+        send_digests(from, std::move(*detailed));
+    }
+}
+
+void Node::Impl::send_repair(const crdt::NodeId& to, const std::string& table,
+                             const std::vector<std::uint32_t>& buckets, bool reply) {
+    store::ReadCursor cursor;
+    auto budget = part_budget(crdt::VersionVector());
+    std::vector<store::ChangeSet> parts;
+    while (!cursor.done) {
+        auto part = store->read_buckets(table, buckets, cursor, options.max_rows_per_message,
+                                        budget);
+        if (!part) {
+            spdlog::error("[{}] cannot read rows of '{}' to repair: {}", log_name, table,
+                          part.status().to_string());
+            return;
+        }
+        if (!part->rows.empty() || parts.empty()) {
+            parts.push_back(std::move(*part));
+        }
+    }
+    (void)refuse_oversized(cursor); // logged; a repair claims nothing anyway
+    for (std::size_t i = 0; i < parts.size(); ++i) {
+        send(to, transport::Repair{table, buckets, std::move(parts[i]),
+                                   reply && i + 1 == parts.size()});
+    }
+}
+
+void Node::Impl::repaired(const crdt::NodeId& from, const transport::Repair& repair) {
+    auto before = store->versions();
+    auto stats = store->repair(repair.rows);
+    if (!stats) {
+        // Nothing is lost: the digests still differ at the next round, and it starts over.
+        reject(from.short_string(), stats.status());
+        return;
+    }
+    count([&](NodeCounters& c) {
+        c.rows_applied += stats->rows;
+        c.column_changes_repaired += stats->won;
+    });
+    if (stats->won > 0) {
+        spdlog::warn("[{}] repaired table '{}' from {}: {} rows compared, {} column changes "
+                     "were missing or different here",
+                     log_name, repair.table, from.short_string(), stats->rows, stats->won);
+    }
+    if (repair.reply) {
+        send_repair(from, repair.table, repair.buckets, false);
+    }
+    auto gained = store->versions().minus(before);
+    if (!gained.empty()) {
+        push(gained, from);
+    }
 }
 
 void Node::Impl::retry_later(const crdt::NodeId& peer, const std::string& why,

@@ -495,10 +495,24 @@ Result<ApplyStats> Store::Impl::apply_rows(const std::vector<const RowChange*>& 
 }
 
 Result<ApplyStats> Store::apply(const ChangeSet& changes) {
-    auto& s = *impl_;
     if (auto st = refresh_schema(); !st.ok()) {
         return st;
     }
+    return impl_->apply_set(changes, Impl::Arrival::from_peer);
+}
+
+Result<ApplyStats> Store::repair(const ChangeSet& changes) {
+    if (!changes.covers.empty()) {
+        return Status(Code::invalid_argument, "a repair claims no coverage");
+    }
+    if (auto st = refresh_schema(); !st.ok()) {
+        return st;
+    }
+    return impl_->apply_set(changes, Impl::Arrival::repair);
+}
+
+Result<ApplyStats> Store::Impl::apply_set(const ChangeSet& changes, Arrival arrival) {
+    auto& s = *this;
     if (auto st = s.validate(changes); !st.ok()) {
         return st;
     }
@@ -506,7 +520,7 @@ Result<ApplyStats> Store::apply(const ChangeSet& changes) {
     auto batch = std::max<std::size_t>(1, s.options.apply_batch_rows);
     std::size_t next = 0;
     do {
-        auto tx = sql::Transaction::begin(s.db.get());
+        auto tx = s.begin_write();
         if (!tx) {
             return tx.status();
         }
@@ -527,7 +541,7 @@ Result<ApplyStats> Store::apply(const ChangeSet& changes) {
         }
         // Versions inside the set's claim are covered by the claim with the last batch; a
         // crash before it leaves them uncovered, so the peer sends them again.
-        auto stats = s.apply_rows(rows, changes.covers);
+        auto stats = s.apply_rows(rows, changes.covers, arrival);
         if (!stats) {
             return fail(stats.status());
         }

@@ -373,7 +373,7 @@ Result<CaptureStats> Store::capture() {
             return CaptureStats{};
         }
     }
-    auto tx = sql::Transaction::begin(s.db.get());
+    auto tx = s.begin_write();
     if (!tx) {
         return tx.status();
     }

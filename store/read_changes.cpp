@@ -27,6 +27,14 @@ bool wanted_stamp(const crdt::VersionVector& wanted, const crdt::Stamp& s) {
     return wanted.contains(s.node, s.hlc);
 }
 
+// What a scan takes: the versions in `wanted`, or (repairs) the whole state of the rows in
+// `buckets`.
+struct Want {
+    const crdt::VersionVector* wanted = nullptr;
+    const std::vector<bool>* buckets = nullptr;
+    bool stamp(const crdt::Stamp& s) const { return wanted == nullptr || wanted_stamp(*wanted, s); }
+};
+
 } // namespace
 
 namespace {
@@ -43,7 +51,7 @@ Status begin_stamped(Store::Impl& s, std::optional<sql::Transaction>& tx) {
             return Status::success();
         }
     }
-    auto write = sql::Transaction::begin(s.db.get());
+    auto write = s.begin_write();
     if (!write) {
         return write.status();
     }
@@ -116,19 +124,19 @@ private:
 // sent stamp goes along, and the life (always sent, as context) brings the entries that
 // share its stamp.
 std::optional<RowChange> wanted_row(const TableState& t, const sql::Stmt& scan,
-                                    const RowRecord& record, const crdt::VersionVector& wanted) {
+                                    const RowRecord& record, const Want& want) {
     auto nkeys = static_cast<int>(t.schema.key.size());
     bool present = scan.column_int(nkeys + 2) != 0;
     std::vector<crdt::Stamp> sent{record.life.stamp};
-    bool any = wanted_stamp(wanted, record.life.stamp);
+    bool any = want.stamp(record.life.stamp);
     for (const auto& c : record.cells) {
-        if (wanted_stamp(wanted, c.write.stamp)) {
+        if (want.stamp(c.write.stamp)) {
             any = true;
             sent.push_back(c.write.stamp);
         }
     }
     for (const auto& c : record.counters) {
-        if (wanted_stamp(wanted, c.write.stamp)) {
+        if (want.stamp(c.write.stamp)) {
             any = true;
             sent.push_back(c.write.stamp);
         }
@@ -184,9 +192,8 @@ bool holds_wanted(const RowChange& row, const crdt::VersionVector& wanted) {
 
 // Scans one table's records from the cursor on, in (vmax, key) order. True when the table
 // is finished.
-Result<bool> scan_table(Store::Impl& s, TableState& t, const crdt::VersionVector& wanted,
-                        ReadCursor& cursor, Page& page) {
-    auto nkeys = static_cast<int>(t.schema.key.size());
+Result<bool> scan_table(Store::Impl& s, TableState& t, const Want& want, ReadCursor& cursor,
+                        Page& page) {
     auto& scan = cursor.after_key.empty() ? t.scan : t.scan_after;
     sql::Reset reset(scan);
     scan.bind_int(1, cursor.after_clock);
@@ -200,23 +207,19 @@ Result<bool> scan_table(Store::Impl& s, TableState& t, const crdt::VersionVector
         if (page.full()) {
             return false;
         }
-        auto vmax = scan.column_int(nkeys + 1);
-        auto record = decode_record(scan.column_blob(nkeys),
-                                    crdt::Hlc::from_raw(static_cast<std::uint64_t>(vmax)), s.nodes);
-        if (!record) {
-            return Status(Code::corruption,
-                          "table '" + t.schema.name + "': " + record.status().message());
+        auto row = s.scanned_row(t, scan);
+        if (!row) {
+            return row.status();
         }
-        if (auto row = wanted_row(t, scan, *record, wanted)) {
-            if (!page.take(std::move(*row))) {
-                return false;
+        if (want.buckets == nullptr || (*want.buckets)[key_bucket(row->key)]) {
+            if (auto change = wanted_row(t, scan, row->record, want)) {
+                if (!page.take(std::move(*change))) {
+                    return false;
+                }
             }
         }
-        cursor.after_clock = vmax;
-        cursor.after_key.clear();
-        for (int i = 0; i < nkeys; ++i) {
-            cursor.after_key.push_back(scan.column(i));
-        }
+        cursor.after_clock = row->vmax;
+        cursor.after_key = std::move(row->key);
     }
     if (rc != SQLITE_DONE) {
         return sql::error(s.db.get(), "scanning row records of '" + t.schema.name + "'");
@@ -282,7 +285,7 @@ Result<ChangeSet> Store::read_changes(const crdt::VersionVector& wanted, ReadCur
     bool done = false;
     while (!done && !page.full()) {
         auto finished = cursor.table < tables.size()
-                            ? scan_table(s, *tables[cursor.table], wanted, cursor, page)
+                            ? scan_table(s, *tables[cursor.table], Want{&wanted}, cursor, page)
                             : scan_held_back(s, wanted, cursor, page);
         if (!finished) {
             return finished.status();
@@ -304,8 +307,62 @@ Result<ChangeSet> Store::read_changes(const crdt::VersionVector& wanted, ReadCur
     return std::move(page.out);
 }
 
+Result<ChangeSet> Store::read_buckets(const std::string& table,
+                                      const std::vector<std::uint32_t>& buckets,
+                                      ReadCursor& cursor, std::size_t max_rows,
+                                      std::size_t max_bytes) {
+    auto& s = *impl_;
+    if (auto st = refresh_schema(); !st.ok()) {
+        return st;
+    }
+    auto* t = s.table(table);
+    if (t == nullptr) {
+        return Status(Code::not_found, "table '" + table + "' is not synced here");
+    }
+    std::vector<bool> in(kDigestBuckets, false);
+    for (auto b : buckets) {
+        if (b >= kDigestBuckets) {
+            return Status(Code::invalid_argument, "digest bucket " + std::to_string(b) +
+                                                      " is out of range");
+        }
+        in[b] = true;
+    }
+    std::optional<sql::Transaction> tx;
+    if (auto st = begin_stamped(s, tx); !st.ok()) {
+        return st;
+    }
+    Page page(cursor, std::max<std::size_t>(1, max_rows), max_bytes);
+    auto finished = scan_table(s, *t, Want{nullptr, &in}, cursor, page);
+    if (!finished) {
+        return finished.status();
+    }
+    cursor.done = *finished;
+    if (auto st = tx->commit(); !st.ok()) {
+        return st;
+    }
+    return std::move(page.out);
+}
+
 Result<std::vector<Conflict>> Store::conflicts(const ConflictQuery& query) {
     return read_conflicts(impl_->db.get(), query);
+}
+
+Result<Store::Impl::ScannedRow> Store::Impl::scanned_row(const TableState& t,
+                                                         sql::Stmt& scan) const {
+    auto nkeys = static_cast<int>(t.schema.key.size());
+    ScannedRow row;
+    row.vmax = scan.column_int(nkeys + 1);
+    auto record = decode_record(scan.column_blob(nkeys),
+                                crdt::Hlc::from_raw(static_cast<std::uint64_t>(row.vmax)), nodes);
+    if (!record) {
+        return Status(Code::corruption,
+                      "table '" + t.schema.name + "': " + record.status().message());
+    }
+    row.record = std::move(*record);
+    for (int i = 0; i < nkeys; ++i) {
+        row.key.push_back(scan.column(i));
+    }
+    return row;
 }
 
 } // namespace peerlite::store

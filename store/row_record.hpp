@@ -43,6 +43,7 @@ struct RowRecord {
     std::vector<CellEntry> cells;       // sorted by column
     std::vector<CounterEntry> counters; // sorted by column, then node
     bool stored = false;                // read from the database (else new)
+    std::uint64_t hash = 0;             // its row_hash() as read (digest.hpp); 0 if new
 
     CellEntry* cell(int column);
     // Sum of the column's contributions made in the row's current life.

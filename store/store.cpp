@@ -29,6 +29,9 @@ CREATE TABLE IF NOT EXISTS _peerlite_conflicts(
   loser_value BLOB NOT NULL, loser_hlc INTEGER NOT NULL, loser_node BLOB NOT NULL,
   reason TEXT NOT NULL);
 CREATE INDEX IF NOT EXISTS _peerlite_conflicts_at ON _peerlite_conflicts(decided_at);
+CREATE TABLE IF NOT EXISTS _peerlite_digests(
+  tbl TEXT NOT NULL, bucket INTEGER NOT NULL, digest INTEGER NOT NULL,
+  PRIMARY KEY(tbl, bucket)) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS _peerlite_pending(
   id INTEGER PRIMARY KEY, received_at INTEGER NOT NULL, tbl TEXT NOT NULL,
   reason TEXT NOT NULL, change BLOB NOT NULL UNIQUE);
@@ -109,6 +112,7 @@ Result<RowRecord> Store::Impl::load_record(TableState& t, const std::vector<crdt
     auto record = decode_record(stmt.column_blob(0), vmax, nodes);
     if (record) {
         record->stored = true;
+        record->hash = row_hash(t, key, *record);
     }
     if (!record) {
         return Status(Code::corruption,
@@ -130,7 +134,20 @@ Status Store::Impl::save_record(TableState& t, const std::vector<crdt::Value>& k
     auto n = static_cast<int>(key.size());
     stmt.bind_blob(n + 1, bytes->data(), bytes->size());
     stmt.bind_int(n + 2, static_cast<std::int64_t>(r.max_clock().raw()));
-    return stmt.run("writing row record of table '" + t.schema.name + "'");
+    if (auto st = stmt.run("writing row record of table '" + t.schema.name + "'"); !st.ok()) {
+        return st;
+    }
+    auto hash = row_hash(t, key, r);
+    if (hash != r.hash) {
+        auto& delta = digest_deltas[{t.schema.name, key_bucket(key)}];
+        delta += hash - r.hash; // unsigned: wraps, like the sums it updates
+    }
+    return Status::success();
+}
+
+Result<sql::Transaction> Store::Impl::begin_write() {
+    digest_deltas.clear();
+    return sql::Transaction::begin(db.get());
 }
 
 void Store::Impl::cover(const crdt::NodeId& origin, crdt::ClockRange range) {
@@ -158,6 +175,9 @@ Status Store::Impl::persist_progress() {
         }
     }
     dirty_origins.clear();
+    if (auto st = flush_digests(); !st.ok()) {
+        return st;
+    }
     meta_put.bind_text(1, "clock");
     meta_put.bind_int(2, static_cast<std::int64_t>(clock.last().raw()));
     return meta_put.run("saving the clock");
@@ -219,6 +239,10 @@ Status prepare_store(Store::Impl& s) {
              Spec{&s.conflict_prune, "DELETE FROM _peerlite_conflicts WHERE decided_at < ?1"},
              Spec{&s.pending_insert, "INSERT OR IGNORE INTO _peerlite_pending(received_at, tbl, "
                                      "reason, change) VALUES (?1, ?2, ?3, ?4)"},
+             Spec{&s.digest_select,
+                  "SELECT digest FROM _peerlite_digests WHERE tbl = ?1 AND bucket = ?2"},
+             Spec{&s.digest_upsert, "INSERT OR REPLACE INTO _peerlite_digests(tbl, bucket, digest) "
+                                    "VALUES (?1, ?2, ?3)"},
              Spec{&s.pending_scan,
                   "SELECT id, change FROM _peerlite_pending WHERE id > ?1 ORDER BY id"},
          }) {

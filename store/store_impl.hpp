@@ -12,6 +12,7 @@
 #include "../schema/capture_sql.hpp"
 #include "../schema/sqlite.hpp"
 #include "../schema/table_schema.hpp"
+#include "digest.hpp"
 #include "node_lock.hpp"
 #include "node_table.hpp"
 #include "row_record.hpp"
@@ -48,6 +49,9 @@ struct Store::Impl {
     NodeTable nodes;
     crdt::VersionVector versions;
     std::set<crdt::NodeId> dirty_origins; // versions to persist at the next commit
+    // What this transaction's record writes add to each (table, bucket) digest, wrapping:
+    // written with persist_progress(), dropped by begin_write() if a transaction failed.
+    std::map<std::pair<std::string, std::uint32_t>, std::uint64_t> digest_deltas;
     std::map<std::string, TableState> tables;
     std::int64_t schema_version = -1;
 
@@ -59,6 +63,8 @@ struct Store::Impl {
     sql::Stmt pending_insert;
     sql::Stmt pending_scan; // id, change with id > ?1, in id order
     sql::Stmt data_version_stmt;
+    sql::Stmt digest_select; // digest of (tbl, bucket)
+    sql::Stmt digest_upsert; // tbl, bucket, digest
 
     explicit Impl(StoreOptions o);
 
@@ -69,9 +75,30 @@ struct Store::Impl {
     Result<RowRecord> load_record(TableState& t, const std::vector<crdt::Value>& key);
     Status save_record(TableState& t, const std::vector<crdt::Value>& key, const RowRecord& r);
 
+    // Every write transaction of the store's connection starts here: what a failed
+    // transaction left in memory (digest deltas) is dropped with its rollback.
+    Result<sql::Transaction> begin_write();
+
     void cover(const crdt::NodeId& origin, crdt::ClockRange range);
-    // Persists dirty version ranges and the clock; call inside the transaction.
+    // Persists dirty version ranges, digest deltas and the clock; call inside the
+    // transaction.
     Status persist_progress();
+
+    // The row at the current step of `scan` (a table's scan or scan_after statement):
+    // its key and its decoded record (read_changes.cpp).
+    struct ScannedRow {
+        std::vector<crdt::Value> key;
+        RowRecord record;
+        std::int64_t vmax = 0; // the record's highest clock, the scan's order
+    };
+    Result<ScannedRow> scanned_row(const TableState& t, sql::Stmt& scan) const;
+
+    // Digests (digest.cpp). The buckets of one table computed from its records.
+    Result<std::vector<std::uint64_t>> compute_buckets(TableState& t);
+    // Builds a table's digests from its records if it has none yet (a file from before
+    // digests, or a table synced for the first time): inside the caller's transaction.
+    Status ensure_digests(TableState& t);
+    Status flush_digests();
 
     Status record_conflict(const Conflict& c);
     // Deletes conflicts older than options.conflict_retention.
@@ -89,11 +116,14 @@ struct Store::Impl {
     // claim itself is recorded by the caller once the whole set is in). Rows from a peer
     // whose versions are all covered here are skipped; rows taken out of
     // _peerlite_pending are covered already (held back) and must be merged all the same.
-    enum class Arrival { from_peer, from_pending };
+    // A repair (full row state after a digest mismatch) is merged even where its versions
+    // are covered: the mismatch says some covered version is not what it should be.
+    enum class Arrival { from_peer, from_pending, repair };
     Result<ApplyStats> apply_rows(const std::vector<const RowChange*>& rows,
                                   const crdt::VersionVector& claimed,
                                   Arrival arrival = Arrival::from_peer);
     Status validate(const ChangeSet& changes);
+    Result<ApplyStats> apply_set(const ChangeSet& changes, Arrival arrival);
     Status hold_back(const RowChange& row, const std::string& reason);
 };
 

@@ -157,8 +157,8 @@ Status install_table(Store::Impl& s, const schema::TableSchema& table,
     if (auto st = state.prepare(db); !st.ok()) {
         return st;
     }
-    s.tables.insert_or_assign(table.name, std::move(state));
-    return Status::success();
+    auto& installed = s.tables.insert_or_assign(table.name, std::move(state)).first->second;
+    return s.ensure_digests(installed);
 }
 
 schema::TableSpec spec_from_registry(const std::string& table, const std::vector<Registered>& reg) {
@@ -248,7 +248,7 @@ Status finish_schema_change(Store::Impl& s, sql::Transaction& tx) {
 
 Result<std::vector<std::string>> Store::sync_table(const schema::TableSpec& spec) {
     auto& s = *impl_;
-    auto tx = sql::Transaction::begin(s.db.get());
+    auto tx = s.begin_write();
     if (!tx) {
         return tx.status();
     }
@@ -280,7 +280,7 @@ Status Store::refresh_schema() {
     if (*version == s.schema_version) {
         return Status::success();
     }
-    auto tx = sql::Transaction::begin(s.db.get());
+    auto tx = s.begin_write();
     if (!tx) {
         return tx.status();
     }

@@ -7,6 +7,8 @@
 //   sync_response:= [session:uint, change_set:bin, vector]
 //   ping         := [seq:uint, on_behalf_of:bin16, target:bin16]
 //   ack          := [seq:uint, target:bin16, incarnation:uint]
+//   digests      := [vector, [[table:str, schema:uint, total:uint, [bucket:uint ...]] ...]]
+//   repair       := [table:str, [bucket:uint ...], change_set:bin, reply:bool]
 //   member       := [id:bin16, endpoint:str, public_key:str, incarnation:uint]
 //   vector       := [[node:bin16, [[first:uint, last:uint] ...]] ...]
 // change_set is the store's encoding (store/change_codec.cpp), carried as bin.
@@ -179,6 +181,43 @@ struct Reader {
         return true;
     }
 
+    bool table_digest(const msgpack::object& o, store::TableDigest& d) {
+        if (!array(o, 4, "table digest") || !str(o.via.array.ptr[0], d.table, "table") ||
+            !uint(o.via.array.ptr[1], d.schema, "schema") ||
+            !uint(o.via.array.ptr[2], d.total, "total") ||
+            !list(o.via.array.ptr[3], store::kDigestBuckets, "buckets")) {
+            return false;
+        }
+        const auto& b = o.via.array.ptr[3].via.array;
+        if (b.size != 0 && b.size != store::kDigestBuckets) {
+            return fail("a table digest has no buckets or exactly " +
+                        std::to_string(store::kDigestBuckets));
+        }
+        d.buckets.resize(b.size);
+        for (std::uint32_t i = 0; i < b.size; ++i) {
+            if (!uint(b.ptr[i], d.buckets[i], "bucket digest")) {
+                return false;
+            }
+        }
+        return true;
+    }
+    bool buckets(const msgpack::object& o, std::vector<std::uint32_t>& out) {
+        if (!list(o, store::kDigestBuckets, "buckets")) {
+            return false;
+        }
+        for (std::uint32_t i = 0; i < o.via.array.size; ++i) {
+            std::uint64_t b = 0;
+            if (!uint(o.via.array.ptr[i], b, "bucket")) {
+                return false;
+            }
+            if (b >= store::kDigestBuckets) {
+                return fail("bucket " + std::to_string(b) + " is out of range");
+            }
+            out.push_back(static_cast<std::uint32_t>(b));
+        }
+        return true;
+    }
+
     bool body(MessageType type, const msgpack::object& o, Body& out) {
         const auto* f = o.type == msgpack::type::ARRAY ? o.via.array.ptr : nullptr;
         switch (type) {
@@ -237,6 +276,37 @@ struct Reader {
             out = p;
             return true;
         }
+        case MessageType::digests: {
+            Digests d;
+            if (!array(o, 2, "digests") || !vector(f[0], d.at) ||
+                !list(f[1], limits.max_members, "tables")) {
+                return false;
+            }
+            d.tables.resize(f[1].via.array.size);
+            for (std::uint32_t i = 0; i < f[1].via.array.size; ++i) {
+                if (!table_digest(f[1].via.array.ptr[i], d.tables[i])) {
+                    return false;
+                }
+            }
+            out = std::move(d);
+            return true;
+        }
+        case MessageType::repair: {
+            Repair r;
+            if (!array(o, 4, "repair") || !str(f[0], r.table, "table") ||
+                !buckets(f[1], r.buckets) || !change_set(f[2], r.rows)) {
+                return false;
+            }
+            if (f[3].type != msgpack::type::BOOLEAN) {
+                return fail("repair.reply must be a boolean");
+            }
+            if (!r.rows.covers.empty()) {
+                return fail("a repair claims no coverage");
+            }
+            r.reply = f[3].via.boolean;
+            out = std::move(r);
+            return true;
+        }
         case MessageType::ack: {
             Ack a;
             if (!array(o, 3, "ack") || !uint(f[0], a.seq, "seq") || !id(f[1], a.target, "target") ||
@@ -266,6 +336,8 @@ std::string_view type_name(MessageType type) {
     case MessageType::sync_response: return "sync_response";
     case MessageType::ping: return "ping";
     case MessageType::ack: return "ack";
+    case MessageType::digests: return "digests";
+    case MessageType::repair: return "repair";
     }
     return "unknown";
 }
@@ -305,11 +377,35 @@ std::string encode(const Message& m) {
                 p.pack_uint64(b.seq);
                 pack_id(p, b.on_behalf_of);
                 pack_id(p, b.target);
-            } else {
+            } else if constexpr (std::is_same_v<T, Ack>) {
                 p.pack_array(3);
                 p.pack_uint64(b.seq);
                 pack_id(p, b.target);
                 p.pack_uint64(b.incarnation);
+            } else if constexpr (std::is_same_v<T, Digests>) {
+                p.pack_array(2);
+                pack_vector(p, b.at);
+                p.pack_array(static_cast<std::uint32_t>(b.tables.size()));
+                for (const auto& t : b.tables) {
+                    p.pack_array(4);
+                    p.pack(t.table);
+                    p.pack_uint64(t.schema);
+                    p.pack_uint64(t.total);
+                    p.pack_array(static_cast<std::uint32_t>(t.buckets.size()));
+                    for (auto d : t.buckets) {
+                        p.pack_uint64(d);
+                    }
+                }
+            } else {
+                static_assert(std::is_same_v<T, Repair>);
+                p.pack_array(4);
+                p.pack(b.table);
+                p.pack_array(static_cast<std::uint32_t>(b.buckets.size()));
+                for (auto bucket : b.buckets) {
+                    p.pack_uint32(bucket);
+                }
+                pack_bytes(p, store::encode(b.rows));
+                p.pack(b.reply);
             }
         },
         m.body);
@@ -358,7 +454,7 @@ Result<Message> decode(std::string_view bytes, const MessageLimits& limits) {
         !r.id(o.via.array.ptr[2], m.sender, "sender")) {
         return r.error;
     }
-    if (type < 1 || type > 7) {
+    if (type < 1 || type > static_cast<std::uint64_t>(MessageType::repair)) {
         return Status(Code::corruption, "unknown message type " + std::to_string(type));
     }
     if (!r.body(static_cast<MessageType>(type), o.via.array.ptr[3], m.body)) {

@@ -1,5 +1,6 @@
 #include "store_fixture.hpp"
 
+#include <algorithm>
 #include <random>
 
 #include <catch2/catch.hpp>
@@ -121,6 +122,51 @@ store::ApplyStats sync(store::Store& from, store::Store& to, std::size_t page) {
     INFO(stats.status().to_string());
     REQUIRE(stats.ok());
     return *stats;
+}
+
+std::size_t repair(store::Store& from, store::Store& to) {
+    REQUIRE(from.capture().ok());
+    REQUIRE(to.capture().ok());
+    auto mine = from.digests(true);
+    auto theirs = to.digests(true);
+    REQUIRE(mine.ok());
+    REQUIRE(theirs.ok());
+    std::size_t differing = 0;
+    for (const auto& d : *mine) {
+        auto other = std::find_if(theirs->begin(), theirs->end(),
+                                  [&](const auto& t) { return t.table == d.table; });
+        if (other == theirs->end() || other->schema != d.schema || other->total == d.total) {
+            continue;
+        }
+        std::vector<std::uint32_t> buckets;
+        for (std::uint32_t b = 0; b < store::kDigestBuckets; ++b) {
+            if (d.buckets[b] != other->buckets[b]) {
+                buckets.push_back(b);
+            }
+        }
+        REQUIRE_FALSE(buckets.empty()); // totals differ, so some bucket does
+        differing += buckets.size();
+        store::ReadCursor cursor;
+        while (!cursor.done) {
+            auto part = from.read_buckets(d.table, buckets, cursor, 100);
+            INFO(part.status().to_string());
+            REQUIRE(part.ok());
+            auto decoded = store::decode(store::encode(*part));
+            REQUIRE(decoded.ok());
+            auto stats = to.repair(*decoded);
+            INFO(stats.status().to_string());
+            REQUIRE(stats.ok());
+        }
+    }
+    return differing;
+}
+
+void require_digests_consistent(store::Store& store) {
+    auto kept = store.digests(true);
+    auto fresh = store.recompute_digests();
+    REQUIRE(kept.ok());
+    REQUIRE(fresh.ok());
+    REQUIRE(*kept == *fresh);
 }
 
 int run_shell(const std::string& command) {

@@ -59,6 +59,14 @@ std::unique_ptr<store::Store> open_store(const std::string& path, store::StoreOp
 // `page` rows. Returns the apply stats summed.
 store::ApplyStats sync(store::Store& from, store::Store& to, std::size_t page = 1000);
 
+// What anti-entropy does once version vectors agree: compares the content digests of
+// every table both sync and sends `to` the full state of the rows of `from` in the
+// buckets that differ (Store::repair). Returns how many buckets differed.
+std::size_t repair(store::Store& from, store::Store& to);
+
+// Fails the test unless the digests `store` maintains equal those computed afresh.
+void require_digests_consistent(store::Store& store);
+
 // Runs a shell command; returns its exit status.
 int run_shell(const std::string& command);
 

@@ -90,6 +90,12 @@ struct NodeCounters {
     std::uint64_t syncs_started = 0;
     std::uint64_t pulls_retried = 0;  // changes that failed to apply, asked for again
     std::uint64_t rows_too_large = 0; // local rows no message can carry (logged once each)
+    // Content checks (docs/design/digests.md): digest messages sent, repairs this node
+    // started after finding buckets that differ, and column changes that a repair (started
+    // by either side) found missing or different here and merged.
+    std::uint64_t digests_sent = 0;
+    std::uint64_t repairs_started = 0;
+    std::uint64_t column_changes_repaired = 0;
     std::map<std::string, std::uint64_t> rejected_by_reason; // status code name -> count
 };
 

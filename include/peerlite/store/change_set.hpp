@@ -12,6 +12,7 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -55,6 +56,21 @@ struct ChangeSet {
     crdt::VersionVector covers;
     bool complete = true;
     friend bool operator==(const ChangeSet&, const ChangeSet&) = default;
+};
+
+// Content digests (docs/design/digests.md): per synced table, kDigestBuckets sums of row
+// hashes bucketed by key, maintained with every row record written. Equal version vectors
+// and different digests mean some content differs that the vectors cannot show.
+inline constexpr std::uint32_t kDigestBuckets = 256;
+
+struct TableDigest {
+    std::string table;
+    // The table's schema identity (columns and rules): digests of a table compare only
+    // between nodes that agree on it.
+    std::uint64_t schema = 0;
+    std::uint64_t total = 0;            // sum of the buckets, wrapping
+    std::vector<std::uint64_t> buckets; // kDigestBuckets entries, or none when not asked for
+    friend bool operator==(const TableDigest&, const TableDigest&) = default;
 };
 
 // Bounds that decode() enforces; anything larger is refused with Code::limit_exceeded.

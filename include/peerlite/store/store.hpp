@@ -129,6 +129,23 @@ public:
     // reported in the stats, and applied by refresh_schema() once the schema has them.
     Result<ApplyStats> apply(const ChangeSet& changes);
 
+    // The maintained digests of every synced table, with or without the buckets.
+    Result<std::vector<TableDigest>> digests(bool with_buckets);
+    // The same computed afresh from the row records (with buckets): what digests() must
+    // equal, for `peerlite verify` and tests.
+    Result<std::vector<TableDigest>> recompute_digests();
+
+    // The full state (life, every cell with its value, every counter contribution) of the
+    // rows of `table` whose keys fall in `buckets`, paged like read_changes(): what a
+    // repair sends once digests differ. Held-back changes are not included.
+    Result<ChangeSet> read_buckets(const std::string& table,
+                                   const std::vector<std::uint32_t>& buckets, ReadCursor& cursor,
+                                   std::size_t max_rows = 1000, std::size_t max_bytes = SIZE_MAX);
+
+    // Merges a repair: like apply(), but rows are merged even where their versions are
+    // covered already. changes.covers must be empty (a repair claims nothing).
+    Result<ApplyStats> repair(const ChangeSet& changes);
+
     // What this replica covers, per origin node, as of the last capture() or apply():
     // capture first when local writes may be pending.
     const crdt::VersionVector& versions() const;

@@ -30,6 +30,8 @@ enum class MessageType : std::uint8_t {
     sync_response = 5, // ... one part of what you lack
     ping = 6,          // failure detection: are you there? (direct or on behalf of another)
     ack = 7,           // yes
+    digests = 8,       // content check: per-table digests, when version vectors agree
+    repair = 9,        // ... the full state of the rows in buckets whose digests differ
 };
 
 // A member as gossiped: identity, address, CURVE public key (Z85, empty in plaintext
@@ -75,7 +77,25 @@ struct Ack {
     std::uint64_t incarnation = 0;
 };
 
-using Body = std::variant<Hello, Members, Push, SyncRequest, SyncResponse, Ping, Ack>;
+// Sent by a node that holds exactly `at` (its version vector): the receiver compares only
+// if it holds the same, so changes still on their way are never mistaken for divergence.
+// Tables are listed with their totals; a table whose total differs is sent back with
+// its buckets (one level down), and a bucket that differs is repaired.
+struct Digests {
+    crdt::VersionVector at;
+    std::vector<store::TableDigest> tables;
+};
+// The sender's full state of `table`'s rows in `buckets` (one part of possibly several;
+// rows.covers is empty). `reply`: send yours of the same buckets back.
+struct Repair {
+    std::string table;
+    std::vector<std::uint32_t> buckets;
+    store::ChangeSet rows;
+    bool reply = false;
+};
+
+using Body =
+    std::variant<Hello, Members, Push, SyncRequest, SyncResponse, Ping, Ack, Digests, Repair>;
 
 struct Message {
     crdt::NodeId sender;

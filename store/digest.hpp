@@ -1,0 +1,31 @@
+// Content digests of row state (docs/design/digests.md): a node keeps, per synced table,
+// kDigestBuckets 64-bit sums of row hashes, bucketed by key, maintained in the same
+// transaction as every row record it writes. Two nodes whose version vectors agree but
+// whose digests differ hold different content somewhere: anti-entropy then compares the
+// buckets and exchanges the full state of the rows in those that differ.
+//
+// A row's hash covers its record in a form that is the same on every node: key values,
+// the life with its stamp, every cell's column name and stamp (and the value, for
+// max/min columns, whose record keeps it), and every counter contribution. Node ids, not
+// this file's node indexes; column names, not positions. Last-writer-wins values live in
+// the user table and are not hashed: they follow from the stamps on every honest node.
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include <peerlite/crdt/value.hpp>
+
+#include "row_record.hpp"
+
+namespace peerlite::store {
+
+struct TableState;
+
+std::uint32_t key_bucket(const std::vector<crdt::Value>& key);
+
+// 0 for a record that was never stored (it contributes nothing to its bucket).
+std::uint64_t row_hash(const TableState& t, const std::vector<crdt::Value>& key,
+                       const RowRecord& record);
+
+} // namespace peerlite::store
