@@ -4,6 +4,7 @@
 #include <catch2/catch.hpp>
 #include <zmq.hpp>
 
+#include <peerlite/store/inspect.hpp>
 #include <peerlite/transport/message.hpp>
 
 #include "mesh_fixture.hpp"
@@ -47,13 +48,19 @@ TEST_CASE("five nodes converge, learning each other from one seed") {
         }
     }
     REQUIRE(mesh.converged());
-    std::uint64_t received = 0, won = 0;
+    std::uint64_t received = 0, won = 0, digests = 0;
     for (int i = 0; i < 5; ++i) {
         auto c = mesh.node(i).counters();
         received += c.column_changes_received;
         won += c.column_changes_won;
         CHECK(c.messages_rejected == 0);
+        // Honest nodes that hold the same versions hold the same content: digests
+        // are compared (at least once somewhere) and never call for a repair.
+        CHECK(c.repairs_started == 0);
+        CHECK(c.column_changes_repaired == 0);
+        digests += c.digests_sent;
     }
+    CHECK(digests > 0);
     // How many copies of each change a node receives on average (reported, not judged).
     WARN("column changes received "
          << received << ", new on arrival " << won << " ("
@@ -169,6 +176,72 @@ TEST_CASE("thousands of random and mutated frames leave a node working") {
     auto reasons = mesh.node(0).counters().rejected_by_reason;
     CHECK(reasons.count("corruption") == 1);
     CHECK(reasons.count("unsupported") == 1);
+}
+
+TEST_CASE("a forged counter total under a real stamp is found by content digests and healed") {
+    // A faulty member sends node 1 node 0's own write with another counter total. Node 1
+    // then covers node 0's version with the wrong content, and the honest copy arriving
+    // later is skipped as covered: the version vectors agree and cannot show it. The
+    // nodes' content digests differ, and the repair that follows merges both states by
+    // the counter rule (at one stamp, the larger total): the real total, everywhere.
+    auto keys = transport::generate_keys();
+    REQUIRE(keys.ok());
+    Mesh mesh(2, [&](peer::NodeOptions& o) { o.transport.trusted.insert(keys->public_key); });
+    REQUIRE(mesh.full_membership());
+    mesh.partition({0}, {1}, true);
+    mesh.db(0).exec("INSERT INTO items VALUES ('k', 'x', 5)");
+    std::optional<store::RowHistory> real;
+    REQUIRE(Mesh::eventually(
+        [&] {
+            auto inspector = store::Inspector::open(mesh.path(0));
+            if (!inspector) {
+                return false;
+            }
+            auto items = (*inspector)->table("items");
+            auto row = (*inspector)->history(**items, {crdt::Value::text("k")});
+            if (!row || !row->known || row->pending > 0) {
+                return false; // not captured yet
+            }
+            real = *row;
+            return true;
+        },
+        10s));
+    REQUIRE(real->columns.size() == 2);
+    const auto& name = real->columns[0].column.name == "name" ? real->columns[0] : real->columns[1];
+    const auto& qty = real->columns[0].column.name == "qty" ? real->columns[0] : real->columns[1];
+    REQUIRE(name.written);
+    REQUIRE(qty.contributions.size() == 1);
+    auto contribution = qty.contributions[0];
+    REQUIRE(contribution.total == 5);
+
+    std::mt19937_64 id_rng(11);
+    auto forged_id = crdt::NodeId::random(id_rng);
+    zmq::context_t context;
+    zmq::socket_t attacker(context, zmq::socket_type::dealer);
+    attacker.set(zmq::sockopt::linger, 0);
+    attacker.set(zmq::sockopt::curve_serverkey, mesh.options(1).transport.keys.public_key);
+    attacker.set(zmq::sockopt::curve_publickey, keys->public_key);
+    attacker.set(zmq::sockopt::curve_secretkey, keys->secret_key);
+    attacker.connect(mesh.node(1).endpoint());
+    crdt::CausalLength life(real->life);
+    store::ChangeSet forged;
+    forged.rows.push_back({"items",
+                           {crdt::Value::text("k")},
+                           {life, real->life_stamp},
+                           {{"name", {life, *name.written, crdt::Value::text("x"), {}}}},
+                           {{"qty", {life, contribution.stamp, 2}}}});
+    attacker.send(zmq::buffer(transport::encode(transport::Message{forged_id, transport::Push{forged}})),
+                  zmq::send_flags::none);
+    REQUIRE(Mesh::eventually(
+        [&] { return mesh.db(1).scalar("SELECT count(*) FROM items WHERE qty = 2") == 1; }, 10s));
+
+    mesh.partition({0}, {1}, false);
+    REQUIRE(mesh.converged());
+    CHECK(mesh.db(0).scalar("SELECT qty FROM items WHERE id = 'k'") == 5);
+    CHECK(mesh.db(1).scalar("SELECT qty FROM items WHERE id = 'k'") == 5);
+    auto started = mesh.node(0).counters().repairs_started + mesh.node(1).counters().repairs_started;
+    CHECK(started >= 1);
+    CHECK(mesh.node(1).counters().column_changes_repaired >= 1);
 }
 
 TEST_CASE("a node whose key is not trusted is refused") {
