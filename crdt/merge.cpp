@@ -1,3 +1,4 @@
+#include <cmath>
 #include <tuple>
 
 #include <peerlite/crdt/merge.hpp>
@@ -23,6 +24,24 @@ Result<MergeRule> parse_rule(std::string_view name) {
     }
     return Status(Code::invalid_argument, "unknown merge rule '" + std::string(name) +
                                               "' (expected one of: lww, counter, max, min)");
+}
+
+std::optional<std::int64_t> counter_value(const Value& value) {
+    switch (value.storage_class()) {
+    case StorageClass::integer: return value.as_integer();
+    case StorageClass::real: {
+        // Both bounds are powers of two, so exact as doubles: every double in [lo, hi)
+        // converts without undefined behaviour. NaN fails both comparisons.
+        constexpr double lo = -9223372036854775808.0; // -2^63
+        constexpr double hi = 9223372036854775808.0;  // 2^63
+        double v = value.as_real();
+        if (v >= lo && v < hi && std::trunc(v) == v) {
+            return static_cast<std::int64_t>(v);
+        }
+        return std::nullopt;
+    }
+    default: return std::nullopt;
+    }
 }
 
 namespace {

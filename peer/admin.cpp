@@ -64,6 +64,7 @@ json counters_json(const NodeCounters& c) {
             {"syncs_started", c.syncs_started},
             {"pulls_retried", c.pulls_retried},
             {"rows_too_large", c.rows_too_large},
+            {"local_writes_refused", c.local_writes_refused},
             {"digests_sent", c.digests_sent},
             {"repairs_started", c.repairs_started},
             {"column_changes_repaired", c.column_changes_repaired}};

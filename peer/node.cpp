@@ -153,6 +153,7 @@ struct Node::Impl {
                 Clock::time_point now);
     void serve_sync(const crdt::NodeId& from, const transport::SyncRequest& request,
                     Clock::time_point now);
+    void report_capture_warnings();
     void send_digests(const crdt::NodeId& to, std::vector<store::TableDigest> tables);
     void compare_digests(const crdt::NodeId& from, const transport::Digests& theirs);
     void send_repair(const crdt::NodeId& to, const std::string& table,
@@ -287,6 +288,7 @@ void Node::Impl::loop() {
             handle(in, now);
         }
         tick(now);
+        report_capture_warnings();
         if (now >= next_publish) {
             next_publish = now + std::chrono::milliseconds(20);
             publish();
@@ -834,6 +836,19 @@ void Node::Impl::probe(Clock::time_point now) {
         } else {
             ++it;
         }
+    }
+}
+
+// Captures run inside every store call that reads or writes (tick, apply, read), so the
+// warnings of all of them are collected here once per loop turn.
+void Node::Impl::report_capture_warnings() {
+    auto warnings = store->take_capture_warnings();
+    if (warnings.empty()) {
+        return;
+    }
+    count([&](NodeCounters& c) { c.local_writes_refused += warnings.size(); });
+    for (const auto& w : warnings) {
+        spdlog::warn("[{}] {}", log_name, w.message);
     }
 }
 

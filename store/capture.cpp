@@ -1,7 +1,9 @@
 // Capture pickup: turns the rows triggers appended to each table's log into stamped
 // changes in the row records. Runs inside the caller's write transaction.
 #include <map>
+#include <utility>
 
+#include <peerlite/store/inspect.hpp>
 #include <peerlite/store/store.hpp>
 
 #include "bytes.hpp"
@@ -43,7 +45,8 @@ Result<std::optional<std::vector<crdt::Value>>> read_user_row(TableState& t,
     return std::optional(std::move(values));
 }
 
-// Writes the winner back into the user table after a local write lost under max/min.
+// Writes the winner back into the user table after a local write lost under max/min, or
+// the sum after a counter refused a value.
 Status restore_cell(TableState& t, const std::vector<crdt::Value>& key, int column,
                     const crdt::Value& value) {
     auto& stmt = t.user_update;
@@ -52,14 +55,14 @@ Status restore_cell(TableState& t, const std::vector<crdt::Value>& key, int colu
     stmt.bind_int(1, std::int64_t{1} << column);
     stmt.bind(column + 2, value);
     TableState::bind_key(stmt, n + 2, key);
-    return stmt.run("restoring a max/min winner in '" + t.schema.name + "'");
+    return stmt.run("restoring a max/min winner or counter sum in '" + t.schema.name + "'");
 }
 
 class Capturer {
 public:
     Capturer(Store::Impl& s, TableState& t) : s_(s), t_(t) {}
 
-    // Undoes the local max/min writes that lost. Deferred until every log entry is read:
+    // Undoes the local max/min writes that lost and the counter values refused. Deferred until every log entry is read:
     // later entries read the row's values, and a re-insert read after an undo would
     // otherwise take the undone life's winner into its new life (regression test in
     // tests/store/capture_test.cpp).
@@ -130,35 +133,7 @@ private:
         auto rule = t_.schema.values[static_cast<std::size_t>(col)].rule;
         auto life = r.life.life;
         if (rule == crdt::MergeRule::counter) {
-            // The node's contribution moves by however much the cell moved since the
-            // last merge or capture, which left it equal to the sum of contributions.
-            auto now = value.storage_class() == crdt::StorageClass::integer ? value.as_integer()
-                       : value.storage_class() == crdt::StorageClass::real
-                           ? static_cast<std::int64_t>(value.as_real())
-                           : 0;
-            auto delta = new_life ? now : crdt::counter_add(now, -r.counter_sum(col));
-            if (delta == 0 && !new_life) {
-                return Status::success();
-            }
-            CounterEntry* own = nullptr;
-            for (auto& c : r.counters) {
-                if (c.column == col && c.write.stamp.node == s_.self) {
-                    own = &c;
-                }
-            }
-            auto base = own && own->write.life == life ? own->write.total : 0;
-            crdt::CounterWrite w{life, stamp, crdt::counter_add(base, delta)};
-            if (own) {
-                own->write = w;
-            } else {
-                r.counters.push_back({col, w});
-                std::sort(r.counters.begin(), r.counters.end(), [](const auto& a, const auto& b) {
-                    return std::tie(a.column, a.write.stamp.node) <
-                           std::tie(b.column, b.write.stamp.node);
-                });
-            }
-            ++stats.column_changes;
-            return Status::success();
+            return counter(r, key, col, value, stamp, new_life, stats);
         }
         bool keeps_value = rule != crdt::MergeRule::last_writer_wins;
         auto* existing = r.cell(col);
@@ -190,6 +165,81 @@ private:
         }
         ++stats.column_changes;
         return Status::success();
+    }
+
+    // The node's contribution moves by however much the cell moved since the last merge
+    // or capture, which left it equal to the sum of contributions.
+    Status counter(RowRecord& r, const std::vector<crdt::Value>& key, int col,
+                   const crdt::Value& value, const crdt::Stamp& stamp, bool new_life,
+                   CaptureStats& stats) {
+        auto sum = r.counter_sum(col);
+        auto now = crdt::counter_value(value);
+        if (!now) {
+            refuse_counter(key, col, value, sum);
+            return Status::success();
+        }
+        if (auto it = restores_.find(key); it != restores_.end()) {
+            it->second.erase(col); // the app wrote an integer again since the refusal
+        }
+        auto delta = new_life ? *now : crdt::counter_sub(*now, sum);
+        if (delta == 0 && !new_life) {
+            return Status::success();
+        }
+        auto life = r.life.life;
+        CounterEntry* own = nullptr;
+        for (auto& c : r.counters) {
+            if (c.column == col && c.write.stamp.node == s_.self) {
+                own = &c;
+            }
+        }
+        auto base = own && own->write.life == life ? own->write.total : 0;
+        crdt::CounterWrite w{life, stamp, crdt::counter_add(base, delta)};
+        if (own) {
+            own->write = w;
+        } else {
+            r.counters.push_back({col, w});
+            std::sort(r.counters.begin(), r.counters.end(), [](const auto& a, const auto& b) {
+                return std::tie(a.column, a.write.stamp.node) <
+                       std::tie(b.column, b.write.stamp.node);
+            });
+        }
+        ++stats.column_changes;
+        return Status::success();
+    }
+
+    // A value the counter cannot hold: guessing an integer for it (rounding 2.5, reading
+    // NULL as 0) would be a guess other nodes never see, so the write is not taken at
+    // all. The cell goes back to the sum, which every node agrees on, and the app hears
+    // why once per capture, even if several log entries touched the row.
+    void refuse_counter(const std::vector<crdt::Value>& key, int col, const crdt::Value& value,
+                        std::int64_t sum) {
+        auto& pending = restores_[key];
+        if (pending.count(col)) {
+            return;
+        }
+        pending[col] = crdt::Value::integer(sum);
+        const auto& column = t_.schema.values[static_cast<std::size_t>(col)].name;
+        std::string what;
+        switch (value.storage_class()) {
+        case crdt::StorageClass::null: what = "NULL"; break;
+        case crdt::StorageClass::real:
+            what = "REAL " + value.to_string() + " (not a whole number from -2^63 to 2^63-1)";
+            break;
+        case crdt::StorageClass::text:
+            what = "TEXT of " + std::to_string(value.byte_size()) + " bytes";
+            break;
+        case crdt::StorageClass::blob:
+            what = "BLOB of " + std::to_string(value.byte_size()) + " bytes";
+            break;
+        case crdt::StorageClass::integer: break; // always held
+        }
+        s_.capture_warnings.push_back(
+            {t_.schema.name, key, column, value, sum,
+             "table '" + t_.schema.name + "', key (" + format_key(key) + "), counter column '" +
+                 column + "': refused " + what +
+                 ": a counter holds 64-bit integers only; the write is not counted and the "
+                 "cell is put back to " +
+                 std::to_string(sum)});
     }
 
     Store::Impl& s_;
@@ -355,6 +405,10 @@ Result<std::optional<sql::Transaction>> Store::Impl::read_if_all_stamped() {
         return std::optional<sql::Transaction>(); // the read transaction rolls back here
     }
     return std::optional<sql::Transaction>(std::move(*look));
+}
+
+std::vector<CaptureWarning> Store::take_capture_warnings() {
+    return std::exchange(impl_->capture_warnings, {});
 }
 
 Result<CaptureStats> Store::capture() {

@@ -5,6 +5,7 @@
 #include <xxhash.h>
 
 #include "bytes.hpp"
+#include "inspect_impl.hpp"
 #include "store_impl.hpp"
 
 namespace peerlite::store {
@@ -162,10 +163,9 @@ Status Store::Impl::flush_digests() {
     return Status::success();
 }
 
-namespace {
-
-TableDigest summarize(const TableState& t, std::vector<std::uint64_t> buckets, bool with_buckets) {
-    TableDigest d{t.schema.name, t.schema.identity(), 0, {}};
+TableDigest summarize(const std::string& table, std::uint64_t schema,
+                      std::vector<std::uint64_t> buckets, bool with_buckets) {
+    TableDigest d{table, schema, 0, {}};
     for (auto b : buckets) {
         d.total += b;
     }
@@ -175,36 +175,68 @@ TableDigest summarize(const TableState& t, std::vector<std::uint64_t> buckets, b
     return d;
 }
 
-} // namespace
+Result<std::vector<std::uint64_t>> read_digest_buckets(sqlite3* db, const std::string& table) {
+    auto stmt = sql::Stmt::prepare(db, "SELECT bucket, digest FROM _peerlite_digests WHERE tbl = ?1");
+    if (!stmt) {
+        return stmt.status();
+    }
+    std::vector<std::uint64_t> buckets(kDigestBuckets, 0);
+    sql::Reset reset(*stmt);
+    stmt->bind_text(1, table);
+    int rc;
+    while ((rc = stmt->step()) == SQLITE_ROW) {
+        auto b = stmt->column_int(0);
+        if (b < 0 || b >= static_cast<std::int64_t>(kDigestBuckets)) {
+            return Status(Code::corruption, "_peerlite_digests: bucket " + std::to_string(b) +
+                                                " of table '" + table + "' is out of range");
+        }
+        buckets[static_cast<std::size_t>(b)] = static_cast<std::uint64_t>(stmt->column_int(1));
+    }
+    if (rc != SQLITE_DONE) {
+        return sql::error(db, "reading digests of '" + table + "'");
+    }
+    return buckets;
+}
 
 Result<std::vector<TableDigest>> Store::digests(bool with_buckets) {
     auto& s = *impl_;
     if (auto st = refresh_schema(); !st.ok()) {
         return st;
     }
-    auto stmt = sql::Stmt::prepare(s.db.get(),
-                                   "SELECT bucket, digest FROM _peerlite_digests WHERE tbl = ?1");
-    if (!stmt) {
-        return stmt.status();
-    }
     std::vector<TableDigest> out;
     for (auto& [name, t] : s.tables) {
-        std::vector<std::uint64_t> buckets(kDigestBuckets, 0);
-        sql::Reset reset(*stmt);
-        stmt->bind_text(1, name);
-        int rc;
-        while ((rc = stmt->step()) == SQLITE_ROW) {
-            auto b = stmt->column_int(0);
-            if (b < 0 || b >= static_cast<std::int64_t>(kDigestBuckets)) {
-                return Status(Code::corruption, "_peerlite_digests: bucket " + std::to_string(b) +
-                                                    " of table '" + name + "' is out of range");
-            }
-            buckets[static_cast<std::size_t>(b)] = static_cast<std::uint64_t>(stmt->column_int(1));
+        auto buckets = read_digest_buckets(s.db.get(), name);
+        if (!buckets) {
+            return buckets.status();
         }
-        if (rc != SQLITE_DONE) {
-            return sql::error(s.db.get(), "reading digests of '" + name + "'");
+        out.push_back(summarize(name, t.schema.identity(), std::move(*buckets), with_buckets));
+    }
+    return out;
+}
+
+Result<ContentDigests> Inspector::digests() {
+    auto& s = *impl_;
+    auto tx = ReadTx::begin(s.db.get());
+    if (!tx) {
+        return tx.status();
+    }
+    ContentDigests out;
+    auto versions = read_versions(s.db.get(), s.nodes);
+    if (!versions) {
+        return versions.status();
+    }
+    out.versions = std::move(*versions);
+    for (const auto& t : s.tables) {
+        auto schema = s.schemas.find(t.name);
+        if (schema == s.schemas.end()) {
+            continue; // its definition cannot be read: verify() reports it
         }
-        out.push_back(summarize(t, std::move(buckets), with_buckets));
+        auto buckets = read_digest_buckets(s.db.get(), t.name);
+        if (!buckets) {
+            return buckets.status();
+        }
+        out.tables.push_back(
+            summarize(t.name, schema->second.identity(), std::move(*buckets), true));
     }
     return out;
 }
@@ -221,7 +253,7 @@ Result<std::vector<TableDigest>> Store::recompute_digests() {
         if (!buckets) {
             return buckets.status();
         }
-        out.push_back(summarize(t, std::move(*buckets), true));
+        out.push_back(summarize(name, t.schema.identity(), std::move(*buckets), true));
     }
     if (auto st = tx->commit(); !st.ok()) {
         return st;

@@ -12,9 +12,14 @@
 #pragma once
 
 #include <cstdint>
+#include <string>
 #include <vector>
 
+#include <sqlite3.h>
+
 #include <peerlite/crdt/value.hpp>
+#include <peerlite/status.hpp>
+#include <peerlite/store/change_set.hpp>
 
 #include "row_record.hpp"
 
@@ -27,5 +32,12 @@ std::uint32_t key_bucket(const std::vector<crdt::Value>& key);
 // 0 for a record that was never stored (it contributes nothing to its bucket).
 std::uint64_t row_hash(const TableState& t, const std::vector<crdt::Value>& key,
                        const RowRecord& record);
+
+// The stored buckets of one table (_peerlite_digests), kDigestBuckets entries.
+Result<std::vector<std::uint64_t>> read_digest_buckets(sqlite3* db, const std::string& table);
+
+// A table's digest from its buckets: the total always, the buckets if asked for.
+TableDigest summarize(const std::string& table, std::uint64_t schema,
+                      std::vector<std::uint64_t> buckets, bool with_buckets);
 
 } // namespace peerlite::store

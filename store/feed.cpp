@@ -87,25 +87,6 @@ Result<crdt::VersionVector> parse_cursor(std::string_view text, const NodeTable&
     return out;
 }
 
-Result<crdt::VersionVector> read_versions(sqlite3* db, const NodeTable& nodes) {
-    auto stmt = sql::Stmt::prepare(db, "SELECT node, first, last FROM _peerlite_versions");
-    if (!stmt) {
-        return stmt.status();
-    }
-    sql::Reset reset(*stmt);
-    crdt::VersionVector out;
-    while (stmt->step() == SQLITE_ROW) {
-        auto origin = nodes.id_at(static_cast<std::uint64_t>(stmt->column_int(0)));
-        if (!origin) {
-            return origin.status();
-        }
-        out.add(*origin, crdt::ClockRange{
-                             crdt::Hlc::from_raw(static_cast<std::uint64_t>(stmt->column_int(1))),
-                             crdt::Hlc::from_raw(static_cast<std::uint64_t>(stmt->column_int(2)))});
-    }
-    return out;
-}
-
 // `base` plus the versions of `covered` at or below `s` (strictly below if !inclusive).
 crdt::VersionVector clip(const crdt::VersionVector& base, const crdt::VersionVector& covered,
                          const crdt::Stamp& s, bool inclusive) {
@@ -213,6 +194,25 @@ Status scan_table(Inspector::Impl& s, const TableInfo& t, const crdt::VersionVec
 }
 
 } // namespace
+
+Result<crdt::VersionVector> read_versions(sqlite3* db, const NodeTable& nodes) {
+    auto stmt = sql::Stmt::prepare(db, "SELECT node, first, last FROM _peerlite_versions");
+    if (!stmt) {
+        return stmt.status();
+    }
+    sql::Reset reset(*stmt);
+    crdt::VersionVector out;
+    while (stmt->step() == SQLITE_ROW) {
+        auto origin = nodes.id_at(static_cast<std::uint64_t>(stmt->column_int(0)));
+        if (!origin) {
+            return origin.status();
+        }
+        out.add(*origin, crdt::ClockRange{
+                             crdt::Hlc::from_raw(static_cast<std::uint64_t>(stmt->column_int(1))),
+                             crdt::Hlc::from_raw(static_cast<std::uint64_t>(stmt->column_int(2)))});
+    }
+    return out;
+}
 
 Result<FeedPage> Inspector::changes(const std::string& cursor) {
     auto& s = *impl_;

@@ -55,6 +55,9 @@ private:
     sqlite3* db_;
 };
 
+// The version vector the file holds (_peerlite_versions); call inside a ReadTx.
+Result<crdt::VersionVector> read_versions(sqlite3* db, const NodeTable& nodes);
+
 // The row's key as stored: "k0 = ?1 AND k1 = ?2" over the metadata key columns.
 std::string meta_key_match(std::size_t nkeys);
 

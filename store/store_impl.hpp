@@ -54,6 +54,7 @@ struct Store::Impl {
     std::map<std::pair<std::string, std::uint32_t>, std::uint64_t> digest_deltas;
     std::map<std::string, TableState> tables;
     std::int64_t schema_version = -1;
+    std::vector<CaptureWarning> capture_warnings; // until take_capture_warnings()
 
     sql::Stmt meta_put;
     sql::Stmt version_delete;

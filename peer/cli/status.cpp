@@ -76,6 +76,16 @@ void print_database(const json& db) {
         reasons += (reasons.empty() ? "" : ", ") + reason + " " + std::to_string(n.get<int>());
     }
     std::printf("%s\n", reasons.empty() ? "" : (" (" + reasons + ")").c_str());
+    auto n = [&](const char* name) { return c.value(name, 0ULL); };
+    std::printf("  catch-ups retried %llu; content digests sent %llu, repairs started %llu, "
+                "column changes repaired %llu\n",
+                n("pulls_retried"), n("digests_sent"), n("repairs_started"),
+                n("column_changes_repaired"));
+    if (n("rows_too_large") > 0 || n("local_writes_refused") > 0) {
+        std::printf("  refused where written (see the daemon's log): %llu rows too large to "
+                    "send, %llu local writes a counter cannot hold\n",
+                    n("rows_too_large"), n("local_writes_refused"));
+    }
     std::printf("  members (%zu):\n", db["members"].size());
     if (db["members"].empty()) {
         std::printf("    none yet (no seed reached, and nobody has contacted this node)\n");

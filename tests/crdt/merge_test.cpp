@@ -103,6 +103,25 @@ TEST_CASE("counter sums wrap at 64 bits so every order agrees") {
     CHECK(counter_add(counter_add(max, 1), -1) == max);
 }
 
+TEST_CASE("a counter takes integers and whole reals in range, and refuses every other value") {
+    auto max = std::numeric_limits<std::int64_t>::max();
+    auto min = std::numeric_limits<std::int64_t>::min();
+    CHECK(counter_value(Value::integer(max)) == max);
+    CHECK(counter_value(Value::integer(-7)) == -7);
+    CHECK(counter_value(Value::real(3.0)) == 3);
+    CHECK(counter_value(Value::real(-0.0)) == 0);
+    CHECK(counter_value(Value::real(-9223372036854775808.0)) == min); // -2^63 fits
+    CHECK(counter_value(Value::real(9007199254740993.0)) == 9007199254740992); // as stored
+    CHECK_FALSE(counter_value(Value::real(2.5)));
+    CHECK_FALSE(counter_value(Value::real(9223372036854775808.0))); // 2^63 does not
+    CHECK_FALSE(counter_value(Value::real(1e300)));
+    CHECK_FALSE(counter_value(Value::real(-1e300)));
+    CHECK_FALSE(counter_value(Value::real(std::numeric_limits<double>::infinity())));
+    CHECK_FALSE(counter_value(Value::null()));
+    CHECK_FALSE(counter_value(Value::text("5")));
+    CHECK_FALSE(counter_value(Value::blob({5})));
+}
+
 TEST_CASE("delete beats a concurrent update; a later re-insert beats the delete") {
     RowWrite inserted{CausalLength(1), Stamp{at(100), node(1)}};
     RowWrite deleted{inserted.life.deleted(), Stamp{at(150), node(2)}};

@@ -185,3 +185,121 @@ TEST_CASE("parts are cut by bytes: large rows written offline and in one transac
     // Nothing was dropped by b's frame limit.
     CHECK(status_of(t, "b")["databases"][0]["counters"]["messages_rejected"] == 0);
 }
+
+TEST_CASE("content that differs under equal version vectors is found by digests and repaired; "
+          "peerlite diff --digests and status show it") {
+    Trio t;
+    PlainDb a(t.dir.file("a.db"));
+    a.exec(kMeshTable);
+    a.exec("INSERT INTO items VALUES ('k', 'x', 5), ('other', 'y', 1)");
+    // Before the daemons run, b's file takes a's writes, with another counter total for
+    // 'k' under a's real stamp (what a faulty member could send): b then covers all of
+    // a's versions, and the honest copy of 'k' will be skipped as covered.
+    {
+        PlainDb(t.dir.file("b.db")).exec(kMeshTable);
+        schema::TableSpec spec{"items", {{"qty", crdt::MergeRule::counter}}};
+        auto a_store = open_store(t.dir.file("a.db"));
+        auto b_store = open_store(t.dir.file("b.db"));
+        REQUIRE(a_store->sync_table(spec).ok());
+        REQUIRE(b_store->sync_table(spec).ok());
+        REQUIRE(a_store->capture().ok());
+        auto wanted = a_store->versions();
+        store::ReadCursor cursor;
+        auto set = a_store->read_changes(wanted, cursor);
+        REQUIRE(set.ok());
+        REQUIRE(cursor.done);
+        set->covers = wanted;
+        int forged = 0;
+        for (auto& row : set->rows) {
+            if (row.key == std::vector{crdt::Value::text("k")}) {
+                REQUIRE(row.counters.size() == 1);
+                row.counters[0].write.total = 2;
+                ++forged;
+            }
+        }
+        REQUIRE(forged == 1);
+        REQUIRE(b_store->apply(*set).ok());
+    }
+    Daemon da(t.write("a", {"a.db"}), t.dir.file("a.log"));
+    REQUIRE(da.ready());
+    PlainDb b(t.dir.file("b.db"));
+    REQUIRE(b.scalar("SELECT qty FROM items WHERE id = 'k'") == 2);
+    // The operator's view before any repair: same versions, different content.
+    auto diff = [&] {
+        return run_binary(peerlite_binary(),
+                          "diff --digests " + t.dir.file("a.db") + " " + t.dir.file("b.db"),
+                          t.dir.file("diff.out"));
+    };
+    auto [diverged, diverged_out] = diff();
+    CHECK(diverged == 1);
+    CHECK_THAT(diverged_out, Catch::Contains("table items: 1 of 256 digest buckets differ"));
+    CHECK_THAT(diverged_out, Catch::Contains("hold the same versions but not the same content"));
+
+    DatabaseConfig db_b{"b.db"};
+    db_b.seeds = {{da.endpoint(), t.pub(0)}};
+    Daemon db(t.write("b", db_b), t.dir.file("b.log"));
+    REQUIRE(db.ready());
+    CHECK(Mesh::eventually([&] { return same_items(t, "a", "b"); }, 20s));
+    CHECK(b.scalar("SELECT qty FROM items WHERE id = 'k'") == 5);
+    CHECK(b.scalar("SELECT count(*) FROM items") == 2);
+    auto repaired = status_of(t, "b")["databases"][0]["counters"]["column_changes_repaired"];
+    auto started = status_of(t, "a")["databases"][0]["counters"]["repairs_started"].get<int>() +
+                   status_of(t, "b")["databases"][0]["counters"]["repairs_started"].get<int>();
+    CHECK(started >= 1);
+    CHECK(repaired.get<int>() >= 1);
+    CHECK_THAT(db.log(), Catch::Contains("repaired table 'items' from"));
+
+    // And after it, on the two live files.
+    auto [agree, agree_out] = diff();
+    CHECK(agree == 0);
+    CHECK_THAT(agree_out, Catch::Contains("table items: digests agree"));
+    auto [st, status_out] =
+        run_binary(peerlite_binary(), "status --config " + t.dir.file("b.toml"),
+                   t.dir.file("status.out"));
+    CHECK(st == 0);
+    CHECK_THAT(status_out, Catch::Contains("repairs started"));
+    CHECK_THAT(status_out, Catch::Contains("column changes repaired " + std::to_string(repaired.get<int>())));
+}
+
+TEST_CASE("a value a counter cannot hold is refused where it is written, named in the log, and "
+          "the cell goes back to the counter's sum on every node") {
+    Trio t;
+    PlainDb a(t.dir.file("a.db"));
+    a.exec(kMeshTable);
+    PlainDb(t.dir.file("b.db")).exec(kMeshTable);
+    a.exec("INSERT INTO items VALUES ('k', 'x', 3)");
+    Daemon da(t.write("a", {"a.db"}), t.dir.file("a.log"));
+    REQUIRE(da.ready());
+    DatabaseConfig db_b{"b.db"};
+    db_b.seeds = {{da.endpoint(), t.pub(0)}};
+    Daemon db(t.write("b", db_b), t.dir.file("b.log"));
+    REQUIRE(db.ready());
+    PlainDb b(t.dir.file("b.db"));
+    REQUIRE(Mesh::eventually([&] { return same_items(t, "a", "b"); }, 10s));
+
+    // Each refused value, written from a plain connection: the cell is put back to 3.
+    for (std::string refused : {"2.5", "1e300", "NULL", "'seven'", "x'07'"}) {
+        INFO("qty = " << refused);
+        a.exec("UPDATE items SET qty = " + refused + " WHERE id = 'k'");
+        CHECK(Mesh::eventually(
+            [&] { return a.rows("SELECT qty FROM items") == std::vector<std::string>{"3"}; },
+            10s));
+    }
+    auto log = da.log();
+    CHECK_THAT(log, Catch::Contains("table 'items', key (k), counter column 'qty': refused REAL 2.5"));
+    CHECK_THAT(log, Catch::Contains("refused REAL 1.0000000000000001e+300"));
+    CHECK_THAT(log, Catch::Contains("refused NULL"));
+    CHECK_THAT(log, Catch::Contains("refused TEXT of 5 bytes"));
+    CHECK_THAT(log, Catch::Contains("refused BLOB of 1 bytes"));
+    CHECK(status_of(t, "a")["databases"][0]["counters"]["local_writes_refused"].get<int>() == 5);
+    CHECK(b.rows("SELECT qty FROM items") == std::vector<std::string>{"3"});
+    // Whole numbers held as REAL count; the mesh goes on and agrees.
+    a.exec("UPDATE items SET qty = 4.0 WHERE id = 'k'");
+    b.exec("UPDATE items SET qty = qty + 10 WHERE id = 'k'");
+    CHECK(Mesh::eventually(
+        [&] {
+            return same_items(t, "a", "b") &&
+                   b.rows("SELECT qty FROM items") == std::vector<std::string>{"14"};
+        },
+        10s));
+}

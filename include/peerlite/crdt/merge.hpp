@@ -25,8 +25,13 @@
 //     value is the sum of the contributions made in the row's current life. Concurrent
 //     increments on different nodes therefore all survive. A value written by INSERT
 //     counts as the inserting node's contribution (two nodes inserting the same key
-//     with qty=10 yield 20). The sum wraps around at 64 bits, as any order must give the
-//     same result.
+//     with qty=10 yield 20). The sum wraps around at 64 bits (two's complement, see
+//     counter_add()): overflow is not an error, and any order of adding the same
+//     contributions gives the same sum on every node.
+//     A counter holds 64-bit integers only (counter_value()). A local write of anything
+//     else (a fractional or out-of-range REAL, NULL, TEXT, BLOB) changes no contribution:
+//     capture puts the cell back to the sum and reports a warning, so no node rounds or
+//     converts the value its own way.
 #pragma once
 
 #include <compare>
@@ -112,10 +117,22 @@ struct CounterWrite {
 // Precondition: both contributions come from the same node (stamp.node equal).
 Winner decide_counter(const CounterWrite& existing, const CounterWrite& incoming);
 
+// The integer a counter cell takes for a value written to it, or nothing if the counter
+// cannot hold it exactly: an INTEGER is itself; a REAL that is a whole number from -2^63
+// to 2^63-1 is that integer (SQLite keeps 3.0 as REAL in a column without INTEGER
+// affinity); a fractional, infinite or out-of-range REAL, NULL, TEXT and BLOB are refused.
+std::optional<std::int64_t> counter_value(const Value& value);
+
 // Adds `delta` to a sum of contributions the same way on every node (wrapping at 64 bits).
 constexpr std::int64_t counter_add(std::int64_t sum, std::int64_t delta) {
     return static_cast<std::int64_t>(static_cast<std::uint64_t>(sum) +
                                      static_cast<std::uint64_t>(delta));
+}
+
+// `value - sum` the same way: the delta that moves `sum` to `value`, wrapping at 64 bits.
+constexpr std::int64_t counter_sub(std::int64_t value, std::int64_t sum) {
+    return static_cast<std::int64_t>(static_cast<std::uint64_t>(value) -
+                                     static_cast<std::uint64_t>(sum));
 }
 
 } // namespace peerlite::crdt

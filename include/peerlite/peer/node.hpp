@@ -90,6 +90,9 @@ struct NodeCounters {
     std::uint64_t syncs_started = 0;
     std::uint64_t pulls_retried = 0;  // changes that failed to apply, asked for again
     std::uint64_t rows_too_large = 0; // local rows no message can carry (logged once each)
+    // Local writes capture did not take as written (a value a counter cannot hold),
+    // each logged as a warning naming table, key and column.
+    std::uint64_t local_writes_refused = 0;
     // Content checks (docs/design/digests.md): digest messages sent, repairs this node
     // started after finding buckets that differ, and column changes that a repair (started
     // by either side) found missing or different here and merged.

@@ -24,6 +24,7 @@
 #include <peerlite/crdt/merge.hpp>
 #include <peerlite/crdt/version_vector.hpp>
 #include <peerlite/status.hpp>
+#include <peerlite/store/change_set.hpp>
 #include <peerlite/store/conflict.hpp>
 
 namespace peerlite::store {
@@ -95,6 +96,15 @@ struct Violation {
     bool warning = false; // something to look at, not a broken invariant
 };
 
+// The content digests a file keeps (docs/design/digests.md), read in one snapshot with
+// the version vector they belong to. Two replicas with equal versions hold the same
+// content exactly when their digests are equal (up to a 64-bit hash collision), for
+// every value except last-writer-wins cells, whose values the digests leave out.
+struct ContentDigests {
+    crdt::VersionVector versions;
+    std::vector<TableDigest> tables; // with buckets
+};
+
 // A key as text, the form Inspector::parse_key() reads: values separated by commas, text
 // as is (commas and backslashes escaped with a backslash), numbers as numbers, BLOBs as
 // x'00ff', NULL as NULL.
@@ -134,6 +144,9 @@ public:
     // entry's cursor yields exactly the entries after it, plus whatever arrived since.
     // Code::invalid_argument for a malformed cursor or one from another database.
     Result<FeedPage> changes(const std::string& cursor);
+
+    // What the store's digests say now. Writes not yet captured are not in them.
+    Result<ContentDigests> digests();
 
     // Checks the invariants of docs/metadata-format.md; an empty list means clean.
     Result<std::vector<Violation>> verify();

@@ -54,6 +54,20 @@ struct CaptureStats {
     std::size_t column_changes = 0; // cells and counter contributions stamped
 };
 
+// A local write capture did not take as written. Today the one kind: a value a counter
+// column cannot hold (crdt::counter_value(): NULL, TEXT, BLOB, a fractional or
+// out-of-range REAL). This node's contribution is left as it was and the cell is put
+// back to the counter's sum, the same on every node, so nothing is rounded or lost
+// without a word.
+struct CaptureWarning {
+    std::string table;
+    std::vector<crdt::Value> key;
+    std::string column;
+    crdt::Value refused;      // the value found in the cell
+    std::int64_t restored_to; // the counter's sum, written back into the cell
+    std::string message;      // all of the above in one line, for a log
+};
+
 struct ApplyStats {
     std::size_t rows = 0;           // row changes merged
     std::size_t column_changes = 0; // cells and counter contributions examined
@@ -110,6 +124,12 @@ public:
 
     // Picks up writes captured by triggers since the last call and stamps them.
     Result<CaptureStats> capture();
+
+    // Warnings of every capture since the last call, oldest first, for the caller to log.
+    // Captures also run inside read_changes(), apply() and sync_table(), so call this
+    // after any of them. One warning per refused write and capture; a capture whose
+    // transaction failed and ran again may report the same write twice.
+    std::vector<CaptureWarning> take_capture_warnings();
 
     // Row changes holding versions in `wanted` (typically what a peer lacks:
     // versions().minus(peer_vector)), at most `max_rows` of them and, encoded, at most
