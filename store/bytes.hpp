@@ -27,6 +27,8 @@ public:
 
     const std::string& data() const { return out_; }
     std::string take() { return std::move(out_); }
+    std::size_t size() const { return out_.size(); }
+    void truncate(std::size_t size) { out_.resize(size); }
 
 private:
     std::string out_;

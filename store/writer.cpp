@@ -1,5 +1,7 @@
 // The embedded write path: preupdate-hook capture, one log row per table per transaction.
 #define SQLITE_ENABLE_PREUPDATE_HOOK 1 // declares sqlite3_preupdate_*; Debian's library has them
+#include <algorithm>
+#include <cctype>
 #include <cstring>
 #include <map>
 #include <vector>
@@ -67,6 +69,85 @@ struct TableCapture {
     sql::Stmt append;
 };
 
+// What a statement does to savepoints, read from its SQL text (SQLite tells no hook about
+// ROLLBACK TO): SAVEPOINT n, RELEASE [SAVEPOINT] n, ROLLBACK [TRANSACTION] TO [SAVEPOINT] n.
+struct SavepointStatement {
+    enum class Kind { none, open, release, rollback_to } kind = Kind::none;
+    std::string name; // lower case: savepoint names compare case-insensitively
+};
+
+// Words and identifiers of `sql`, lower-cased, comments skipped, quotes removed; stops at
+// the first ';' or after `max` tokens.
+std::vector<std::string> leading_tokens(std::string_view sql, std::size_t max) {
+    std::vector<std::string> out;
+    std::size_t i = 0;
+    auto lower = [](char c) {
+        return static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    };
+    while (i < sql.size() && out.size() < max) {
+        char c = sql[i];
+        if (std::isspace(static_cast<unsigned char>(c))) {
+            ++i;
+        } else if (sql.substr(i, 2) == "--") {
+            i = sql.find('\n', i);
+            i = i == std::string_view::npos ? sql.size() : i + 1;
+        } else if (sql.substr(i, 2) == "/*") {
+            i = sql.find("*/", i + 2);
+            i = i == std::string_view::npos ? sql.size() : i + 2;
+        } else if (c == '"' || c == '`' || c == '[' || c == '\'') {
+            char close = c == '[' ? ']' : c;
+            std::string token;
+            for (++i; i < sql.size(); ++i) {
+                if (sql[i] == close) {
+                    if (close != ']' && i + 1 < sql.size() && sql[i + 1] == close) {
+                        token += close; // a doubled quote inside the name
+                        ++i;
+                        continue;
+                    }
+                    ++i;
+                    break;
+                }
+                token += lower(sql[i]);
+            }
+            out.push_back(std::move(token));
+        } else if (c == ';') {
+            break;
+        } else {
+            std::string token;
+            while (i < sql.size() && !std::isspace(static_cast<unsigned char>(sql[i])) &&
+                   sql[i] != ';' && sql[i] != '"' && sql[i] != '`' && sql[i] != '[' &&
+                   sql[i] != '\'' && sql.substr(i, 2) != "--" && sql.substr(i, 2) != "/*") {
+                token += lower(sql[i++]);
+            }
+            out.push_back(std::move(token));
+        }
+    }
+    return out;
+}
+
+SavepointStatement savepoint_statement(std::string_view sql) {
+    auto t = leading_tokens(sql, 5);
+    auto at = [&](std::size_t i) { return i < t.size() ? t[i] : std::string(); };
+    using Kind = SavepointStatement::Kind;
+    if (at(0) == "savepoint" && t.size() >= 2) {
+        return {Kind::open, at(1)};
+    }
+    if (at(0) == "release" && t.size() >= 2) {
+        return {Kind::release, at(1) == "savepoint" ? at(2) : at(1)};
+    }
+    if (at(0) == "rollback") {
+        std::size_t i = at(1) == "transaction" ? 2 : 1;
+        if (at(i) == "to") {
+            ++i;
+            if (at(i) == "savepoint") {
+                ++i;
+            }
+            return {Kind::rollback_to, at(i)};
+        }
+    }
+    return {};
+}
+
 } // namespace
 
 struct Writer::Impl {
@@ -76,6 +157,24 @@ struct Writer::Impl {
     bool in_transaction = false;
     bool stray_write = false; // a synced table written outside transaction()
     Status hook_error;
+    // Open savepoints, innermost last, each with how far every table's entries reached
+    // when it was opened: ROLLBACK TO cuts the entries back to that point.
+    struct Savepoint {
+        std::string name;
+        std::map<std::string, std::pair<std::size_t, std::uint64_t>, std::less<>> marks;
+    };
+    std::vector<Savepoint> savepoints;
+
+    // Hooks off before the members go: closing a connection with a transaction open rolls
+    // it back, which would call on_rollback on a half-destroyed Impl.
+    ~Impl() {
+        if (auto* handle = db.get()) {
+            sqlite3_preupdate_hook(handle, nullptr, nullptr);
+            sqlite3_commit_hook(handle, nullptr, nullptr);
+            sqlite3_rollback_hook(handle, nullptr, nullptr);
+            sqlite3_trace_v2(handle, 0, nullptr, nullptr);
+        }
+    }
 
     Status load_tables();
     void clear() {
@@ -83,7 +182,9 @@ struct Writer::Impl {
             t.entries = ByteWriter();
             t.count = 0;
         }
+        savepoints.clear();
     }
+    void statement(std::string_view sql);
     Status flush();
     void capture(int op, const char* table);
 };
@@ -216,6 +317,49 @@ void Writer::Impl::capture(int op, const char* table) {
     }
 }
 
+// Follows the savepoints the transaction body opens, releases and rolls back to, so
+// that writes a ROLLBACK TO undid leave no captured entry (SQLite's preupdate hook saw
+// them happen, and nothing tells it they were undone).
+void Writer::Impl::statement(std::string_view sql) {
+    if (!in_transaction) {
+        return;
+    }
+    auto sp = savepoint_statement(sql);
+    using Kind = SavepointStatement::Kind;
+    if (sp.kind == Kind::none) {
+        return;
+    }
+    if (sp.kind == Kind::open) {
+        Savepoint mark{sp.name, {}};
+        for (const auto& [name, t] : tables) {
+            mark.marks[name] = {t.entries.size(), t.count};
+        }
+        savepoints.push_back(std::move(mark));
+        return;
+    }
+    // The innermost savepoint of that name; one SQLite does not know fails the statement.
+    auto it = std::find_if(savepoints.rbegin(), savepoints.rend(),
+                           [&](const Savepoint& s) { return s.name == sp.name; });
+    if (it == savepoints.rend()) {
+        return;
+    }
+    auto keep = static_cast<std::size_t>(savepoints.rend() - it); // through the named one
+    if (sp.kind == Kind::release) {
+        savepoints.resize(keep - 1);
+        return;
+    }
+    // ROLLBACK TO undoes everything since the savepoint and keeps it open.
+    savepoints.resize(keep);
+    for (auto& [name, t] : tables) {
+        auto mark = savepoints.back().marks.find(name);
+        auto [size, count] = mark == savepoints.back().marks.end()
+                                 ? std::pair<std::size_t, std::uint64_t>{0, 0}
+                                 : mark->second;
+        t.entries.truncate(size);
+        t.count = count;
+    }
+}
+
 Status Writer::Impl::flush() {
     for (auto& [name, t] : tables) {
         if (t.count == 0) {
@@ -243,6 +387,15 @@ int on_commit(void* ctx) {
     // Non-zero turns the COMMIT into a ROLLBACK: a write we could not log must not land.
     return static_cast<Writer::Impl*>(ctx)->stray_write ? 1 : 0;
 }
+int on_trace(unsigned type, void* ctx, void* stmt, void* sql) {
+    // X is the statement's text, or a "-- ..." comment for a statement run by a trigger.
+    // (sqlite3_stmt_readonly() cannot filter: it is true for SAVEPOINT and RELEASE.)
+    (void)stmt;
+    if (type == SQLITE_TRACE_STMT && sql != nullptr) {
+        static_cast<Writer::Impl*>(ctx)->statement(static_cast<const char*>(sql));
+    }
+    return 0;
+}
 void on_rollback(void* ctx) {
     auto* impl = static_cast<Writer::Impl*>(ctx);
     impl->stray_write = false;
@@ -269,6 +422,7 @@ Result<std::unique_ptr<Writer>> Writer::open(const std::string& path, int busy_t
     sqlite3_preupdate_hook(handle, on_preupdate, impl.get());
     sqlite3_commit_hook(handle, on_commit, impl.get());
     sqlite3_rollback_hook(handle, on_rollback, impl.get());
+    sqlite3_trace_v2(handle, SQLITE_TRACE_STMT, on_trace, impl.get());
     if (auto s = impl->load_tables(); !s.ok()) {
         return s;
     }

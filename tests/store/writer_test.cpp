@@ -107,3 +107,37 @@ TEST_CASE("a case-only change to a NOCASE column is captured") {
     sync(*s.sa, *s.sb);
     CHECK(dump(s.b_path, "t") == std::vector<std::string>{"'k'|'Apple'|1"});
 }
+
+TEST_CASE("writes undone by ROLLBACK TO a savepoint are not captured; released ones are") {
+    Setup s;
+    REQUIRE(s.write("INSERT INTO t VALUES ('k1', 'one', 1), ('k2', 'two', 2), ('k4', 'four', 4)")
+                .ok());
+    // The regression: the delete of k1 was captured although ROLLBACK TO undid it, so the
+    // row stayed here and was deleted on every other node.
+    REQUIRE(s.write("SAVEPOINT a; DELETE FROM t WHERE id = 'k1'; UPDATE t SET qty = qty + 10 "
+                    "WHERE id = 'k2'; rollback transaction to savepoint \"A\"; "
+                    "INSERT INTO t VALUES ('k3', 'three', 3); RELEASE a")
+                .ok());
+    // Nested: an inner savepoint released into an outer one that is then rolled back,
+    // and a rolled-back savepoint that goes on and writes again (ROLLBACK TO keeps it).
+    REQUIRE(s.write("SAVEPOINT outer; SAVEPOINT inner; DELETE FROM t WHERE id = 'k2'; "
+                    "RELEASE inner; ROLLBACK TO outer; UPDATE t SET name = 'kept' WHERE id = "
+                    "'k4'; SAVEPOINT again; UPDATE t SET id = 'k9' WHERE id = 'k4'; "
+                    "/* a comment */ ROLLBACK TO SAVEPOINT again; DELETE FROM t WHERE id = 'k3'; "
+                    "RELEASE SAVEPOINT outer")
+                .ok());
+    CHECK(dump(s.a_path, "t") ==
+          std::vector<std::string>{"'k1'|'one'|1", "'k2'|'two'|2", "'k4'|'kept'|4"});
+    sync(*s.sa, *s.sb);
+    CHECK(dump(s.b_path, "t") == dump(s.a_path, "t"));
+    // A savepoint opened as the transaction itself (outside transaction()) is refused at
+    // COMMIT like any write made outside it.
+    auto* db = s.writer->handle();
+    CHECK(sqlite3_exec(db, "SAVEPOINT solo; DELETE FROM t WHERE id = 'k1'; RELEASE solo", nullptr,
+                       nullptr, nullptr) != SQLITE_OK);
+    CHECK(s.a.scalar("SELECT count(*) FROM t WHERE id = 'k1'") == 1);
+    CHECK(sqlite3_exec(db, "ROLLBACK", nullptr, nullptr, nullptr) == SQLITE_OK);
+    REQUIRE(s.write("DELETE FROM t WHERE id = 'k1'").ok()); // and the writer goes on
+    sync(*s.sa, *s.sb);
+    CHECK(dump(s.b_path, "t") == std::vector<std::string>{"'k2'|'two'|2", "'k4'|'kept'|4"});
+}

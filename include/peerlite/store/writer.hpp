@@ -13,6 +13,9 @@
 //   * SQLite triggers do not fire on this connection, the application's own included
 //     (capture triggers must not fire twice); use another connection for tables whose
 //     triggers matter, or do their work in the transaction body;
+//   * savepoints work as in SQLite: writes undone by ROLLBACK TO are not captured. The
+//     Writer follows SAVEPOINT, RELEASE and ROLLBACK TO by reading each statement's text
+//     (a trace callback), so issue them as SQL statements, not through other means;
 //   * one thread at a time, like a plain sqlite3 connection.
 // The Writer picks up ALTER TABLE and newly synced tables by itself (it checks the
 // schema version at each transaction). It does not need a Store open in the process;
@@ -41,7 +44,7 @@ public:
     Status transaction(const std::function<Status(sqlite3*)>& body);
 
     // The connection, for preparing statements. Owned by the Writer; valid until it is
-    // destroyed. Do not close it or install hooks on it.
+    // destroyed. Do not close it or install hooks or a trace callback on it.
     sqlite3* handle() const;
 
     struct Impl;
