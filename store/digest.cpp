@@ -140,26 +140,31 @@ Status Store::Impl::ensure_digests(TableState& t) {
 
 Status Store::Impl::flush_digests() {
     for (const auto& [where, delta] : digest_deltas) {
-        std::uint64_t digest = 0;
-        {
-            sql::Reset reset(digest_select);
-            digest_select.bind_text(1, where.first);
-            digest_select.bind_int(2, where.second);
-            int rc = digest_select.step();
-            if (rc == SQLITE_ROW) {
-                digest = static_cast<std::uint64_t>(digest_select.column_int(0));
-            } else if (rc != SQLITE_DONE) {
-                return sql::error(db.get(), "reading a digest");
-            }
-        }
-        digest_upsert.bind_text(1, where.first);
-        digest_upsert.bind_int(2, where.second);
-        digest_upsert.bind_int(3, static_cast<std::int64_t>(digest + delta));
-        if (auto st = digest_upsert.run("writing a digest"); !st.ok()) {
+        digest_add.bind_text(1, where.first);
+        digest_add.bind_int(2, where.second);
+        digest_add.bind_int(3, static_cast<std::int64_t>(delta));
+        if (auto st = digest_add.run("updating a digest"); !st.ok()) {
             return st;
         }
     }
     digest_deltas.clear();
+    return Status::success();
+}
+
+namespace {
+void wrapping_add(sqlite3_context* ctx, int, sqlite3_value** args) {
+    auto a = static_cast<std::uint64_t>(sqlite3_value_int64(args[0]));
+    auto b = static_cast<std::uint64_t>(sqlite3_value_int64(args[1]));
+    sqlite3_result_int64(ctx, static_cast<sqlite3_int64>(a + b));
+}
+} // namespace
+
+Status register_wrapping_add(sqlite3* db) {
+    if (sqlite3_create_function(db, "peerlite_wrapping_add", 2,
+                                SQLITE_UTF8 | SQLITE_DETERMINISTIC | SQLITE_DIRECTONLY, nullptr,
+                                wrapping_add, nullptr, nullptr) != SQLITE_OK) {
+        return sql::error(db, "registering peerlite_wrapping_add");
+    }
     return Status::success();
 }
 

@@ -33,6 +33,10 @@ std::uint32_t key_bucket(const std::vector<crdt::Value>& key);
 std::uint64_t row_hash(const TableState& t, const std::vector<crdt::Value>& key,
                        const RowRecord& record);
 
+// Registers peerlite_wrapping_add(a, b) on `db`: a + b wrapping at 64 bits (SQLite's
+// own + turns an overflowing sum into a REAL), for the digest upkeep in one statement.
+Status register_wrapping_add(sqlite3* db);
+
 // The stored buckets of one table (_peerlite_digests), kDigestBuckets entries.
 Result<std::vector<std::uint64_t>> read_digest_buckets(sqlite3* db, const std::string& table);
 

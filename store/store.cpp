@@ -239,8 +239,10 @@ Status prepare_store(Store::Impl& s) {
              Spec{&s.conflict_prune, "DELETE FROM _peerlite_conflicts WHERE decided_at < ?1"},
              Spec{&s.pending_insert, "INSERT OR IGNORE INTO _peerlite_pending(received_at, tbl, "
                                      "reason, change) VALUES (?1, ?2, ?3, ?4)"},
-             Spec{&s.digest_select,
-                  "SELECT digest FROM _peerlite_digests WHERE tbl = ?1 AND bucket = ?2"},
+             Spec{&s.digest_add,
+                  "INSERT INTO _peerlite_digests(tbl, bucket, digest) VALUES (?1, ?2, ?3) "
+                  "ON CONFLICT(tbl, bucket) DO UPDATE SET "
+                  "digest = peerlite_wrapping_add(digest, excluded.digest)"},
              Spec{&s.digest_upsert, "INSERT OR REPLACE INTO _peerlite_digests(tbl, bucket, digest) "
                                     "VALUES (?1, ?2, ?3)"},
              Spec{&s.pending_scan,
@@ -346,6 +348,9 @@ Result<std::unique_ptr<Store>> Store::open(const std::string& path, StoreOptions
     impl->db = std::move(*db);
     // Changes this connection applies must not be captured again as local writes.
     sqlite3_db_config(impl->db.get(), SQLITE_DBCONFIG_ENABLE_TRIGGER, 0, nullptr);
+    if (auto st = register_wrapping_add(impl->db.get()); !st.ok()) {
+        return st;
+    }
     {
         auto tx = sql::Transaction::begin(impl->db.get());
         if (!tx) {

@@ -64,7 +64,7 @@ struct Store::Impl {
     sql::Stmt pending_insert;
     sql::Stmt pending_scan; // id, change with id > ?1, in id order
     sql::Stmt data_version_stmt;
-    sql::Stmt digest_select; // digest of (tbl, bucket)
+    sql::Stmt digest_add;    // tbl, bucket, delta: adds with wrap-around
     sql::Stmt digest_upsert; // tbl, bucket, digest
 
     explicit Impl(StoreOptions o);

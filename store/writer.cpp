@@ -126,6 +126,16 @@ std::vector<std::string> leading_tokens(std::string_view sql, std::size_t max) {
 }
 
 SavepointStatement savepoint_statement(std::string_view sql) {
+    // Most statements are writes: settle them by their first character, without
+    // tokenizing (this runs for every statement the Writer executes).
+    auto first = sql.find_first_not_of(" \t\r\n");
+    if (first == std::string_view::npos) {
+        return {};
+    }
+    switch (sql[first]) {
+    case 's': case 'S': case 'r': case 'R': case '-': case '/': break;
+    default: return {};
+    }
     auto t = leading_tokens(sql, 5);
     auto at = [&](std::size_t i) { return i < t.size() ? t[i] : std::string(); };
     using Kind = SavepointStatement::Kind;
