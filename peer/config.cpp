@@ -1,7 +1,9 @@
+#include <cassert>
 #include <filesystem>
 #include <fstream>
 #include <set>
 #include <sstream>
+#include <utility>
 
 #include <toml++/toml.h>
 
@@ -12,6 +14,16 @@ namespace peerlite::peer {
 namespace {
 
 namespace fs = std::filesystem;
+
+// An allowed interval of a numeric key, both ends included.
+struct Range {
+    std::int64_t min;
+    std::int64_t max;
+};
+
+// Bounds shared by several keys (docs/config.md gives each key's own).
+constexpr std::int64_t kHourMs = 3'600'000;
+constexpr Range kInterval{1, kHourMs}; // 0 would fire on every turn of the loop
 
 class Loader {
 public:
@@ -40,8 +52,11 @@ public:
         return Status::success();
     }
 
+    // A string or a boolean; numbers go through number(), which needs their range.
     template <class T>
     Status get(const toml::table& t, const std::string& prefix, const char* key, T& out) const {
+        static_assert(std::is_same_v<T, std::string> || std::is_same_v<T, bool>,
+                      "numeric keys are read with number(), which takes their range");
         const auto* node = t.get(key);
         if (!node) {
             return Status::success(); // keep the default
@@ -52,30 +67,63 @@ public:
                 return error(node, prefix + key, "must be a string");
             }
             out = *v;
-        } else if constexpr (std::is_same_v<T, bool>) {
+        } else {
             auto v = node->value<bool>();
             if (!v) {
                 return error(node, prefix + key, "must be true or false");
             }
             out = *v;
-        } else {
-            auto v = node->value<std::int64_t>();
-            if (!v || *v < 0) {
-                return error(node, prefix + key, "must be a non-negative integer");
-            }
-            out = static_cast<T>(*v);
         }
         return Status::success();
     }
 
+    // The one way to read a numeric key: an integer within `range` (both ends allowed), or
+    // "FILE:LINE: key: VALUE is out of range [MIN, MAX]". A value of 0 where the node
+    // needs progress (rows per message, intervals) would silently stop it, so every
+    // numeric key has a range; docs/config.md lists them beside the defaults.
+    template <class T>
+    Status number(const toml::table& t, const std::string& prefix, const char* key, T& out,
+                  Range range) const {
+        // A range wider than the field is a bug in this file, not in the user's config.
+        assert(std::in_range<T>(range.min) && std::in_range<T>(range.max));
+        const auto* node = t.get(key);
+        if (!node) {
+            return Status::success(); // keep the default
+        }
+        auto v = node->value<std::int64_t>();
+        if (!v || !node->is_integer()) {
+            return error(node, prefix + key, "must be an integer");
+        }
+        if (*v < range.min || *v > range.max) {
+            return error(node, prefix + key,
+                         std::to_string(*v) + " is out of range [" + std::to_string(range.min) +
+                             ", " + std::to_string(range.max) + "]");
+        }
+        out = static_cast<T>(*v);
+        return Status::success();
+    }
+
     Status millis(const toml::table& t, const std::string& prefix, const char* key,
-                  std::chrono::milliseconds& out) const {
+                  std::chrono::milliseconds& out, Range range) const {
         std::int64_t v = out.count();
-        if (auto st = get(t, prefix, key, v); !st.ok()) {
+        if (auto st = number(t, prefix, key, v, range); !st.ok()) {
             return st;
         }
         out = std::chrono::milliseconds(v);
         return Status::success();
+    }
+
+    // Two keys that must keep an order (`low` <= `high`, or < when `strict`), whichever of
+    // them the file sets; the error points at the line of the one that is set.
+    Status ordered(const toml::table& t, const std::string& prefix, const char* low_key,
+                   std::int64_t low, const char* high_key, std::int64_t high, bool strict) const {
+        if (strict ? low < high : low <= high) {
+            return Status::success();
+        }
+        const auto* where = t.get(low_key) ? t.get(low_key) : t.get(high_key);
+        return error(where, prefix + low_key,
+                     std::to_string(low) + (strict ? " must be less than " : " must not exceed ") +
+                         prefix + high_key + " (" + std::to_string(high) + ")");
     }
 
     std::string resolve(const std::string& relative) const {
@@ -101,14 +149,28 @@ Status load_mesh(const Loader& l, const toml::table& mesh, NodeOptions& node) {
     }
     Status st;
     if (!(st = l.get(mesh, p, "plaintext", node.transport.plaintext)).ok() ||
-        !(st = l.get(mesh, p, "fanout", node.fanout)).ok() ||
-        !(st = l.get(mesh, p, "direct_push_limit", node.direct_push_limit)).ok() ||
-        !(st = l.millis(mesh, p, "anti_entropy_interval_ms", node.anti_entropy_interval)).ok() ||
-        !(st = l.millis(mesh, p, "probe_interval_ms", node.probe_interval)).ok() ||
-        !(st = l.millis(mesh, p, "probe_timeout_ms", node.probe_timeout)).ok() ||
-        !(st = l.millis(mesh, p, "gossip_interval_ms", node.gossip_interval)).ok() ||
-        !(st = l.millis(mesh, p, "suspect_after_ms", node.membership.suspect_after)).ok() ||
-        !(st = l.millis(mesh, p, "dead_after_ms", node.membership.dead_after)).ok()) {
+        !(st = l.number(mesh, p, "fanout", node.fanout, {1, 64})).ok() ||
+        !(st = l.number(mesh, p, "direct_push_limit", node.direct_push_limit, {0, 1024})).ok() ||
+        !(st = l.millis(mesh, p, "anti_entropy_interval_ms", node.anti_entropy_interval, kInterval))
+             .ok() ||
+        !(st = l.millis(mesh, p, "probe_interval_ms", node.probe_interval, kInterval)).ok() ||
+        !(st = l.millis(mesh, p, "probe_timeout_ms", node.probe_timeout, kInterval)).ok() ||
+        !(st = l.millis(mesh, p, "gossip_interval_ms", node.gossip_interval, kInterval)).ok() ||
+        !(st = l.millis(mesh, p, "suspect_after_ms", node.membership.suspect_after, kInterval))
+             .ok() ||
+        !(st = l.millis(mesh, p, "dead_after_ms", node.membership.dead_after, kInterval)).ok()) {
+        return st;
+    }
+    // A member dead before it was suspect never gets the suspect phase's grace; one dead
+    // before its probe timed out never gets the indirect probes that keep one lost packet
+    // or one bad link from being taken for death (Node::Impl::probe).
+    const auto& m = node.membership;
+    if (!(st = l.ordered(mesh, p, "suspect_after_ms", m.suspect_after.count(), "dead_after_ms",
+                         m.dead_after.count(), false))
+             .ok() ||
+        !(st = l.ordered(mesh, p, "probe_timeout_ms", node.probe_timeout.count(), "dead_after_ms",
+                         m.dead_after.count(), true))
+             .ok()) {
         return st;
     }
     if (const auto* trusted = mesh.get("trusted_keys")) {
@@ -253,13 +315,17 @@ Status load_limits(const Loader& l, const toml::table& t, NodeOptions& node) {
     }
     std::int64_t retention_hours = node.store.conflict_retention.count() / 3'600'000;
     Status st;
-    if (!(st = l.get(t, p, "max_message_bytes", node.transport.max_message_bytes)).ok() ||
-        !(st = l.get(t, p, "max_rows_per_message", node.max_rows_per_message)).ok() ||
-        !(st = l.millis(t, p, "max_clock_drift_ms", node.store.max_clock_drift)).ok() ||
-        !(st = l.get(t, p, "conflict_retention_hours", retention_hours)).ok() ||
-        !(st = l.get(t, p, "apply_batch_rows", node.store.apply_batch_rows)).ok() ||
-        !(st = l.get(t, p, "busy_timeout_ms", node.store.busy_timeout_ms)).ok() ||
-        !(st = l.millis(t, p, "poll_interval_ms", node.poll_interval)).ok()) {
+    if (!(st = l.number(t, p, "max_message_bytes", node.transport.max_message_bytes,
+                        {64 << 10, 1 << 30}))
+             .ok() ||
+        !(st = l.number(t, p, "max_rows_per_message", node.max_rows_per_message, {1, 1'000'000}))
+             .ok() ||
+        !(st = l.millis(t, p, "max_clock_drift_ms", node.store.max_clock_drift, kInterval)).ok() ||
+        !(st = l.number(t, p, "conflict_retention_hours", retention_hours, {0, 87'600})).ok() ||
+        !(st = l.number(t, p, "apply_batch_rows", node.store.apply_batch_rows, {1, 1'000'000}))
+             .ok() ||
+        !(st = l.number(t, p, "busy_timeout_ms", node.store.busy_timeout_ms, kInterval)).ok() ||
+        !(st = l.millis(t, p, "poll_interval_ms", node.poll_interval, {1, 1000})).ok()) {
         return st;
     }
     node.store.conflict_retention = std::chrono::hours(retention_hours);

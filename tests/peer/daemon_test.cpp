@@ -2,6 +2,7 @@
 // admin endpoint, several databases per daemon, stops and crashes in the middle of a sync,
 // and the WAL staying bounded while an application writes.
 #include <filesystem>
+#include <fstream>
 #include <nlohmann/json.hpp>
 #include <thread>
 
@@ -49,6 +50,18 @@ json status_of(const std::string& config_dir, const std::string& name) {
     return json::parse(*reply);
 }
 
+// The 1-based number of the first line of `path` that starts with `prefix` (0 if none).
+int line_of(const std::string& path, const std::string& prefix) {
+    std::ifstream in(path);
+    std::string line;
+    for (int n = 1; std::getline(in, line); ++n) {
+        if (line.rfind(prefix, 0) == 0) {
+            return n;
+        }
+    }
+    return 0;
+}
+
 } // namespace
 
 TEST_CASE("a config with an unknown key is refused with file, line and key") {
@@ -79,6 +92,44 @@ TEST_CASE("a config with an unknown key is refused with file, line and key") {
                Catch::Contains("database[1].path: " + p.dir.file("a.db") + " is listed twice"));
 
     CHECK(peerlited("--check --config " + p.write("a", {{"a.db"}}), p.dir.file("o")).first == 0);
+}
+
+// Regression (issue "Nothing lost"): max_rows_per_message = 0 was accepted and the node
+// then made no progress. Every numeric key now has a range, checked by one loader path.
+TEST_CASE("an out-of-range number in the config stops the daemon at start with exit status 2 "
+          "and names the key with its value and range") {
+    struct Refused {
+        std::string mesh, limits; // one line, for [mesh] or [limits]
+        std::string error;        // what follows "FILE:LINE: " (LINE: the line above)
+    };
+    auto bad = GENERATE(values<Refused>({
+        {"", "max_rows_per_message = 0",
+         "limits.max_rows_per_message: 0 is out of range [1, 1000000]"},
+        {"probe_interval_ms = -5", "", "mesh.probe_interval_ms: -5 is out of range [1, 3600000]"},
+        {"", "max_message_bytes = 1024",
+         "limits.max_message_bytes: 1024 is out of range [65536, 1073741824]"},
+        {"suspect_after_ms = 6000", "",
+         "mesh.suspect_after_ms: 6000 must not exceed mesh.dead_after_ms (5000)"},
+        {"probe_timeout_ms = 5000", "",
+         "mesh.probe_timeout_ms: 5000 must be less than mesh.dead_after_ms (5000)"},
+    }));
+    Pair p;
+    PlainDb(p.dir.file("a.db")).exec(kMeshTable);
+    auto c = p.config("a", {{"a.db"}});
+    c.mesh_extra = bad.mesh + "\n";
+    c.other_extra = "[limits]\n" + bad.limits + "\n";
+    auto config = write_config(p.dir, c);
+    auto line = line_of(config, bad.mesh.empty() ? bad.limits : bad.mesh);
+    REQUIRE(line > 0);
+    Daemon d(config, p.dir.file("a.log"));
+    CHECK(d.wait_exit(15s) == 2);
+    CHECK_THAT(d.log(), Catch::Contains(config + ":" + std::to_string(line) + ": " + bad.error));
+
+    // The ends of the ranges are allowed, and so is suspect_after_ms = dead_after_ms.
+    c.mesh_extra = "fanout = 1\nsuspect_after_ms = 5000\ndead_after_ms = 5000\n";
+    c.other_extra = "[limits]\nmax_rows_per_message = 1\nmax_message_bytes = 65536\n"
+                    "conflict_retention_hours = 0\npoll_interval_ms = 1000\n";
+    CHECK(peerlited("--check --config " + write_config(p.dir, c), p.dir.file("o")).first == 0);
 }
 
 TEST_CASE("a database without the declared table stops the daemon with exit status 2") {

@@ -1,6 +1,7 @@
 // peerlited's configuration file (TOML), one per node; every key is documented with its
-// default in docs/config.md. Loading is strict: an unknown key, a wrong type or a bad
-// value stops the daemon with an error naming the file, line and key.
+// default and allowed range in docs/config.md. Loading is strict: an unknown key, a wrong
+// type, a number outside its range or a bad value stops the daemon with an error naming
+// the file, line and key (and, for a number, the value and the range).
 //
 // One daemon serves one or more databases ([[database]] blocks). Each database is its own
 // mesh: it listens on its own address, has its own seeds and its own node id (kept in the
