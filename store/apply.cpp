@@ -249,6 +249,16 @@ private:
         return Status::success();
     }
 
+    // Whether a change of the row's current life wrote the column (a counter always has
+    // its sum, zero without contributions).
+    bool written_in_life(int col) {
+        if (rule(col) == crdt::MergeRule::counter || incoming_.count(col)) {
+            return true;
+        }
+        auto* e = r_.cell(col);
+        return e != nullptr && e->write.life == r_.life.life;
+    }
+
     // The visible value of a column after the merge.
     crdt::Value visible(int col) {
         auto r = rule(col);
@@ -281,10 +291,13 @@ private:
             return del.run("deleting a row of '" + t_.schema.name + "'");
         }
         if (old_life != life) {
-            // A new life: the row is written whole, unwritten cells NULL.
+            // A new life: the row is written whole; a cell no change of this life wrote
+            // (its writer did not have the column yet) takes the column's default, as
+            // it does on the nodes that add the column after the row exists.
             std::vector<crdt::Value> values;
             for (int i = 0; i < n; ++i) {
-                values.push_back(visible(i));
+                values.push_back(written_in_life(i) ? visible(i)
+                                                    : t_.defaults[static_cast<std::size_t>(i)]);
             }
             auto& up = t_.user_upsert;
             TableState::bind_key(up, 1, in_.key);

@@ -33,8 +33,13 @@ struct TableState {
     sql::Stmt rec_update;  // keys, rec, vmax
     sql::Stmt scan;        // rows with vmax > ?1 joined with the user row
     sql::Stmt scan_after;  // the same from (vmax, key) > (?1, ?3...)
+    // Each value column's DEFAULT, evaluated when the table was loaded (NULL when it has
+    // none): what a cell no change has written holds in a new life of the row, as SQLite
+    // would have given it on an INSERT that names no value for it.
+    std::vector<crdt::Value> defaults;
 
     Status prepare(sqlite3* db);
+    Status load_defaults(sqlite3* db);
     // Binds the key values at parameters first, first+1, ...
     static void bind_key(sql::Stmt& stmt, int first, const std::vector<crdt::Value>& key);
 };

@@ -88,6 +88,38 @@ Status TableState::prepare(sqlite3* db) {
         }
         *spec.stmt = std::move(*stmt);
     }
+    return load_defaults(db);
+}
+
+// A constant DEFAULT ('none', 7, -1.5, x'00') is exact. An expression (CURRENT_TIMESTAMP,
+// random()) is evaluated here, once: SQLite would evaluate it per row and per node, which
+// no two nodes could agree on anyway (docs/design/store.md).
+Status TableState::load_defaults(sqlite3* db) {
+    defaults.assign(schema.values.size(), crdt::Value());
+    auto info = sql::Stmt::prepare(db, "SELECT name, dflt_value FROM pragma_table_info(?1)");
+    if (!info) {
+        return info.status();
+    }
+    sql::Reset reset(*info);
+    info->bind_text(1, schema.name);
+    while (info->step() == SQLITE_ROW) {
+        auto column = schema.value_index(info->column_text(0));
+        auto dflt = info->column(1);
+        if (column < 0 || dflt.storage_class() != crdt::StorageClass::text) {
+            continue;
+        }
+        auto eval = sql::Stmt::prepare(db, "SELECT " + dflt.as_text());
+        if (!eval) {
+            return Status(eval.status().code(), "table '" + schema.name + "', column '" +
+                                                    info->column_text(0) +
+                                                    "': cannot evaluate its DEFAULT: " +
+                                                    eval.status().message());
+        }
+        sql::Reset reset_eval(*eval);
+        if (eval->step() == SQLITE_ROW) {
+            defaults[static_cast<std::size_t>(column)] = eval->column(0);
+        }
+    }
     return Status::success();
 }
 

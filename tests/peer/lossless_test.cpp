@@ -303,3 +303,48 @@ TEST_CASE("a value a counter cannot hold is refused where it is written, named i
         },
         10s));
 }
+
+TEST_CASE("a rolling ADD COLUMN with NOT NULL DEFAULT converges while the old nodes write") {
+    Trio t;
+    PlainDb a(t.dir.file("a.db"));
+    a.exec(kMeshTable);
+    PlainDb b(t.dir.file("b.db"));
+    b.exec(kMeshTable);
+    Daemon da(t.write("a", {"a.db"}), t.dir.file("a.log"));
+    REQUIRE(da.ready());
+    DatabaseConfig db_b{"b.db"};
+    db_b.seeds = {{da.endpoint(), t.pub(0)}};
+    Daemon db(t.write("b", db_b), t.dir.file("b.log"));
+    REQUIRE(db.ready());
+    a.exec("INSERT INTO items VALUES ('before', 'x', 1)");
+    REQUIRE(Mesh::eventually([&] { return same_items(t, "a", "b"); }, 10s));
+
+    // b rolls the column out first; a, without it, goes on inserting and updating.
+    b.exec("ALTER TABLE items ADD COLUMN color TEXT NOT NULL DEFAULT 'none'");
+    for (int i = 0; i < 20; ++i) {
+        a.exec("INSERT INTO items VALUES ('r" + std::to_string(i) + "', 'y', " +
+               std::to_string(i) + ")");
+    }
+    a.exec("UPDATE items SET name = 'x2' WHERE id = 'before'");
+    CHECK(Mesh::eventually(
+        [&] {
+            return b.scalar("SELECT count(*) FROM items WHERE color = 'none'") == 21 &&
+                   b.scalar("SELECT count(*) FROM items WHERE name = 'x2'") == 1;
+        },
+        20s));
+    CHECK(status_of(t, "b")["databases"][0]["counters"]["messages_rejected"] == 0);
+    CHECK(status_of(t, "b")["databases"][0]["counters"]["pulls_retried"] == 0);
+
+    // a adds it too; writes to it then flow both ways and the files agree.
+    a.exec("ALTER TABLE items ADD COLUMN color TEXT NOT NULL DEFAULT 'none'");
+    a.exec("UPDATE items SET color = 'red' WHERE id = 'r3'");
+    b.exec("UPDATE items SET color = 'blue' WHERE id = 'r4'");
+    CHECK(Mesh::eventually(
+        [&] {
+            return same_items(t, "a", "b") &&
+                   a.scalar("SELECT count(*) FROM items WHERE color = 'blue'") == 1 &&
+                   b.scalar("SELECT count(*) FROM items WHERE color = 'red'") == 1;
+        },
+        20s));
+    CHECK_THAT(db.log(), !Catch::Contains("NOT NULL constraint failed"));
+}

@@ -48,6 +48,34 @@ TEST_CASE("a column added while syncing is held back by a node without it, then 
     CHECK(dump(p.a_path, "t") == dump(p.b_path, "t"));
 }
 
+TEST_CASE("a row from a node without a new column takes the column's default, NOT NULL included") {
+    Pair p("CREATE TABLE t(id TEXT PRIMARY KEY NOT NULL, name TEXT)");
+    REQUIRE(p.sa->sync_table({"t", {}}).ok());
+    REQUIRE(p.sb->sync_table({"t", {}}).ok());
+    p.a.exec("INSERT INTO t VALUES ('old', 'x')");
+    sync(*p.sa, *p.sb);
+    // b rolls out two columns first; a has neither and goes on inserting and updating.
+    p.b.exec("ALTER TABLE t ADD COLUMN color TEXT NOT NULL DEFAULT 'none'");
+    p.b.exec("ALTER TABLE t ADD COLUMN size INTEGER DEFAULT 7");
+    REQUIRE(p.sb->refresh_schema().ok());
+    p.a.exec("INSERT INTO t VALUES ('new', 'y')");
+    p.a.exec("UPDATE t SET name = 'x2' WHERE id = 'old'");
+    // The regression: "NOT NULL constraint failed" on every round, forever; and with a
+    // nullable DEFAULT the cell was NULL here and the default where the column was added.
+    auto stats = sync(*p.sa, *p.sb);
+    CHECK(stats.held_back == 0);
+    CHECK(dump(p.b_path, "t") ==
+          std::vector<std::string>{"'new'|'y'|'none'|7", "'old'|'x2'|'none'|7"});
+    // a adds them too (existing rows take the defaults): both agree, and keep syncing.
+    p.a.exec("ALTER TABLE t ADD COLUMN color TEXT NOT NULL DEFAULT 'none'");
+    p.a.exec("ALTER TABLE t ADD COLUMN size INTEGER DEFAULT 7");
+    p.a.exec("UPDATE t SET color = 'red' WHERE id = 'new'");
+    sync(*p.sa, *p.sb);
+    sync(*p.sb, *p.sa);
+    CHECK(dump(p.a_path, "t") == dump(p.b_path, "t"));
+    CHECK(dump(p.b_path, "t").front() == "'new'|'y'|'red'|7");
+}
+
 TEST_CASE("writes to a new column made before peerlite noticed the ALTER are captured") {
     Pair p("CREATE TABLE t(id TEXT PRIMARY KEY NOT NULL, name TEXT)");
     p.b.exec("ALTER TABLE t ADD COLUMN n INTEGER DEFAULT 0");
