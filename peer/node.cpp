@@ -77,6 +77,7 @@ struct Node::Impl {
 
     // Loop state (node thread only).
     std::int64_t data_version = -1;
+    std::uint64_t capture_failures = 0; // in a row, since the last capture that worked
     // Session and probe numbers. Random at start: a peer keeps serving a session by
     // (sender, number) for a while, and a restarted node counting from 1 again could
     // continue its previous life's session, whose claim of coverage no longer matches
@@ -859,8 +860,17 @@ void Node::Impl::tick(Clock::time_point now) {
         data_version = *version;
         auto captured = store->capture();
         if (!captured) {
-            spdlog::error("[{}] capture failed: {}", log_name, captured.status().to_string());
+            // Once per streak: it is tried again every turn until it works.
+            if (capture_failures++ == 0) {
+                spdlog::warn("[{}] capture failed, trying again every turn: {}", log_name,
+                             captured.status().to_string());
+            }
         } else {
+            if (capture_failures > 0) {
+                spdlog::info("[{}] capture works again after {} failed attempts", log_name,
+                             capture_failures);
+                capture_failures = 0;
+            }
             count([&](NodeCounters& c) { c.captured += captured->log_entries; });
             auto mine = store->versions().of(self);
             crdt::VersionVector gained;
@@ -871,7 +881,11 @@ void Node::Impl::tick(Clock::time_point now) {
             }
         }
         // Our own commit moved data_version too; read it again so it does not re-trigger.
-        if (auto after = store->data_version()) {
+        // A capture that failed (an app held the write lock past busy_timeout_ms) is
+        // tried again next turn: waiting for the next commit could wait forever.
+        if (!captured) {
+            data_version = -1;
+        } else if (auto after = store->data_version()) {
             data_version = *after;
         }
         // Between our reads, give the WAL a checkpoint that no read of ours can block

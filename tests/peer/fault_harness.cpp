@@ -195,7 +195,12 @@ private:
 // while (an "undo" event), unless the run ends first.
 class Faults {
 public:
-    Faults(Cluster& cluster, std::uint64_t seed) : c_(cluster), rng_(seed) {}
+    Faults(Cluster& cluster, std::uint64_t seed) : c_(cluster), rng_(seed) {
+        for (int i = 0; i < cluster.size(); ++i) {
+            lockers_.push_back(std::make_unique<Conn>(cluster.db_path(i), cluster.vfs(i)));
+        }
+        locked_.assign(static_cast<std::size_t>(cluster.size()), false);
+    }
 
     void tick(SteadyClock::time_point now) {
         check_exits();
@@ -250,7 +255,8 @@ public:
     std::string summary() const {
         std::ostringstream out;
         out << kills << " SIGKILLs, " << stops << " SIGTERMs, " << pauses << " pauses, "
-            << partitions << " partitions, " << skews << " clock skews";
+            << partitions << " partitions, " << skews << " clock skews, " << locks
+            << " write locks held by an app";
         if (port_retries > 0) {
             out << ", " << port_retries << " restarts retried (port taken)";
         }
@@ -258,10 +264,10 @@ public:
     }
 
     std::vector<std::string> problems;
-    int kills = 0, stops = 0, pauses = 0, partitions = 0, skews = 0, port_retries = 0;
+    int kills = 0, stops = 0, pauses = 0, partitions = 0, skews = 0, locks = 0, port_retries = 0;
 
 private:
-    enum class Kind { restart, resume, heal, unskew };
+    enum class Kind { restart, resume, heal, unskew, unlock };
     struct Undo {
         SteadyClock::time_point at;
         Kind kind;
@@ -286,7 +292,7 @@ private:
         auto r = pick(100);
         // At most two nodes stopped or paused at once, so the rest still form a mesh.
         bool may_stop = stopped < 2 && !running.empty();
-        if (r < 40 && may_stop) {
+        if (r < 35 && may_stop) {
             int i = running[static_cast<std::size_t>(pick(static_cast<int>(running.size())))];
             // SIGTERM only once the daemon said it is ready: before it blocks the signal
             // (while it reads its config), SIGTERM's default action ends it.
@@ -302,13 +308,13 @@ private:
             }
             c_.state(i) = Cluster::State::down;
             undo_.push_back({now + ms(200, 4000), Kind::restart, i});
-        } else if (r < 65 && may_stop) {
+        } else if (r < 55 && may_stop) {
             int i = running[static_cast<std::size_t>(pick(static_cast<int>(running.size())))];
             ++pauses;
             c_.daemon(i).pause();
             c_.state(i) = Cluster::State::paused;
             undo_.push_back({now + ms(300, 3000), Kind::resume, i});
-        } else if (r < 85 && !partitioned_) {
+        } else if (r < 72 && !partitioned_) {
             // One or two nodes on one side, the rest on the other.
             std::vector<bool> side(static_cast<std::size_t>(c_.size()), false);
             for (int n = 1 + pick(2); n > 0; --n) {
@@ -318,6 +324,17 @@ private:
             c_.partition(side);
             partitioned_ = true;
             undo_.push_back({now + ms(1000, 6000), Kind::heal, 0});
+        } else if (r < 86) {
+            // An app on one node holds SQLite's write lock past the daemon's busy timeout:
+            // its captures, and applies of what peers send, fail until it commits.
+            int i = pick(c_.size());
+            auto& locker = *lockers_[static_cast<std::size_t>(i)];
+            if (!locked_[static_cast<std::size_t>(i)] &&
+                locker.exec("BEGIN IMMEDIATE") == SQLITE_OK) {
+                ++locks;
+                locked_[static_cast<std::size_t>(i)] = true;
+                undo_.push_back({now + ms(150, 1200), Kind::unlock, i});
+            }
         } else if (skewed_ < 0 && !running.empty()) {
             // Within the drift bound (1 s) even against clocks another skew pushed ahead.
             int i = running[static_cast<std::size_t>(pick(static_cast<int>(running.size())))];
@@ -344,6 +361,10 @@ private:
             c_.heal();
             partitioned_ = false;
             break;
+        case Kind::unlock:
+            lockers_[static_cast<std::size_t>(u.node)]->exec("ROLLBACK");
+            locked_[static_cast<std::size_t>(u.node)] = false;
+            break;
         case Kind::unskew:
             c_.set_clock_offset(u.node, 0);
             if (c_.state(u.node) == Cluster::State::paused) {
@@ -364,6 +385,8 @@ private:
     SteadyClock::time_point next_ = SteadyClock::now() + 500ms;
     bool partitioned_ = false;
     int skewed_ = -1;
+    std::vector<std::unique_ptr<Conn>> lockers_; // one plain connection per node
+    std::vector<bool> locked_;
 };
 
 // What one node shows once the mesh is quiet.
