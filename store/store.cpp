@@ -1,6 +1,8 @@
 // Opening a store: metadata tables, node identity, synced tables and their schema checks.
 #include <algorithm>
+#include <chrono>
 #include <random>
+#include <thread>
 
 #include <peerlite/store/store.hpp>
 
@@ -352,7 +354,18 @@ Result<std::unique_ptr<Store>> Store::open(const std::string& path, StoreOptions
         return st;
     }
     {
-        auto tx = sql::Transaction::begin(impl->db.get());
+        auto give_up = std::chrono::steady_clock::now() + impl->options.open_timeout;
+        auto begin_waiting = [&]() -> Result<sql::Transaction> {
+            for (;;) {
+                auto tx = sql::Transaction::begin(impl->db.get());
+                if (tx || tx.status().code() != Code::busy ||
+                    std::chrono::steady_clock::now() >= give_up) {
+                    return tx;
+                }
+                std::this_thread::sleep_for(std::chrono::milliseconds(20));
+            }
+        };
+        auto tx = begin_waiting();
         if (!tx) {
             return Status(tx.status().code(), path + ": " + tx.status().message());
         }

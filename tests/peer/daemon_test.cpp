@@ -140,6 +140,24 @@ TEST_CASE("a database without the declared table stops the daemon with exit stat
     CHECK_THAT(d.log(), Catch::Contains("items"));
 }
 
+TEST_CASE("a daemon started while an app holds the write lock waits for it and then starts") {
+    // Found by the fault test: the daemon exited 3 ("another node has the file") when an
+    // app's transaction outlasted busy_timeout_ms during its start.
+    Pair p;
+    PlainDb app(p.dir.file("a.db"));
+    app.exec(kMeshTable);
+    app.exec("BEGIN IMMEDIATE");
+    app.exec("INSERT INTO items VALUES ('k', 'x', 1)");
+    Daemon d(p.write("a", {{"a.db"}}), p.dir.file("a.log"));
+    std::this_thread::sleep_for(1500ms);
+    CHECK_FALSE(d.exited());
+    app.exec("COMMIT");
+    REQUIRE(d.ready());
+    // The row committed while it waited is taken in like any row the file held.
+    CHECK(Mesh::eventually(
+        [&] { return app.scalar("SELECT count(*) FROM _peerlite_rows_items") == 1; }, 10s));
+}
+
 TEST_CASE("two daemons converge; a second daemon on one database is refused; SIGTERM exits 0; "
           "status reports members and counters") {
     Pair p;

@@ -47,6 +47,10 @@ struct StoreOptions {
     std::size_t apply_batch_rows = 2000;
     // How long the store's connection waits for SQLite's write lock.
     int busy_timeout_ms = 5000;
+    // How long open() keeps trying for the write lock it needs once (to set up or check
+    // its metadata) while another connection holds it: an app in a long transaction
+    // delays a starting node rather than stopping it. Past this, Code::busy.
+    std::chrono::milliseconds open_timeout = std::chrono::seconds(60);
 };
 
 struct CaptureStats {
