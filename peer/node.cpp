@@ -124,6 +124,12 @@ struct Node::Impl {
         std::chrono::milliseconds backoff{0};
     };
     std::map<crdt::NodeId, Retry> retries;
+    // When this node last started a repair with each peer. A repair heals in one
+    // exchange; digests that still differ after it (a difference the merge cannot
+    // settle, which would be a bug) must not start one every round, so repairs with one
+    // peer are at least kRepairSpacing apart and a repeat is logged.
+    static constexpr auto kRepairSpacing = std::chrono::seconds(10);
+    std::map<crdt::NodeId, Clock::time_point> last_repair;
     // Rows too large for any message, already logged (table, key, newest clock).
     std::set<std::tuple<std::string, std::string, std::uint64_t>> oversized_logged;
     // This node's own versions already pushed (or present at start). Local writes are
@@ -548,6 +554,13 @@ void Node::Impl::compare_digests(const crdt::NodeId& from, const transport::Dige
         spdlog::error("[{}] cannot read digests: {}", log_name, mine.status().to_string());
         return;
     }
+    auto now = Clock::now();
+    auto last = last_repair.find(from);
+    bool repair_allowed = last == last_repair.end() || now - last->second >= kRepairSpacing;
+    std::optional<Clock::time_point> repeat;
+    if (last != last_repair.end() && now - last->second < 2 * kRepairSpacing) {
+        repeat = last->second;
+    }
     std::vector<store::TableDigest> differing;
     for (const auto& their : theirs.tables) {
         auto it = std::find_if(mine->begin(), mine->end(),
@@ -566,6 +579,18 @@ void Node::Impl::compare_digests(const crdt::NodeId& from, const transport::Dige
             }
         }
         if (!buckets.empty()) {
+            if (!repair_allowed) {
+                continue;
+            }
+            if (repeat) {
+                spdlog::warn("[{}] table '{}' still differs from {} after a repair {} s ago: "
+                             "repairing again (a difference the merge rules do not settle "
+                             "is a bug: please report it with `peerlite diff --digests`)",
+                             log_name, it->table, from.short_string(),
+                             std::chrono::duration_cast<std::chrono::seconds>(now - *repeat)
+                                 .count());
+            }
+            last_repair[from] = now;
             count([](NodeCounters& c) { ++c.repairs_started; });
             spdlog::info("[{}] table '{}' differs from {} in {} of {} digest buckets although "
                          "both hold the same versions: exchanging those rows",
