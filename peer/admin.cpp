@@ -90,6 +90,23 @@ json database_json(const Node& node) {
 
 } // namespace
 
+nlohmann::json digests_json(const std::string& path, const store::ContentDigests& digests) {
+    json versions = json::object();
+    for (const auto& [origin, ranges] : digests.versions.origins()) {
+        json list = json::array();
+        for (const auto& r : ranges.ranges()) {
+            list.push_back({r.first.raw(), r.last.raw()});
+        }
+        versions[origin.to_string()] = list;
+    }
+    json tables = json::array();
+    for (const auto& t : digests.tables) {
+        tables.push_back(
+            {{"table", t.table}, {"schema", t.schema}, {"total", t.total}, {"buckets", t.buckets}});
+    }
+    return {{"path", path}, {"versions", versions}, {"tables", tables}};
+}
+
 std::string status_json(const std::string& name, const std::vector<const Node*>& nodes,
                         std::chrono::seconds uptime) {
     json dbs = json::array();
@@ -120,7 +137,23 @@ struct AdminServer::Impl {
                                std::chrono::duration_cast<std::chrono::seconds>(
                                    std::chrono::steady_clock::now() - started));
         }
-        return json{{"error", "unknown request '" + request + "' (this daemon answers: status)"}}
+        if (request == "digests") {
+            // Read from the files (read-only, beside the engines): one snapshot each.
+            json dbs = json::array();
+            for (const auto* node : nodes) {
+                auto inspector = store::Inspector::open(node->database());
+                auto digests = inspector ? (*inspector)->digests()
+                                         : Result<store::ContentDigests>(inspector.status());
+                if (!digests) {
+                    return json{{"error", node->database() + ": " + digests.status().message()}}
+                        .dump();
+                }
+                dbs.push_back(digests_json(node->database(), *digests));
+            }
+            return json{{"format", 1}, {"databases", dbs}}.dump();
+        }
+        return json{{"error",
+                     "unknown request '" + request + "' (this daemon answers: status, digests)"}}
             .dump();
     }
 

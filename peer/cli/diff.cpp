@@ -3,6 +3,8 @@
 #include <cstdio>
 #include <set>
 
+#include <peerlite/peer/admin.hpp>
+
 #include "cli_common.hpp"
 
 namespace peerlite::cli {
@@ -113,46 +115,89 @@ int report(const Options& o, const Diffs& diffs) {
     return diffs.empty() ? kOk : kFailure;
 }
 
-// The digests of both files, table by table (docs/design/digests.md): cheap on any size
-// of table, and it covers what the values do not show (stamps, lives, contributions).
-int compare_digests(const Options& o, store::Inspector& a, store::Inspector& b) {
-    auto da = a.digests();
-    auto db = b.digests();
-    if (!da || !db) {
-        return fail(!da ? da.status() : db.status());
+// Either a database file (read-only) or a running daemon's admin endpoint (ipc://...,
+// tcp://...): its content digests, as peer::digests_json() writes them.
+int load_digests(const std::string& where, nlohmann::json& out) {
+    if (where.rfind("ipc://", 0) == 0 || where.rfind("tcp://", 0) == 0) {
+        auto reply = peer::query_admin(where, "digests", std::chrono::seconds(5));
+        if (!reply) {
+            std::fprintf(stderr, "peerlite: %s\n", reply.status().message().c_str());
+            return kFailure;
+        }
+        auto doc = nlohmann::json::parse(*reply, nullptr, false);
+        if (doc.is_discarded() || doc.contains("error") || !doc.contains("databases")) {
+            std::fprintf(stderr, "peerlite: %s answered: %s\n", where.c_str(), reply->c_str());
+            return kFailure;
+        }
+        if (doc["databases"].size() != 1) {
+            std::fprintf(stderr,
+                         "peerlite: %s serves %zu databases; compare their files instead\n",
+                         where.c_str(), doc["databases"].size());
+            return kUsage;
+        }
+        out = doc["databases"][0];
+        return kOk;
     }
-    bool same_versions = da->versions == db->versions;
+    int code = kOk;
+    auto inspector = open_read_only(where, code);
+    if (!inspector) {
+        return code;
+    }
+    auto digests = inspector->digests();
+    if (!digests) {
+        return fail(digests.status());
+    }
+    out = peer::digests_json(where, *digests);
+    return kOk;
+}
+
+// The digests of both replicas, table by table (docs/design/digests.md): cheap on any size
+// of table, and it covers what the values do not show (stamps, lives, contributions).
+int compare_digests(const Options& o) {
+    nlohmann::json da, db;
+    if (int code = load_digests(o.a, da); code != kOk) {
+        return code;
+    }
+    if (int code = load_digests(o.b, db); code != kOk) {
+        return code;
+    }
+    bool same_versions = da["versions"] == db["versions"];
     auto tables = nlohmann::json::array();
     bool agree = true;
     std::string text;
-    auto find = [](const store::ContentDigests& d, const std::string& name) {
-        auto it = std::find_if(d.tables.begin(), d.tables.end(),
-                               [&](const auto& t) { return t.table == name; });
-        return it == d.tables.end() ? nullptr : &*it;
+    auto find = [](const nlohmann::json& d, const std::string& name) -> const nlohmann::json* {
+        for (const auto& t : d["tables"]) {
+            if (t["table"] == name) {
+                return &t;
+            }
+        }
+        return nullptr;
     };
     std::set<std::string> names;
-    for (const auto* d : {&*da, &*db}) {
-        for (const auto& t : d->tables) {
-            if (o.table.empty() || t.table == o.table) {
-                names.insert(t.table);
+    for (const auto* d : {&da, &db}) {
+        for (const auto& t : (*d)["tables"]) {
+            if (o.table.empty() || t["table"] == o.table) {
+                names.insert(t["table"].get<std::string>());
             }
         }
     }
     for (const auto& name : names) {
-        const auto* ta = find(*da, name);
-        const auto* tb = find(*db, name);
+        const auto* ta = find(da, name);
+        const auto* tb = find(db, name);
         nlohmann::json entry{{"table", name}};
         std::string line;
         if (!ta || !tb) {
             entry["state"] = "synced in one only";
             line = "table " + name + ": synced only in " + (ta ? "A" : "B");
-        } else if (ta->schema != tb->schema) {
+        } else if ((*ta)["schema"] != (*tb)["schema"]) {
             entry["state"] = "schema differs";
             line = "table " + name + ": synced columns or rules differ, digests not comparable";
         } else {
             auto differing = nlohmann::json::array();
-            for (std::uint32_t i = 0; i < store::kDigestBuckets; ++i) {
-                if (ta->buckets[i] != tb->buckets[i]) {
+            const auto& ba = (*ta)["buckets"];
+            const auto& bb = (*tb)["buckets"];
+            for (std::size_t i = 0; i < ba.size() && i < bb.size(); ++i) {
+                if (ba[i] != bb[i]) {
                     differing.push_back(i);
                 }
             }
@@ -192,14 +237,14 @@ int compare_digests(const Options& o, store::Inspector& a, store::Inspector& b) 
 }
 
 int run(const Options& o) {
+    if (o.digests) {
+        return compare_digests(o);
+    }
     int code = kOk;
     auto a = open_read_only(o.a, code);
     auto b = a ? open_read_only(o.b, code) : nullptr;
     if (!a || !b) {
         return code;
-    }
-    if (o.digests) {
-        return compare_digests(o, *a, *b);
     }
     Diffs diffs;
     if (!o.table.empty()) {
@@ -245,12 +290,14 @@ void add_diff(CLI::App& app, Command& run_command) {
     cmd->add_flag("--digests", o->digests,
                   "compare the content digests the replicas keep instead of their rows: fast on "
                   "any table size, and it also sees differences in metadata (stamps, counter "
-                  "contributions) that values do not show. Exit 0 only if the version vectors "
-                  "and every digest agree");
+                  "contributions) that values do not show. A and B may then also be running "
+                  "daemons' admin endpoints (ipc://FILE, tcp://HOST:PORT). Exit 0 only if the "
+                  "version vectors and every digest agree");
     cmd->footer("Examples:\n"
                 "  peerlite diff alpha.db beta.db\n"
                 "  peerlite diff alpha.db beta.db --table items --json\n"
                 "  peerlite diff --digests alpha.db beta.db\n"
+                "  peerlite diff --digests ipc://alpha.admin.sock tcp://10.0.0.6:7401\n"
                 "Replicas that have applied the same changes are identical; a difference means\n"
                 "changes are still in flight (or a bug). Copy the files first (peerlite snapshot)\n"
                 "to compare nodes on other machines.");

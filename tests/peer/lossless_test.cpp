@@ -253,6 +253,18 @@ TEST_CASE("content that differs under equal version vectors is found by digests 
     auto [agree, agree_out] = diff();
     CHECK(agree == 0);
     CHECK_THAT(agree_out, Catch::Contains("table items: digests agree"));
+    // The same through the two daemons' admin endpoints, as for nodes on other machines.
+    auto [live, live_out] = run_binary(peerlite_binary(),
+                                       "diff --digests --json ipc://" + t.dir.file("a.admin.sock") +
+                                           " ipc://" + t.dir.file("b.admin.sock"),
+                                       t.dir.file("diff-live.out"));
+    CHECK(live == 0);
+    INFO(live_out);
+    auto live_doc = json::parse(live_out, nullptr, false);
+    REQUIRE_FALSE(live_doc.is_discarded());
+    CHECK(live_doc["agree"] == true);
+    CHECK(live_doc["same_versions"] == true);
+    CHECK(live_doc["tables"][0]["state"] == "agree");
     auto [st, status_out] =
         run_binary(peerlite_binary(), "status --config " + t.dir.file("b.toml"),
                    t.dir.file("status.out"));

@@ -6,6 +6,8 @@
 //     the node's name, pid and uptime, and per database: its node id, endpoint, clock,
 //     version vector, counters (sent, received, applied, rejected by reason), and per
 //     member: state, silence, and what it lacked at the last exchange.
+//   request "digests" -> {"format": 1, "databases": [digests_json() of each database]}:
+//     what `peerlite diff --digests` compares between two live nodes.
 //   anything else    -> {"error": "..."}.
 // The endpoint only reads; it never changes the node.
 #pragma once
@@ -15,14 +17,22 @@
 #include <string>
 #include <vector>
 
+#include <nlohmann/json.hpp>
+
 #include <peerlite/peer/node.hpp>
 #include <peerlite/status.hpp>
+#include <peerlite/store/inspect.hpp>
 
 namespace peerlite::peer {
 
 // The status document for `nodes` (borrowed for the call).
 std::string status_json(const std::string& name, const std::vector<const Node*>& nodes,
                         std::chrono::seconds uptime);
+
+// One database's content digests as JSON: {"path", "versions": {origin: [[first, last],
+// ...]} (raw clocks, exact), "tables": [{"table", "schema", "total", "buckets": [...]}]}.
+// Integers are unsigned 64-bit.
+nlohmann::json digests_json(const std::string& path, const store::ContentDigests& digests);
 
 class AdminServer {
 public:
