@@ -38,6 +38,14 @@ struct Trio {
         return write_config(dir, c);
     }
     const std::string& pub(int i) const { return keys[i].public_key; }
+    // <name>.toml for database <name>.db, with `seed` (running node `seed_key`'s
+    // daemon) as its seed.
+    std::string write_seeded(const std::string& name, const Daemon& seed, int seed_key,
+                             const std::string& limits = "") const {
+        DatabaseConfig db{name + ".db"};
+        db.seeds = {{seed.endpoint(), pub(seed_key)}};
+        return write(name, db, limits);
+    }
 };
 
 json status_of(const Trio& t, const std::string& name) {
@@ -65,10 +73,9 @@ TEST_CASE("a catch-up part refused while an app holds the write lock is asked fo
     Daemon da(t.write("a", {"a.db"}, "[limits]\nmax_rows_per_message = 100\n"),
               t.dir.file("a.log"));
     REQUIRE(da.ready());
-    DatabaseConfig db_b{"b.db"};
-    db_b.seeds = {{da.endpoint(), t.pub(0)}};
     // b waits at most 50 ms for the lock: the app's 1.5 s hold refuses parts for certain.
-    Daemon db(t.write("b", db_b, "[limits]\nmax_rows_per_message = 100\nbusy_timeout_ms = 50\n"),
+    Daemon db(t.write_seeded("b", da, 0,
+                             "[limits]\nmax_rows_per_message = 100\nbusy_timeout_ms = 50\n"),
               t.dir.file("b.log"));
     REQUIRE(db.ready());
 
@@ -105,9 +112,7 @@ TEST_CASE("rows held back on one node for a column it lacks reach a third node t
     PlainDb(t.dir.file("c.db")).exec(kMeshTable);
     Daemon da(t.write("a", {"a.db"}), t.dir.file("a.log"));
     REQUIRE(da.ready());
-    DatabaseConfig db_b{"b.db"};
-    db_b.seeds = {{da.endpoint(), t.pub(0)}};
-    Daemon db(t.write("b", db_b), t.dir.file("b.log"));
+    Daemon db(t.write_seeded("b", da, 0), t.dir.file("b.log"));
     REQUIRE(db.ready());
 
     // a rolls the column out first and writes to it; b does not have it yet.
@@ -129,9 +134,7 @@ TEST_CASE("rows held back on one node for a column it lacks reach a third node t
     REQUIRE(da.stop() == 0); // from now on, only b has a's rows
 
     // c meets only b, and adds the column: it gets every row from b's held-back changes.
-    DatabaseConfig db_c{"c.db"};
-    db_c.seeds = {{db.endpoint(), t.pub(1)}};
-    Daemon dc(t.write("c", db_c), t.dir.file("c.log"));
+    Daemon dc(t.write_seeded("c", db, 1), t.dir.file("c.log"));
     REQUIRE(dc.ready());
     PlainDb c(t.dir.file("c.db"));
     c.exec("ALTER TABLE items ADD COLUMN note TEXT");
@@ -162,9 +165,7 @@ TEST_CASE("parts are cut by bytes: large rows written offline and in one transac
     a.exec("INSERT INTO items VALUES ('huge', hex(randomblob(600000)), 5)"); // 1.2 MB: never
     Daemon da(t.write("a", {"a.db"}, limits), t.dir.file("a.log"));
     REQUIRE(da.ready());
-    DatabaseConfig db_b{"b.db"};
-    db_b.seeds = {{da.endpoint(), t.pub(0)}};
-    Daemon db(t.write("b", db_b, limits), t.dir.file("b.log"));
+    Daemon db(t.write_seeded("b", da, 0, limits), t.dir.file("b.log"));
     REQUIRE(db.ready());
     PlainDb b(t.dir.file("b.db"));
     std::string all_but_huge = "SELECT id, name, qty FROM items WHERE id <> 'huge' ORDER BY id";
@@ -235,9 +236,7 @@ TEST_CASE("content that differs under equal version vectors is found by digests 
     CHECK_THAT(diverged_out, Catch::Contains("table items: 1 of 256 digest buckets differ"));
     CHECK_THAT(diverged_out, Catch::Contains("hold the same versions but not the same content"));
 
-    DatabaseConfig db_b{"b.db"};
-    db_b.seeds = {{da.endpoint(), t.pub(0)}};
-    Daemon db(t.write("b", db_b), t.dir.file("b.log"));
+    Daemon db(t.write_seeded("b", da, 0), t.dir.file("b.log"));
     REQUIRE(db.ready());
     CHECK(Mesh::eventually([&] { return same_items(t, "a", "b"); }, 20s));
     CHECK(b.scalar("SELECT qty FROM items WHERE id = 'k'") == 5);
@@ -282,9 +281,7 @@ TEST_CASE("a value a counter cannot hold is refused where it is written, named i
     a.exec("INSERT INTO items VALUES ('k', 'x', 3)");
     Daemon da(t.write("a", {"a.db"}), t.dir.file("a.log"));
     REQUIRE(da.ready());
-    DatabaseConfig db_b{"b.db"};
-    db_b.seeds = {{da.endpoint(), t.pub(0)}};
-    Daemon db(t.write("b", db_b), t.dir.file("b.log"));
+    Daemon db(t.write_seeded("b", da, 0), t.dir.file("b.log"));
     REQUIRE(db.ready());
     PlainDb b(t.dir.file("b.db"));
     REQUIRE(Mesh::eventually([&] { return same_items(t, "a", "b"); }, 10s));
@@ -324,9 +321,7 @@ TEST_CASE("a rolling ADD COLUMN with NOT NULL DEFAULT converges while the old no
     b.exec(kMeshTable);
     Daemon da(t.write("a", {"a.db"}), t.dir.file("a.log"));
     REQUIRE(da.ready());
-    DatabaseConfig db_b{"b.db"};
-    db_b.seeds = {{da.endpoint(), t.pub(0)}};
-    Daemon db(t.write("b", db_b), t.dir.file("b.log"));
+    Daemon db(t.write_seeded("b", da, 0), t.dir.file("b.log"));
     REQUIRE(db.ready());
     a.exec("INSERT INTO items VALUES ('before', 'x', 1)");
     REQUIRE(Mesh::eventually([&] { return same_items(t, "a", "b"); }, 10s));

@@ -17,6 +17,18 @@ namespace {
 std::int64_t count_rows(PlainDb& db) {
     return db.scalar("SELECT count(*) FROM items");
 }
+
+// A peer holding a trusted key of its own, connected to node `i` as a CURVE client.
+zmq::socket_t trusted_attacker(zmq::context_t& context, Mesh& mesh, int i,
+                               const transport::CurveKeys& keys) {
+    zmq::socket_t socket(context, zmq::socket_type::dealer);
+    socket.set(zmq::sockopt::linger, 0);
+    socket.set(zmq::sockopt::curve_serverkey, mesh.options(i).transport.keys.public_key);
+    socket.set(zmq::sockopt::curve_publickey, keys.public_key);
+    socket.set(zmq::sockopt::curve_secretkey, keys.secret_key);
+    socket.connect(mesh.node(i).endpoint());
+    return socket;
+}
 } // namespace
 
 TEST_CASE("two nodes converge from concurrent writes") {
@@ -130,12 +142,7 @@ TEST_CASE("thousands of random and mutated frames leave a node working") {
     std::mt19937_64 id_rng(7);
     auto attacker_id = crdt::NodeId::random(id_rng);
     zmq::context_t context;
-    zmq::socket_t attacker(context, zmq::socket_type::dealer);
-    attacker.set(zmq::sockopt::linger, 0);
-    attacker.set(zmq::sockopt::curve_serverkey, mesh.options(0).transport.keys.public_key);
-    attacker.set(zmq::sockopt::curve_publickey, keys->public_key);
-    attacker.set(zmq::sockopt::curve_secretkey, keys->secret_key);
-    attacker.connect(mesh.node(0).endpoint());
+    auto attacker = trusted_attacker(context, mesh, 0, *keys);
     std::mt19937_64 rng(Catch::rngSeed());
     store::ChangeSet set;
     set.rows.push_back({"items",
@@ -217,12 +224,7 @@ TEST_CASE("a forged counter total under a real stamp is found by content digests
     std::mt19937_64 id_rng(11);
     auto forged_id = crdt::NodeId::random(id_rng);
     zmq::context_t context;
-    zmq::socket_t attacker(context, zmq::socket_type::dealer);
-    attacker.set(zmq::sockopt::linger, 0);
-    attacker.set(zmq::sockopt::curve_serverkey, mesh.options(1).transport.keys.public_key);
-    attacker.set(zmq::sockopt::curve_publickey, keys->public_key);
-    attacker.set(zmq::sockopt::curve_secretkey, keys->secret_key);
-    attacker.connect(mesh.node(1).endpoint());
+    auto attacker = trusted_attacker(context, mesh, 1, *keys);
     crdt::CausalLength life(real->life);
     store::ChangeSet forged;
     forged.rows.push_back({"items",
