@@ -29,6 +29,7 @@ public:
     std::string take() { return std::move(out_); }
     std::size_t size() const { return out_.size(); }
     void truncate(std::size_t size) { out_.resize(size); }
+    void clear() { out_.clear(); } // keeps the capacity
 
 private:
     std::string out_;

@@ -18,18 +18,15 @@ void stamp(ByteWriter& w, const crdt::Stamp& s) {
     w.bytes(std::string_view(reinterpret_cast<const char*>(id.data()), id.size()));
 }
 
-std::string key_bytes(const std::vector<crdt::Value>& key) {
-    ByteWriter w;
-    for (const auto& v : key) {
-        w.value(v);
-    }
-    return w.take();
-}
-
 } // namespace
 
 std::uint32_t key_bucket(const std::vector<crdt::Value>& key) {
-    auto bytes = key_bytes(key);
+    thread_local ByteWriter w;
+    w.clear();
+    for (const auto& v : key) {
+        w.value(v);
+    }
+    const auto& bytes = w.data();
     return static_cast<std::uint32_t>(XXH3_64bits(bytes.data(), bytes.size()) % kDigestBuckets);
 }
 
@@ -38,20 +35,28 @@ std::uint64_t row_hash(const TableState& t, const std::vector<crdt::Value>& key,
     if (record.life.life.value() == 0) {
         return 0;
     }
-    ByteWriter w;
-    w.bytes(key_bytes(key));
+    // Runs for every record read and written: one buffer per thread, reused, and the
+    // column-name order computed once per table (TableState::name_rank).
+    thread_local ByteWriter w;
+    thread_local std::vector<const CellEntry*> cells;
+    thread_local std::vector<const CounterEntry*> counters;
+    w.clear();
+    for (const auto& v : key) {
+        w.value(v);
+    }
     w.varint(record.life.life.value());
     stamp(w, record.life.stamp);
+    auto rank = [&](int column) { return t.name_rank[static_cast<std::size_t>(column)]; };
     auto name = [&](int column) -> const std::string& {
         return t.schema.values[static_cast<std::size_t>(column)].name;
     };
     // By column name, then contributing node: positions differ between files.
-    std::vector<const CellEntry*> cells;
+    cells.clear();
     for (const auto& c : record.cells) {
         cells.push_back(&c);
     }
     std::sort(cells.begin(), cells.end(),
-              [&](const CellEntry* a, const CellEntry* b) { return name(a->column) < name(b->column); });
+              [&](const CellEntry* a, const CellEntry* b) { return rank(a->column) < rank(b->column); });
     w.varint(cells.size());
     for (const auto* c : cells) {
         w.bytes(name(c->column));
@@ -62,13 +67,13 @@ std::uint64_t row_hash(const TableState& t, const std::vector<crdt::Value>& key,
             w.value(c->write.value);
         }
     }
-    std::vector<const CounterEntry*> counters;
+    counters.clear();
     for (const auto& c : record.counters) {
         counters.push_back(&c);
     }
     std::sort(counters.begin(), counters.end(), [&](const CounterEntry* a, const CounterEntry* b) {
-        return std::tie(name(a->column), a->write.stamp.node) <
-               std::tie(name(b->column), b->write.stamp.node);
+        return std::make_pair(rank(a->column), a->write.stamp.node) <
+               std::make_pair(rank(b->column), b->write.stamp.node);
     });
     w.varint(counters.size());
     for (const auto* c : counters) {

@@ -37,6 +37,9 @@ struct TableState {
     // none): what a cell no change has written holds in a new life of the row, as SQLite
     // would have given it on an INSERT that names no value for it.
     std::vector<crdt::Value> defaults;
+    // Each value column's place in the order of value column names (digests sort by
+    // name, the same on every node, not by this file's positions).
+    std::vector<int> name_rank;
 
     Status prepare(sqlite3* db);
     Status load_defaults(sqlite3* db);

@@ -1,3 +1,5 @@
+#include <algorithm>
+
 #include "store_impl.hpp"
 
 namespace peerlite::store {
@@ -87,6 +89,17 @@ Status TableState::prepare(sqlite3* db) {
             return stmt.status();
         }
         *spec.stmt = std::move(*stmt);
+    }
+    std::vector<int> by_name(s.values.size());
+    for (std::size_t i = 0; i < by_name.size(); ++i) {
+        by_name[i] = static_cast<int>(i);
+    }
+    std::sort(by_name.begin(), by_name.end(),
+              [&](int a, int b) { return s.values[static_cast<std::size_t>(a)].name <
+                                         s.values[static_cast<std::size_t>(b)].name; });
+    name_rank.assign(s.values.size(), 0);
+    for (std::size_t r = 0; r < by_name.size(); ++r) {
+        name_rank[static_cast<std::size_t>(by_name[r])] = static_cast<int>(r);
     }
     return load_defaults(db);
 }
