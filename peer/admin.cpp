@@ -152,8 +152,8 @@ struct AdminServer::Impl {
             }
             return json{{"format", 1}, {"databases", dbs}}.dump();
         }
-        return json{{"error",
-                     "unknown request '" + request + "' (this daemon answers: status, digests)"}}
+        return json{
+            {"error", "unknown request '" + request + "' (this daemon answers: status, digests)"}}
             .dump();
     }
 

@@ -526,8 +526,7 @@ void Node::Impl::pulled(const crdt::NodeId& from, const transport::SyncResponse&
             if (auto mine = store->digests(false)) {
                 send_digests(from, std::move(*mine));
             } else {
-                spdlog::error("[{}] cannot read digests: {}", log_name,
-                              mine.status().to_string());
+                spdlog::error("[{}] cannot read digests: {}", log_name, mine.status().to_string());
             }
         }
     }
@@ -583,12 +582,12 @@ void Node::Impl::compare_digests(const crdt::NodeId& from, const transport::Dige
                 continue;
             }
             if (repeat) {
-                spdlog::warn("[{}] table '{}' still differs from {} after a repair {} s ago: "
-                             "repairing again (a difference the merge rules do not settle "
-                             "is a bug: please report it with `peerlite diff --digests`)",
-                             log_name, it->table, from.short_string(),
-                             std::chrono::duration_cast<std::chrono::seconds>(now - *repeat)
-                                 .count());
+                spdlog::warn(
+                    "[{}] table '{}' still differs from {} after a repair {} s ago: "
+                    "repairing again (a difference the merge rules do not settle "
+                    "is a bug: please report it with `peerlite diff --digests`)",
+                    log_name, it->table, from.short_string(),
+                    std::chrono::duration_cast<std::chrono::seconds>(now - *repeat).count());
             }
             last_repair[from] = now;
             count([](NodeCounters& c) { ++c.repairs_started; });
@@ -618,8 +617,8 @@ void Node::Impl::send_repair(const crdt::NodeId& to, const std::string& table,
     auto budget = part_budget(crdt::VersionVector());
     std::vector<store::ChangeSet> parts;
     while (!cursor.done) {
-        auto part = store->read_buckets(table, buckets, cursor, options.max_rows_per_message,
-                                        budget);
+        auto part =
+            store->read_buckets(table, buckets, cursor, options.max_rows_per_message, budget);
         if (!part) {
             spdlog::error("[{}] cannot read rows of '{}' to repair: {}", log_name, table,
                           part.status().to_string());

@@ -62,9 +62,9 @@ class Capturer {
 public:
     Capturer(Store::Impl& s, TableState& t) : s_(s), t_(t) {}
 
-    // Undoes the local max/min writes that lost and the counter values refused. Deferred until every log entry is read:
-    // later entries read the row's values, and a re-insert read after an undo would
-    // otherwise take the undone life's winner into its new life (regression test in
+    // Undoes the local max/min writes that lost and the counter values refused. Deferred until
+    // every log entry is read: later entries read the row's values, and a re-insert read after an
+    // undo would otherwise take the undone life's winner into its new life (regression test in
     // tests/store/capture_test.cpp).
     Status finish() {
         for (const auto& [key, columns] : restores_) {

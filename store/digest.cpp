@@ -1,7 +1,6 @@
 #include "digest.hpp"
 
 #include <algorithm>
-
 #include <xxhash.h>
 
 #include "bytes.hpp"
@@ -46,7 +45,9 @@ std::uint64_t row_hash(const TableState& t, const std::vector<crdt::Value>& key,
     }
     w.varint(record.life.life.value());
     stamp(w, record.life.stamp);
-    auto rank = [&](int column) { return t.name_rank[static_cast<std::size_t>(column)]; };
+    auto rank = [&](int column) {
+        return t.name_rank[static_cast<std::size_t>(column)];
+    };
     auto name = [&](int column) -> const std::string& {
         return t.schema.values[static_cast<std::size_t>(column)].name;
     };
@@ -55,8 +56,9 @@ std::uint64_t row_hash(const TableState& t, const std::vector<crdt::Value>& key,
     for (const auto& c : record.cells) {
         cells.push_back(&c);
     }
-    std::sort(cells.begin(), cells.end(),
-              [&](const CellEntry* a, const CellEntry* b) { return rank(a->column) < rank(b->column); });
+    std::sort(cells.begin(), cells.end(), [&](const CellEntry* a, const CellEntry* b) {
+        return rank(a->column) < rank(b->column);
+    });
     w.varint(cells.size());
     for (const auto* c : cells) {
         w.bytes(name(c->column));
@@ -186,7 +188,8 @@ TableDigest summarize(const std::string& table, std::uint64_t schema,
 }
 
 Result<std::vector<std::uint64_t>> read_digest_buckets(sqlite3* db, const std::string& table) {
-    auto stmt = sql::Stmt::prepare(db, "SELECT bucket, digest FROM _peerlite_digests WHERE tbl = ?1");
+    auto stmt =
+        sql::Stmt::prepare(db, "SELECT bucket, digest FROM _peerlite_digests WHERE tbl = ?1");
     if (!stmt) {
         return stmt.status();
     }

@@ -308,9 +308,8 @@ Result<ChangeSet> Store::read_changes(const crdt::VersionVector& wanted, ReadCur
 }
 
 Result<ChangeSet> Store::read_buckets(const std::string& table,
-                                      const std::vector<std::uint32_t>& buckets,
-                                      ReadCursor& cursor, std::size_t max_rows,
-                                      std::size_t max_bytes) {
+                                      const std::vector<std::uint32_t>& buckets, ReadCursor& cursor,
+                                      std::size_t max_rows, std::size_t max_bytes) {
     auto& s = *impl_;
     if (auto st = refresh_schema(); !st.ok()) {
         return st;
@@ -322,8 +321,8 @@ Result<ChangeSet> Store::read_buckets(const std::string& table,
     std::vector<bool> in(kDigestBuckets, false);
     for (auto b : buckets) {
         if (b >= kDigestBuckets) {
-            return Status(Code::invalid_argument, "digest bucket " + std::to_string(b) +
-                                                      " is out of range");
+            return Status(Code::invalid_argument,
+                          "digest bucket " + std::to_string(b) + " is out of range");
         }
         in[b] = true;
     }

@@ -94,9 +94,10 @@ Status TableState::prepare(sqlite3* db) {
     for (std::size_t i = 0; i < by_name.size(); ++i) {
         by_name[i] = static_cast<int>(i);
     }
-    std::sort(by_name.begin(), by_name.end(),
-              [&](int a, int b) { return s.values[static_cast<std::size_t>(a)].name <
-                                         s.values[static_cast<std::size_t>(b)].name; });
+    std::sort(by_name.begin(), by_name.end(), [&](int a, int b) {
+        return s.values[static_cast<std::size_t>(a)].name <
+               s.values[static_cast<std::size_t>(b)].name;
+    });
     name_rank.assign(s.values.size(), 0);
     for (std::size_t r = 0; r < by_name.size(); ++r) {
         name_rank[static_cast<std::size_t>(by_name[r])] = static_cast<int>(r);
@@ -123,10 +124,9 @@ Status TableState::load_defaults(sqlite3* db) {
         }
         auto eval = sql::Stmt::prepare(db, "SELECT " + dflt.as_text());
         if (!eval) {
-            return Status(eval.status().code(), "table '" + schema.name + "', column '" +
-                                                    info->column_text(0) +
-                                                    "': cannot evaluate its DEFAULT: " +
-                                                    eval.status().message());
+            return Status(eval.status().code(),
+                          "table '" + schema.name + "', column '" + info->column_text(0) +
+                              "': cannot evaluate its DEFAULT: " + eval.status().message());
         }
         sql::Reset reset_eval(*eval);
         if (eval->step() == SQLITE_ROW) {

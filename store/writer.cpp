@@ -133,11 +133,18 @@ SavepointStatement savepoint_statement(std::string_view sql) {
         return {};
     }
     switch (sql[first]) {
-    case 's': case 'S': case 'r': case 'R': case '-': case '/': break;
+    case 's':
+    case 'S':
+    case 'r':
+    case 'R':
+    case '-':
+    case '/': break;
     default: return {};
     }
     auto t = leading_tokens(sql, 5);
-    auto at = [&](std::size_t i) { return i < t.size() ? t[i] : std::string(); };
+    auto at = [&](std::size_t i) {
+        return i < t.size() ? t[i] : std::string();
+    };
     using Kind = SavepointStatement::Kind;
     if (at(0) == "savepoint" && t.size() >= 2) {
         return {Kind::open, at(1)};

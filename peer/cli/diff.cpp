@@ -130,8 +130,7 @@ int load_digests(const std::string& where, nlohmann::json& out) {
             return kFailure;
         }
         if (doc["databases"].size() != 1) {
-            std::fprintf(stderr,
-                         "peerlite: %s serves %zu databases; compare their files instead\n",
+            std::fprintf(stderr, "peerlite: %s serves %zu databases; compare their files instead\n",
                          where.c_str(), doc["databases"].size());
             return kUsage;
         }
@@ -204,10 +203,10 @@ int compare_digests(const Options& o) {
             entry["state"] = differing.empty() ? "agree" : "differ";
             entry["buckets_differing"] = differing;
             line = "table " + name + ": " +
-                   (differing.empty() ? std::string("digests agree")
-                                      : std::to_string(differing.size()) + " of " +
-                                            std::to_string(store::kDigestBuckets) +
-                                            " digest buckets differ");
+                   (differing.empty()
+                        ? std::string("digests agree")
+                        : std::to_string(differing.size()) + " of " +
+                              std::to_string(store::kDigestBuckets) + " digest buckets differ");
         }
         agree = agree && entry["state"] == "agree";
         tables.push_back(entry);

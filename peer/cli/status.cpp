@@ -76,7 +76,9 @@ void print_database(const json& db) {
         reasons += (reasons.empty() ? "" : ", ") + reason + " " + std::to_string(n.get<int>());
     }
     std::printf("%s\n", reasons.empty() ? "" : (" (" + reasons + ")").c_str());
-    auto n = [&](const char* name) { return c.value(name, 0ULL); };
+    auto n = [&](const char* name) {
+        return c.value(name, 0ULL);
+    };
     std::printf("  catch-ups retried %llu; content digests sent %llu, repairs started %llu, "
                 "column changes repaired %llu\n",
                 n("pulls_retried"), n("digests_sent"), n("repairs_started"),

@@ -14,10 +14,9 @@
 
 #include <chrono>
 #include <memory>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include <peerlite/peer/node.hpp>
 #include <peerlite/status.hpp>
