@@ -35,6 +35,7 @@ public:
                     return st;
                 }
             }
+            touch();
             r_.life = in_.life;
             changed = true;
             ++stats_.won;
@@ -104,6 +105,9 @@ private:
         return w;
     }
 
+    // Before the record's first change: most records of a re-sent change do not change.
+    void touch() { Store::Impl::before_change(t_, in_.key, r_); }
+
     void prune_dead(crdt::CausalLength life) {
         std::erase_if(r_.cells, [&](const CellEntry& e) { return e.write.life < life; });
         std::erase_if(r_.counters, [&](const CounterEntry& e) { return e.write.life < life; });
@@ -119,6 +123,7 @@ private:
         auto* existing = r_.cell(col);
         if (existing == nullptr) {
             CellEntry e{col, c.write, keeps_value};
+            touch();
             auto at = std::lower_bound(r_.cells.begin(), r_.cells.end(), col,
                                        [](const CellEntry& x, int v) { return x.column < v; });
             r_.cells.insert(at, e);
@@ -148,6 +153,7 @@ private:
             }
         }
         if (winner == crdt::Winner::incoming) {
+            touch();
             existing->write = c.write;
             existing->has_value = keeps_value;
             incoming_[col] = &c.write.value;
@@ -165,6 +171,7 @@ private:
         for (auto& e : r_.counters) {
             if (e.column == col && e.write.stamp.node == c.write.stamp.node) {
                 if (crdt::decide_counter(e.write, c.write) == crdt::Winner::incoming) {
+                    touch();
                     e.write = c.write;
                     changed = true;
                     counters_changed_ |= std::uint64_t{1} << col;
@@ -173,6 +180,7 @@ private:
                 return;
             }
         }
+        touch();
         r_.counters.push_back({col, c.write});
         std::sort(r_.counters.begin(), r_.counters.end(), [](const auto& a, const auto& b) {
             return std::tie(a.column, a.write.stamp.node) < std::tie(b.column, b.write.stamp.node);

@@ -5,11 +5,20 @@
 namespace peerlite::store {
 
 void ByteWriter::varint(std::uint64_t v) {
+    if (v < 0x80) {
+        out_.push_back(static_cast<char>(v));
+        return;
+    }
+    // Clocks take 9-10 bytes: one append, not a capacity check per byte (records and
+    // row hashes write several per row).
+    char buf[10];
+    std::size_t n = 0;
     while (v >= 0x80) {
-        out_.push_back(static_cast<char>((v & 0x7f) | 0x80));
+        buf[n++] = static_cast<char>((v & 0x7f) | 0x80);
         v >>= 7;
     }
-    out_.push_back(static_cast<char>(v));
+    buf[n++] = static_cast<char>(v);
+    out_.append(buf, n);
 }
 
 void ByteWriter::value(const crdt::Value& v) {

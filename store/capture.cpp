@@ -89,6 +89,7 @@ public:
             if (!r.life.life.exists()) {
                 return Status::success();
             }
+            Store::Impl::before_change(t_, e.key, r);
             r.life = crdt::RowWrite{r.life.life.deleted(), stamp};
             r.cells.clear(); // writes to a dead life never show again
             r.counters.clear();
@@ -103,6 +104,7 @@ public:
         if (!row->has_value()) {
             return Status::success(); // deleted again before pickup: a later entry says so
         }
+        Store::Impl::before_change(t_, e.key, r);
         auto columns = e.columns;
         bool new_life = !r.life.life.exists();
         if (new_life) {

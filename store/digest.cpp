@@ -1,6 +1,9 @@
 #include "digest.hpp"
 
 #include <algorithm>
+#include <array>
+#include <cstring>
+#include <memory>
 #include <xxhash.h>
 
 #include "bytes.hpp"
@@ -11,22 +14,115 @@ namespace peerlite::store {
 
 namespace {
 
-void stamp(ByteWriter& w, const crdt::Stamp& s) {
-    w.varint(s.hlc.raw());
-    auto id = s.node.bytes();
-    w.bytes(std::string_view(reinterpret_cast<const char*>(id.data()), id.size()));
-}
+// The bytes a row hash covers, in the encoding of bytes.hpp's ByteWriter (varints,
+// tagged values), hashed with XXH3. Runs for every record written: the bytes go to a
+// fixed buffer through a raw pointer, and an input longer than it streams through an
+// XXH3 state, which gives the same hash as one call over all the bytes.
+class HashInput {
+public:
+    void varint(std::uint64_t v) {
+        room(10);
+        while (v >= 0x80) {
+            buf_[n_++] = static_cast<char>((v & 0x7f) | 0x80);
+            v >>= 7;
+        }
+        buf_[n_++] = static_cast<char>(v);
+    }
+    void u8(std::uint8_t v) {
+        room(1);
+        buf_[n_++] = static_cast<char>(v);
+    }
+    void raw(const void* p, std::size_t len) {
+        if (len > buf_.size() - n_) {
+            spill();
+            if (len > buf_.size()) {
+                XXH3_64bits_update(state(), p, len);
+                return;
+            }
+        }
+        std::memcpy(buf_.data() + n_, p, len);
+        n_ += len;
+    }
+    void bytes(const void* p, std::size_t len) {
+        varint(len);
+        raw(p, len);
+    }
+    // ByteWriter::value's encoding: tag, then zigzag integer, 8 little-endian bytes of
+    // the double, or length and bytes.
+    void value(const crdt::Value& v) {
+        using crdt::StorageClass;
+        u8(static_cast<std::uint8_t>(v.storage_class()));
+        switch (v.storage_class()) {
+        case StorageClass::null: break;
+        case StorageClass::integer: {
+            auto i = v.as_integer();
+            varint((static_cast<std::uint64_t>(i) << 1) ^ static_cast<std::uint64_t>(i >> 63));
+            break;
+        }
+        case StorageClass::real: {
+            double d = v.as_real();
+            std::uint64_t bits;
+            std::memcpy(&bits, &d, sizeof bits);
+            room(8);
+            for (int i = 0; i < 8; ++i) {
+                buf_[n_++] = static_cast<char>(bits >> (8 * i));
+            }
+            break;
+        }
+        case StorageClass::text: bytes(v.as_text().data(), v.as_text().size()); break;
+        case StorageClass::blob: bytes(v.as_blob().data(), v.as_blob().size()); break;
+        }
+    }
+    void stamp(const crdt::Stamp& s) {
+        varint(s.hlc.raw());
+        auto id = s.node.bytes();
+        bytes(id.data(), id.size());
+    }
+    std::uint64_t finish() {
+        if (!streaming_) {
+            return XXH3_64bits(buf_.data(), n_);
+        }
+        spill();
+        streaming_ = false;
+        return XXH3_64bits_digest(state_);
+    }
+
+private:
+    void room(std::size_t len) {
+        if (buf_.size() - n_ < len) {
+            spill();
+        }
+    }
+    XXH3_state_t* state() {
+        if (!streaming_) {
+            // One per thread, kept: rows longer than the buffer are rare.
+            thread_local std::unique_ptr<XXH3_state_t, XXH_errorcode (*)(XXH3_state_t*)> kept(
+                XXH3_createState(), XXH3_freeState);
+            state_ = kept.get();
+            XXH3_64bits_reset(state_);
+            streaming_ = true;
+        }
+        return state_;
+    }
+    void spill() {
+        XXH3_64bits_update(state(), buf_.data(), n_);
+        n_ = 0;
+    }
+
+    std::array<char, 1024> buf_;
+    std::size_t n_ = 0;
+    bool streaming_ = false;
+    XXH3_state_t* state_ = nullptr;
+};
 
 } // namespace
 
 std::uint32_t key_bucket(const std::vector<crdt::Value>& key) {
-    thread_local ByteWriter w;
-    w.clear();
+    HashInput in;
     for (const auto& v : key) {
-        w.value(v);
+        in.value(v);
     }
-    const auto& bytes = w.data();
-    return static_cast<std::uint32_t>(XXH3_64bits(bytes.data(), bytes.size()) % kDigestBuckets);
+    return static_cast<std::uint32_t>(in.finish() % kDigestBuckets);
 }
 
 std::uint64_t row_hash(const TableState& t, const std::vector<crdt::Value>& key,
@@ -34,17 +130,15 @@ std::uint64_t row_hash(const TableState& t, const std::vector<crdt::Value>& key,
     if (record.life.life.value() == 0) {
         return 0;
     }
-    // Runs for every record read and written: one buffer per thread, reused, and the
-    // column-name order computed once per table (TableState::name_rank).
-    thread_local ByteWriter w;
+    // The column-name order is computed once per table (TableState::name_rank).
     thread_local std::vector<const CellEntry*> cells;
     thread_local std::vector<const CounterEntry*> counters;
-    w.clear();
+    HashInput in;
     for (const auto& v : key) {
-        w.value(v);
+        in.value(v);
     }
-    w.varint(record.life.life.value());
-    stamp(w, record.life.stamp);
+    in.varint(record.life.life.value());
+    in.stamp(record.life.stamp);
     auto rank = [&](int column) {
         return t.name_rank[static_cast<std::size_t>(column)];
     };
@@ -59,14 +153,14 @@ std::uint64_t row_hash(const TableState& t, const std::vector<crdt::Value>& key,
     std::sort(cells.begin(), cells.end(), [&](const CellEntry* a, const CellEntry* b) {
         return rank(a->column) < rank(b->column);
     });
-    w.varint(cells.size());
+    in.varint(cells.size());
     for (const auto* c : cells) {
-        w.bytes(name(c->column));
-        w.varint(c->write.life.value());
-        stamp(w, c->write.stamp);
-        w.u8(c->has_value ? 1 : 0);
+        in.bytes(name(c->column).data(), name(c->column).size());
+        in.varint(c->write.life.value());
+        in.stamp(c->write.stamp);
+        in.u8(c->has_value ? 1 : 0);
         if (c->has_value) {
-            w.value(c->write.value);
+            in.value(c->write.value);
         }
     }
     counters.clear();
@@ -77,15 +171,16 @@ std::uint64_t row_hash(const TableState& t, const std::vector<crdt::Value>& key,
         return std::make_pair(rank(a->column), a->write.stamp.node) <
                std::make_pair(rank(b->column), b->write.stamp.node);
     });
-    w.varint(counters.size());
+    in.varint(counters.size());
     for (const auto* c : counters) {
-        w.bytes(name(c->column));
-        w.varint(c->write.life.value());
-        stamp(w, c->write.stamp);
-        w.zigzag(c->write.total);
+        in.bytes(name(c->column).data(), name(c->column).size());
+        in.varint(c->write.life.value());
+        in.stamp(c->write.stamp);
+        auto total = c->write.total;
+        in.varint((static_cast<std::uint64_t>(total) << 1) ^
+                  static_cast<std::uint64_t>(total >> 63));
     }
-    const auto& bytes = w.data();
-    auto h = XXH3_64bits(bytes.data(), bytes.size());
+    auto h = in.finish();
     return h == 0 ? 1 : h; // 0 means "no row"
 }
 
@@ -141,20 +236,28 @@ Status Store::Impl::ensure_digests(TableState& t) {
         }
     }
     // Deltas noted before now are part of what was just computed.
-    std::erase_if(digest_deltas, [&](const auto& d) { return d.first.first == t.schema.name; });
+    t.drop_digest_deltas();
     return Status::success();
 }
 
 Status Store::Impl::flush_digests() {
-    for (const auto& [where, delta] : digest_deltas) {
-        digest_add.bind_text(1, where.first);
-        digest_add.bind_int(2, where.second);
-        digest_add.bind_int(3, static_cast<std::int64_t>(delta));
-        if (auto st = digest_add.run("updating a digest"); !st.ok()) {
-            return st;
+    for (auto& [name, t] : tables) {
+        std::sort(t.digest_touched.begin(), t.digest_touched.end());
+        std::uint32_t last = kDigestBuckets;
+        for (auto b : t.digest_touched) {
+            if (b == last || t.digest_delta[b] == 0) {
+                continue;
+            }
+            last = b;
+            digest_add.bind_text(1, name);
+            digest_add.bind_int(2, b);
+            digest_add.bind_int(3, static_cast<std::int64_t>(t.digest_delta[b]));
+            if (auto st = digest_add.run("updating a digest"); !st.ok()) {
+                return st;
+            }
         }
+        t.drop_digest_deltas();
     }
-    digest_deltas.clear();
     return Status::success();
 }
 

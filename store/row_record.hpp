@@ -17,6 +17,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -43,7 +44,10 @@ struct RowRecord {
     std::vector<CellEntry> cells;       // sorted by column
     std::vector<CounterEntry> counters; // sorted by column, then node
     bool stored = false;                // read from the database (else new)
-    std::uint64_t hash = 0;             // its row_hash() as read (digest.hpp); 0 if new
+    // Its row_hash() as stored (digest.hpp), taken by Store::Impl::before_change() before
+    // the first change: only records that change pay for it. Unset on a stored record
+    // that was not changed; save_record() refuses such a one.
+    std::optional<std::uint64_t> hash;
 
     CellEntry* cell(int column);
     // Sum of the column's contributions made in the row's current life.

@@ -114,7 +114,6 @@ Result<RowRecord> Store::Impl::load_record(TableState& t, const std::vector<crdt
     auto record = decode_record(stmt.column_blob(0), vmax, nodes);
     if (record) {
         record->stored = true;
-        record->hash = row_hash(t, key, *record);
     }
     if (!record) {
         return Status(Code::corruption,
@@ -123,8 +122,21 @@ Result<RowRecord> Store::Impl::load_record(TableState& t, const std::vector<crdt
     return record;
 }
 
+void Store::Impl::before_change(const TableState& t, const std::vector<crdt::Value>& key,
+                                RowRecord& r) {
+    if (!r.hash) {
+        r.hash = r.stored ? row_hash(t, key, r) : 0;
+    }
+}
+
 Status Store::Impl::save_record(TableState& t, const std::vector<crdt::Value>& key,
                                 const RowRecord& r) {
+    if (!r.hash) {
+        // A bug of this file's, caught before it could skew the digests.
+        return Status(Code::invalid_argument, "table '" + t.schema.name +
+                                                  "': a row record was changed without "
+                                                  "before_change()");
+    }
     auto bytes = encode_record(r, nodes);
     if (!bytes) {
         return bytes.status();
@@ -140,15 +152,33 @@ Status Store::Impl::save_record(TableState& t, const std::vector<crdt::Value>& k
         return st;
     }
     auto hash = row_hash(t, key, r);
-    if (hash != r.hash) {
-        auto& delta = digest_deltas[{t.schema.name, key_bucket(key)}];
-        delta += hash - r.hash; // unsigned: wraps, like the sums it updates
+    if (hash != *r.hash) {
+        t.note_digest(key_bucket(key), hash - *r.hash); // unsigned: wraps, like the sums
     }
     return Status::success();
 }
 
+void TableState::note_digest(std::uint32_t bucket, std::uint64_t delta) {
+    if (digest_delta.empty()) {
+        digest_delta.assign(kDigestBuckets, 0);
+    }
+    if (digest_delta[bucket] == 0) {
+        digest_touched.push_back(bucket); // once more if it sums to 0 and moves again: harmless
+    }
+    digest_delta[bucket] += delta;
+}
+
+void TableState::drop_digest_deltas() {
+    for (auto b : digest_touched) {
+        digest_delta[b] = 0;
+    }
+    digest_touched.clear();
+}
+
 Result<sql::Transaction> Store::Impl::begin_write() {
-    digest_deltas.clear();
+    for (auto& [name, t] : tables) {
+        t.drop_digest_deltas();
+    }
     return sql::Transaction::begin(db.get());
 }
 

@@ -40,6 +40,13 @@ struct TableState {
     // Each value column's place in the order of value column names (digests sort by
     // name, the same on every node, not by this file's positions).
     std::vector<int> name_rank;
+    // What this transaction's record writes add to each digest bucket, wrapping (empty
+    // until the first), and the buckets touched: written by persist_progress(), dropped
+    // by begin_write() if a transaction failed.
+    std::vector<std::uint64_t> digest_delta;
+    std::vector<std::uint32_t> digest_touched;
+    void note_digest(std::uint32_t bucket, std::uint64_t delta);
+    void drop_digest_deltas();
 
     Status prepare(sqlite3* db);
     Status load_defaults(sqlite3* db);
@@ -57,9 +64,6 @@ struct Store::Impl {
     NodeTable nodes;
     crdt::VersionVector versions;
     std::set<crdt::NodeId> dirty_origins; // versions to persist at the next commit
-    // What this transaction's record writes add to each (table, bucket) digest, wrapping:
-    // written with persist_progress(), dropped by begin_write() if a transaction failed.
-    std::map<std::pair<std::string, std::uint32_t>, std::uint64_t> digest_deltas;
     std::map<std::string, TableState> tables;
     std::int64_t schema_version = -1;
     std::vector<CaptureWarning> capture_warnings; // until take_capture_warnings()
@@ -80,8 +84,11 @@ struct Store::Impl {
     std::int64_t now_ms() const;
     TableState* table(const std::string& name);
 
-    // Record I/O: a missing record is an empty one (life 0).
+    // Record I/O: a missing record is an empty one (life 0). Call before_change() before
+    // changing a loaded record that will be saved: the digest update needs its old hash.
     Result<RowRecord> load_record(TableState& t, const std::vector<crdt::Value>& key);
+    static void before_change(const TableState& t, const std::vector<crdt::Value>& key,
+                              RowRecord& r);
     Status save_record(TableState& t, const std::vector<crdt::Value>& key, const RowRecord& r);
 
     // Every write transaction of the store's connection starts here: what a failed
