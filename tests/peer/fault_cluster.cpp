@@ -90,8 +90,10 @@ Cluster::Cluster(int n) {
         c.databases = {db};
         // Tiny parts, so pushes and catch-ups of a few dozen rows come in many parts and
         // a fault can land between two of them; a short busy timeout, so an app holding
-        // the write lock (a fault of its own) makes captures and applies fail.
-        c.other_extra = "[limits]\nmax_rows_per_message = 4\nbusy_timeout_ms = 50\n";
+        // the write lock (a fault of its own) makes captures and applies fail; small
+        // messages, so the workload's big names fill parts by bytes or cannot be sent.
+        c.other_extra = "[limits]\nmax_rows_per_message = 4\nbusy_timeout_ms = 50\n"
+                        "max_message_bytes = 262144\n";
         std::ofstream(block_path(i)); // empty: nothing blocked
         daemons_.push_back(
             std::make_unique<Daemon>(write_config(dir_, c), dir_.file(c.name + ".log"), env(i, 0)));

@@ -6,8 +6,10 @@
 #include <fstream>
 #include <map>
 #include <memory>
+#include <numeric>
 #include <optional>
 #include <random>
+#include <set>
 #include <sstream>
 #include <thread>
 
@@ -29,6 +31,18 @@ std::string key_name(int key) {
     return "k" + std::to_string(key);
 }
 
+// The column rolled out across the nodes while the workload runs (an app's migration
+// applied one node at a time), and what rows hold in it on nodes that wrote none.
+constexpr const char* kAddColumn = "ALTER TABLE items ADD COLUMN note TEXT NOT NULL DEFAULT 'none'";
+constexpr const char* kNoteDefault = "none";
+
+// Name sizes of the big writes, against the cluster's max_message_bytes (Cluster): a
+// large name syncs like any other; an oversized one is refused at its origin, which
+// keeps the row until the next write makes it smaller (the workload's "shrink").
+constexpr std::size_t kLargeName = 150'000;
+constexpr std::size_t kOversizedName = 300'000;
+constexpr std::size_t kShownName = 40; // of a name in a problem line
+
 // The randomized writes, and the episodes (fault_oracle.hpp) they form on each node.
 class Workload {
 public:
@@ -36,6 +50,7 @@ public:
         for (int i = 0; i < cluster.size(); ++i) {
             conns_.push_back(std::make_unique<Conn>(cluster.db_path(i), cluster.vfs(i)));
         }
+        has_note_.assign(static_cast<std::size_t>(cluster.size()), false);
         for (int i = 0; i < slots; ++i) {
             slots_.push_back(keys_used_++);
         }
@@ -50,19 +65,36 @@ public:
     // Keys 0 .. keys_used() - 1 were written.
     int keys_used() const { return keys_used_; }
 
-    // One random write of `key` on `node`; whether it committed.
-    bool write(int node, int key) {
+    // What a write does beyond a random one: `large` and `oversized` rename an existing
+    // row to a big name (a missing row gets an ordinary insert); `shrink` renames it to
+    // an ordinary one.
+    enum class Kind { random, large, oversized, shrink };
+
+    // One write of `key` on `node`; whether it committed. An oversized name that
+    // committed is shrunk by a later write of the same node (shrink_due).
+    bool write(int node, int key, Kind kind = Kind::random) {
         auto& c = *conns_[static_cast<std::size_t>(node)];
         if (c.exec("BEGIN IMMEDIATE") != SQLITE_OK) {
             ++busy;
             return false;
         }
-        auto w = write_locked(node, key);
+        auto w = write_locked(node, key, kind);
         if (w && c.exec("COMMIT") == SQLITE_OK) {
             open_[{node, key}].writes.push_back(*w);
             ++writes;
+            for (auto& note : pending_notes_) {
+                notes_[key].insert(std::move(note));
+            }
+            pending_notes_.clear();
+            if (w->name.size() >= kOversizedName) {
+                ++oversized;
+                shrinks_.push_back({node, key});
+            } else if (w->name.size() >= kLargeName) {
+                ++large;
+            }
             return true;
         }
+        pending_notes_.clear();
         if (sqlite3_errcode(c.get()) == SQLITE_BUSY) {
             ++busy;
         } else {
@@ -81,11 +113,55 @@ public:
         return all;
     }
 
+    // Writes the ordinary name over every oversized one committed so far; whether all
+    // are done (a busy node is tried again on the next call).
+    bool shrink_due() {
+        std::vector<std::pair<int, int>> left;
+        for (auto [node, key] : shrinks_) {
+            if (!write(node, key, Kind::shrink)) {
+                left.emplace_back(node, key);
+            }
+        }
+        shrinks_ = std::move(left);
+        return shrinks_.empty();
+    }
+
+    // Adds the rolled-out column on `node`; whether it is there now.
+    bool add_column(int node) {
+        auto i = static_cast<std::size_t>(node);
+        if (!has_note_[i] && conns_[i]->exec(kAddColumn) == SQLITE_OK) {
+            has_note_[i] = true;
+            ++columns_added;
+        }
+        return has_note_[i];
+    }
+
+    // Problems with the rolled-out column on one node: a row holds a note nobody wrote
+    // to it (the default is what rows hold before any node wrote one).
+    void check_notes(int node, const std::string& path, std::vector<std::string>& out) const {
+        Conn c(path);
+        Stmt rows(c, "SELECT id, note FROM items");
+        if (!rows.ok()) {
+            out.push_back("n" + std::to_string(node) + ": no column 'note': " + c.error());
+            return;
+        }
+        while (rows.step() == SQLITE_ROW) {
+            auto id = rows.text(0).value_or("");
+            auto note = rows.text(1).value_or("(NULL)");
+            auto written = notes_.find(std::stoi(id.substr(1)));
+            if (note != kNoteDefault &&
+                (written == notes_.end() || written->second.count(note) == 0)) {
+                out.push_back("n" + std::to_string(node) + " " + id + ": note '" + note +
+                              "' was never written to it");
+            }
+        }
+    }
+
     std::vector<std::string> problems;
-    int writes = 0, busy = 0;
+    int writes = 0, busy = 0, large = 0, oversized = 0, columns_added = 0;
 
 private:
-    std::optional<Write> write_locked(int node, int key) {
+    std::optional<Write> write_locked(int node, int key, Kind kind) {
         auto& c = *conns_[static_cast<std::size_t>(node)];
         auto k = key_name(key);
         Stmt pending(c, "SELECT count(*) FROM _peerlite_log_items WHERE k0 = ?1");
@@ -120,20 +196,37 @@ private:
             open = Episode{node, key, life, row ? row->name : std::nullopt, {}};
         }
         auto w = choose(node, row);
-        return run(c, k, w) ? std::optional(w) : std::nullopt;
+        if (row && kind != Kind::random) {
+            // A rename only, so the big name is the one thing the write adds.
+            w = Write{Op::update, true, false, false, 0, fresh(node), row->best.value_or(0)};
+            if (kind != Kind::shrink) {
+                w.name.resize(kind == Kind::large ? kLargeName : kOversizedName, '.');
+            }
+        }
+        if (!run(c, k, w)) {
+            return std::nullopt;
+        }
+        if (w.op != Op::remove && has_note_[static_cast<std::size_t>(node)] && pick(0, 2) == 0) {
+            auto note = "note." + fresh(node);
+            Stmt s(c, "UPDATE items SET note = ?2 WHERE id = ?1");
+            if (s.bind(1, k).bind(2, note).step() != SQLITE_DONE) {
+                return std::nullopt;
+            }
+            pending_notes_.push_back(std::move(note));
+        }
+        return w;
+    }
+
+    int pick(int lo, int hi) { return std::uniform_int_distribution<int>(lo, hi)(rng_); }
+    std::string fresh(int node) {
+        return "n" + std::to_string(node) + "." + std::to_string(++names_);
     }
 
     Write choose(int node, const std::optional<Row>& row) {
-        auto pick = [&](int lo, int hi) {
-            return std::uniform_int_distribution<int>(lo, hi)(rng_);
-        };
-        auto fresh = [&] {
-            return "n" + std::to_string(node) + "." + std::to_string(++names_);
-        };
         Write w;
         if (!row) {
             w.op = Op::insert;
-            w.name = fresh();
+            w.name = fresh(node);
             w.qty = pick(0, 20);
             w.best = pick(0, 999);
             return w;
@@ -149,7 +242,7 @@ private:
         w.sets_qty = (r >= 37 && r < 62) || r >= 82;
         w.sets_best = r >= 62;
         if (w.sets_name) {
-            w.name = fresh();
+            w.name = fresh(node);
         }
         if (w.sets_qty) {
             w.qty = pick(-5, 9);
@@ -163,7 +256,8 @@ private:
 
     static bool run(Conn& c, const std::string& k, const Write& w) {
         if (w.op == Op::insert) {
-            Stmt s(c, "INSERT INTO items VALUES (?1, ?2, ?3, ?4)");
+            // Columns named: the rolled-out column may be there or not.
+            Stmt s(c, "INSERT INTO items(id, name, qty, best) VALUES (?1, ?2, ?3, ?4)");
             return s.bind(1, k).bind(2, w.name).bind(3, w.qty).bind(4, w.best).step() ==
                    SQLITE_DONE;
         }
@@ -189,6 +283,10 @@ private:
     std::map<std::pair<int, int>, Episode> open_;
     std::vector<Episode> closed_;
     int names_ = 0;
+    std::vector<bool> has_note_;                 // per node: the rolled-out column added
+    std::map<int, std::set<std::string>> notes_; // per key: every note committed
+    std::vector<std::string> pending_notes_;     // of the write being made
+    std::vector<std::pair<int, int>> shrinks_;   // (node, key) of oversized names
 };
 
 // The fault schedule: each fault is injected at a random moment and lifted after a random
@@ -394,6 +492,7 @@ struct NodeState {
     std::vector<std::string> dump;     // the items table, ordered by key
     std::vector<std::string> versions; // covered ranges per origin
     std::int64_t pending = 0;          // capture-log rows not picked up
+    std::int64_t kept_aside = 0;       // rows in _peerlite_pending (a column missing)
     std::map<std::string, Row> rows;
     std::map<std::string, std::uint64_t> lives; // from the row records
 };
@@ -405,6 +504,7 @@ NodeState read_node(const std::string& path) {
     s.versions = db.rows("SELECT hex(n.id), v.first, v.last FROM _peerlite_versions v "
                          "JOIN _peerlite_nodes n ON n.idx = v.node ORDER BY 1, 2");
     s.pending = db.scalar("SELECT count(*) FROM _peerlite_log_items");
+    s.kept_aside = db.scalar("SELECT count(*) FROM _peerlite_pending");
     Conn c(path);
     Stmt rows(c, "SELECT id, name, qty, best FROM items");
     while (rows.step() == SQLITE_ROW) {
@@ -417,9 +517,33 @@ NodeState read_node(const std::string& path) {
     return s;
 }
 
+int count(const std::string& text, const std::string& what) {
+    int n = 0;
+    for (auto at = text.find(what); at != std::string::npos; at = text.find(what, at + 1)) {
+        ++n;
+    }
+    return n;
+}
+
+// Problem lines quote names; a big one is cut to its unique prefix and its size.
+void shorten_names(std::string& line) {
+    std::string out;
+    for (std::size_t i = 0; i < line.size();) {
+        auto dots = line.find_first_not_of('.', i);
+        auto run = (dots == std::string::npos ? line.size() : dots) - i;
+        if (line[i] == '.' && run > kShownName) {
+            out += "...(" + std::to_string(run) + " dots)";
+            i += run;
+        } else {
+            out += line[i++];
+        }
+    }
+    line = std::move(out);
+}
+
 bool same(const std::vector<NodeState>& nodes) {
     for (const auto& n : nodes) {
-        if (n.pending != 0 || n.dump != nodes.front().dump ||
+        if (n.pending != 0 || n.kept_aside != 0 || n.dump != nodes.front().dump ||
             n.versions != nodes.front().versions) {
             return false;
         }
@@ -509,14 +633,38 @@ int drive(const FaultOptions& o, Cluster& cluster, Workload& workload, Faults& f
     int offline_writes = 0;
     auto start = SteadyClock::now();
     auto next_rotation = start + 1s;
+    // The column is added node by node from a quarter into the run, 1-3 s apart, while
+    // every node writes: the nodes without it meanwhile get rows they keep aside.
+    std::vector<int> rollout(static_cast<std::size_t>(o.nodes));
+    std::iota(rollout.begin(), rollout.end(), 0);
+    std::shuffle(rollout.begin(), rollout.end(), rng);
+    std::size_t rolled = 0;
+    auto next_column = start + o.duration / 4;
+    auto next_shrink = start;
     for (auto now = start; now < start + o.duration; now = SteadyClock::now()) {
         faults.tick(now);
         if (now >= next_rotation) {
             workload.rotate(pick(0, o.keys - 1));
             next_rotation = now + std::chrono::milliseconds(pick(500, 2500));
         }
+        if (rolled < rollout.size() && now >= next_column && workload.add_column(rollout[rolled])) {
+            ++rolled;
+            next_column = now + std::chrono::milliseconds(pick(1000, 3000));
+        }
+        if (now >= next_shrink) {
+            // An oversized name stays a while (the daemon may refuse it) before it is
+            // made smaller, as its app would once it saw the refusal.
+            workload.shrink_due();
+            next_shrink = now + std::chrono::milliseconds(pick(200, 800));
+        }
         int node = pick(0, o.nodes - 1);
         int key = workload.key(pick(0, o.keys - 1));
+        // Now and then a big name, one that syncs or one too big to.
+        if (pick(0, 39) == 0) {
+            workload.write(node, key,
+                           pick(0, 1) ? Workload::Kind::large : Workload::Kind::oversized);
+            continue;
+        }
         // Now and then a burst on one row, faster than the daemon picks writes up: several
         // writes reach the mesh as one change while it runs, not only after a restart.
         int burst = pick(0, 9) == 0 ? 3 : 1;
@@ -527,6 +675,24 @@ int drive(const FaultOptions& o, Cluster& cluster, Workload& workload, Faults& f
         std::this_thread::sleep_for(std::chrono::milliseconds(pick(2, 15)));
     }
     return offline_writes;
+}
+
+// Once the faults are lifted: the rollout completed on every node and every oversized
+// name shrunk, retried while a node is busy.
+void finish_writes(const FaultOptions& o, Workload& workload, std::vector<std::string>& problems) {
+    bool done = Mesh::eventually(
+        [&] {
+            bool all = workload.shrink_due();
+            for (int i = 0; i < o.nodes; ++i) {
+                all = workload.add_column(i) && all;
+            }
+            return all;
+        },
+        30s);
+    if (!done) {
+        problems.push_back("the column rollout or the shrinking of oversized names did not "
+                           "finish within 30 s of lifting the faults");
+    }
 }
 
 // Waits until every daemon runs and said ready (a restart whose port was taken is
@@ -563,6 +729,7 @@ FaultReport run_faults(const FaultOptions& o) {
     int offline_writes = drive(o, cluster, workload, faults);
     faults.lift_all(SteadyClock::now());
     FaultReport report;
+    finish_writes(o, workload, report.problems);
     await_ready(cluster, faults, report.problems);
     auto quiet = SteadyClock::now();
     std::vector<NodeState> nodes;
@@ -590,13 +757,30 @@ FaultReport run_faults(const FaultOptions& o) {
     int exact = 0;
     auto found = check_all(nodes, episodes, workload.keys_used(), exact);
     report.problems.insert(report.problems.end(), found.begin(), found.end());
+    int refused = 0;
+    for (int i = 0; i < o.nodes; ++i) {
+        workload.check_notes(i, cluster.db_path(i), report.problems);
+        if (nodes.size() == static_cast<std::size_t>(o.nodes) &&
+            nodes[static_cast<std::size_t>(i)].kept_aside != 0) {
+            report.problems.push_back(
+                "n" + std::to_string(i) + " still keeps " +
+                std::to_string(nodes[static_cast<std::size_t>(i)].kept_aside) +
+                " rows aside after every node added the column");
+        }
+        refused += count(cluster.daemon(i).log(), "over what one message may carry");
+    }
+    for (auto& p : report.problems) {
+        shorten_names(p);
+    }
     std::ostringstream s;
     s << "seed " << o.seed << ": " << workload.writes << " writes (" << offline_writes
       << " to nodes whose daemon was down, " << workload.busy << " skipped as busy) in "
       << episodes.size() << " episodes; " << faults.summary() << "; converged "
       << (converged ? "in " + std::to_string(took.count()) + " ms" : "NOT") << "; "
       << (nodes.empty() ? 0 : nodes.front().dump.size()) << " rows at the end (of "
-      << workload.keys_used() << " keys written), " << exact << " with a single possible name";
+      << workload.keys_used() << " keys written), " << exact << " with a single possible name; "
+      << workload.large << " large and " << workload.oversized << " oversized names (" << refused
+      << " refusals logged), the column added on " << workload.columns_added << " nodes";
     report.summary = s.str();
     return report;
 }
