@@ -2,7 +2,8 @@
 // connection on one node -> visible in the file of every other node) for 3, 10 and 20 nodes,
 // beside a raw ZeroMQ DEALER/ROUTER round trip measured by the same program; and the
 // catch-up time of a node that missed 100,000 rows, with the bytes it received per
-// column change (the encoded messages, before ZeroMQ and CURVE framing).
+// column change (the encoded messages, before ZeroMQ and CURVE framing); and what a
+// converged three-node mesh at rest sends per anti-entropy round.
 //
 // Usage: mesh_bench [writes] [catch-up rows]   (defaults 200 and 100,000)
 #include <algorithm>
@@ -10,6 +11,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
+#include <functional>
 #include <memory>
 #include <thread>
 #include <unistd.h>
@@ -95,10 +97,13 @@ struct Mesh {
     std::vector<sqlite3*> dbs;
 
     std::size_t direct_push_limit;
+    // For the at-rest figures: applied by start() to every node's options.
+    std::function<void(peer::NodeOptions&)> tweak;
 
     Mesh(int n, const std::filesystem::path& where,
-         std::size_t direct_limit = peer::NodeOptions{}.direct_push_limit)
-        : dir(where), direct_push_limit(direct_limit) {
+         std::size_t direct_limit = peer::NodeOptions{}.direct_push_limit,
+         std::function<void(peer::NodeOptions&)> options = {})
+        : dir(where), direct_push_limit(direct_limit), tweak(std::move(options)) {
         std::filesystem::create_directories(dir);
         for (int i = 0; i < n; ++i) {
             paths.push_back((dir / ("n" + std::to_string(i) + ".db")).string());
@@ -108,7 +113,8 @@ struct Mesh {
             sqlite3_exec(
                 db,
                 "PRAGMA journal_mode=WAL; CREATE TABLE IF NOT EXISTS items(id INTEGER PRIMARY KEY, "
-                "title TEXT, qty INTEGER, price REAL)",
+                "title TEXT, qty INTEGER, price REAL); CREATE TABLE IF NOT EXISTS more_items("
+                "id INTEGER PRIMARY KEY, title TEXT, qty INTEGER, price REAL)",
                 nullptr, nullptr, nullptr);
             dbs.push_back(db);
             keys.push_back(transport::generate_keys().value());
@@ -136,6 +142,9 @@ struct Mesh {
         }
         if (i > 0) {
             o.seeds.push_back({nodes[0]->endpoint(), keys[0].public_key});
+        }
+        if (tweak) {
+            tweak(o);
         }
         if (const char* rows = std::getenv("PEERLITE_BENCH_ROWS_PER_MESSAGE")) {
             o.max_rows_per_message = static_cast<std::size_t>(std::atoi(rows));
@@ -248,6 +257,70 @@ CatchUp catch_up(int rows, const std::filesystem::path& dir) {
                 static_cast<double>(std::max<std::uint64_t>(1, c.column_changes_received))};
 }
 
+// What a converged mesh at rest sends: three nodes holding the same 1,000 rows in each of
+// `tables` tables, measured over `seconds` after the first content check agreed. With
+// `probes` false, failure detection and membership gossip are slowed to once an hour, so
+// what is left is anti-entropy alone (vectors, digests).
+struct AtRest {
+    double bytes_per_round;   // every byte sent by every node / anti-entropy rounds started
+    double digests_per_round; // digests messages sent / rounds
+    std::uint64_t rounds;
+    std::uint64_t repairs;
+};
+
+AtRest at_rest(const std::filesystem::path& dir, std::chrono::seconds seconds, int tables,
+               bool probes) {
+    Mesh mesh(3, dir, peer::NodeOptions{}.direct_push_limit, [&](peer::NodeOptions& o) {
+        if (tables == 2) {
+            o.tables.push_back({"more_items", {}});
+        }
+        if (!probes) {
+            o.probe_interval = std::chrono::hours(1);
+            o.gossip_interval = std::chrono::hours(1);
+        }
+    });
+    for (const char* table : {"items", "more_items"}) {
+        sqlite3_exec(mesh.dbs[0],
+                     ("WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < "
+                      "1000) INSERT INTO " +
+                      std::string(table) + " SELECT i, 'a title', i, 0.5 FROM n")
+                         .c_str(),
+                     nullptr, nullptr, nullptr);
+    }
+    auto deadline = Clock::now() + 60s;
+    auto settled = [&] {
+        for (int i = 0; i < 3; ++i) {
+            if (mesh.count(i) != 1000 ||
+                mesh.nodes[static_cast<std::size_t>(i)]->counters().digests_sent == 0) {
+                return false;
+            }
+        }
+        return true;
+    };
+    while (!settled() && Clock::now() < deadline) {
+        std::this_thread::sleep_for(50ms);
+    }
+    auto sum = [&] {
+        peer::NodeCounters total;
+        for (auto& n : mesh.nodes) {
+            auto c = n->counters();
+            total.bytes_sent += c.bytes_sent;
+            total.syncs_started += c.syncs_started;
+            total.digests_sent += c.digests_sent;
+            total.repairs_started += c.repairs_started;
+        }
+        return total;
+    };
+    auto before = sum();
+    std::this_thread::sleep_for(seconds);
+    auto after = sum();
+    auto rounds = std::max<std::uint64_t>(1, after.syncs_started - before.syncs_started);
+    return {static_cast<double>(after.bytes_sent - before.bytes_sent) / static_cast<double>(rounds),
+            static_cast<double>(after.digests_sent - before.digests_sent) /
+                static_cast<double>(rounds),
+            after.syncs_started - before.syncs_started, after.repairs_started};
+}
+
 } // namespace
 
 int main(int argc, char** argv) {
@@ -281,7 +354,12 @@ int main(int argc, char** argv) {
         std::fflush(stdout);
     }
     auto t = catch_up(rows, dir / "catchup");
-    std::printf("  [catch-up] done\n\n");
+    std::printf("  [catch-up] done\n");
+    std::fflush(stdout);
+    auto rest = at_rest(dir / "rest1", 8s, 1, true);
+    auto quiet1 = at_rest(dir / "rest2", 8s, 1, false);
+    auto quiet2 = at_rest(dir / "rest3", 8s, 2, false);
+    std::printf("  [at rest] done\n\n");
 
     std::printf("  %-52s %-36s %s\n", "measurement", "figure", "target");
     std::printf("  %-52s p50 %6.3f ms  p99 %6.3f ms\n", "raw ZeroMQ round trip, 1 KiB, CURVE",
@@ -306,6 +384,18 @@ int main(int argc, char** argv) {
                 t.first_row_ms);
     std::printf("  %-52s %8.1f\n", "  wire bytes received per column change (payload)",
                 t.bytes_per_change);
+    std::printf("  %-52s %8.0f B\n", "3 nodes at rest, 1 table: all bytes sent per round",
+                rest.bytes_per_round);
+    std::printf("  %-52s %8.0f B\n", "  anti-entropy alone (probes and gossip off)",
+                quiet1.bytes_per_round);
+    std::printf("  %-52s %8.0f B %26s\n", "  each table more (2 tables less 1, same mesh)",
+                quiet2.bytes_per_round - quiet1.bytes_per_round, "<= 1024 B");
+    for (const auto* r : {&rest, &quiet1, &quiet2}) {
+        std::printf("  %-52s %8.2f (%llu rounds in 8 s, %llu repairs since start)\n",
+                    "  digests messages per round", r->digests_per_round,
+                    static_cast<unsigned long long>(r->rounds),
+                    static_cast<unsigned long long>(r->repairs));
+    }
     std::filesystem::remove_all(dir);
     return 0;
 }
