@@ -4,6 +4,7 @@
 #include <array>
 #include <cstring>
 #include <memory>
+#include <tuple>
 #include <xxhash.h>
 
 #include "bytes.hpp"
@@ -75,8 +76,11 @@ public:
     }
     void stamp(const crdt::Stamp& s) {
         varint(s.hlc.raw());
-        auto id = s.node.bytes();
-        bytes(id.data(), id.size());
+        constexpr std::size_t kId = crdt::NodeId::kSize;
+        room(1 + kId);
+        buf_[n_++] = static_cast<char>(kId); // the length, a one-byte varint
+        std::memcpy(buf_.data() + n_, s.node.data(), kId);
+        n_ += kId;
     }
     std::uint64_t finish() {
         if (!streaming_) {
@@ -130,7 +134,6 @@ std::uint64_t row_hash(const TableState& t, const std::vector<crdt::Value>& key,
     if (record.life.life.value() == 0) {
         return 0;
     }
-    // The column-name order is computed once per table (TableState::name_rank).
     thread_local std::vector<const CellEntry*> cells;
     thread_local std::vector<const CounterEntry*> counters;
     HashInput in;
@@ -145,40 +148,72 @@ std::uint64_t row_hash(const TableState& t, const std::vector<crdt::Value>& key,
     auto name = [&](int column) -> const std::string& {
         return t.schema.values[static_cast<std::size_t>(column)].name;
     };
-    // By column name, then contributing node: positions differ between files.
-    cells.clear();
-    for (const auto& c : record.cells) {
-        cells.push_back(&c);
-    }
-    std::sort(cells.begin(), cells.end(), [&](const CellEntry* a, const CellEntry* b) {
-        return rank(a->column) < rank(b->column);
-    });
-    in.varint(cells.size());
-    for (const auto* c : cells) {
-        in.bytes(name(c->column).data(), name(c->column).size());
-        in.varint(c->write.life.value());
-        in.stamp(c->write.stamp);
-        in.u8(c->has_value ? 1 : 0);
-        if (c->has_value) {
-            in.value(c->write.value);
+    auto put_cell = [&](const CellEntry& c) {
+        in.bytes(name(c.column).data(), name(c.column).size());
+        in.varint(c.write.life.value());
+        in.stamp(c.write.stamp);
+        in.u8(c.has_value ? 1 : 0);
+        if (c.has_value) {
+            in.value(c.write.value);
         }
-    }
-    counters.clear();
-    for (const auto& c : record.counters) {
-        counters.push_back(&c);
-    }
-    std::sort(counters.begin(), counters.end(), [&](const CounterEntry* a, const CounterEntry* b) {
-        return std::make_pair(rank(a->column), a->write.stamp.node) <
-               std::make_pair(rank(b->column), b->write.stamp.node);
-    });
-    in.varint(counters.size());
-    for (const auto* c : counters) {
-        in.bytes(name(c->column).data(), name(c->column).size());
-        in.varint(c->write.life.value());
-        in.stamp(c->write.stamp);
-        auto total = c->write.total;
+    };
+    auto put_counter = [&](const CounterEntry& c) {
+        in.bytes(name(c.column).data(), name(c.column).size());
+        in.varint(c.write.life.value());
+        in.stamp(c.write.stamp);
+        auto total = c.write.total;
         in.varint((static_cast<std::uint64_t>(total) << 1) ^
                   static_cast<std::uint64_t>(total >> 63));
+    };
+    // By column name, then contributing node: positions differ between files. The record
+    // keeps cells by position and counters by (position, node), so where positions
+    // already sort by name (TableState::names_in_order) it is in hash order as it is
+    // (checked, not assumed: a few compares).
+    bool in_order = t.names_in_order &&
+                    std::is_sorted(record.cells.begin(), record.cells.end(),
+                                   [](const CellEntry& a, const CellEntry& b) {
+                                       return a.column < b.column;
+                                   }) &&
+                    std::is_sorted(record.counters.begin(), record.counters.end(),
+                                   [](const CounterEntry& a, const CounterEntry& b) {
+                                       return std::tie(a.column, a.write.stamp.node) <
+                                              std::tie(b.column, b.write.stamp.node);
+                                   });
+    in.varint(record.cells.size());
+    if (in_order) {
+        for (const auto& c : record.cells) {
+            put_cell(c);
+        }
+    } else {
+        cells.clear();
+        for (const auto& c : record.cells) {
+            cells.push_back(&c);
+        }
+        std::sort(cells.begin(), cells.end(), [&](const CellEntry* a, const CellEntry* b) {
+            return rank(a->column) < rank(b->column);
+        });
+        for (const auto* c : cells) {
+            put_cell(*c);
+        }
+    }
+    in.varint(record.counters.size());
+    if (in_order) {
+        for (const auto& c : record.counters) {
+            put_counter(c);
+        }
+    } else {
+        counters.clear();
+        for (const auto& c : record.counters) {
+            counters.push_back(&c);
+        }
+        std::sort(counters.begin(), counters.end(),
+                  [&](const CounterEntry* a, const CounterEntry* b) {
+                      return std::make_pair(rank(a->column), a->write.stamp.node) <
+                             std::make_pair(rank(b->column), b->write.stamp.node);
+                  });
+        for (const auto* c : counters) {
+            put_counter(*c);
+        }
     }
     auto h = in.finish();
     return h == 0 ? 1 : h; // 0 means "no row"
@@ -209,73 +244,97 @@ Result<std::vector<std::uint64_t>> Store::Impl::compute_buckets(TableState& t) {
 }
 
 Status Store::Impl::ensure_digests(TableState& t) {
-    auto has = sql::Stmt::prepare(db.get(), "SELECT 1 FROM _peerlite_digests WHERE tbl = ?1");
-    if (!has) {
-        return has.status();
-    }
-    sql::Reset reset(*has);
-    has->bind_text(1, t.schema.name);
-    int rc = has->step();
-    if (rc == SQLITE_ROW) {
-        return Status::success();
-    }
-    if (rc != SQLITE_DONE) {
-        return sql::error(db.get(), "reading digests of '" + t.schema.name + "'");
+    {
+        sql::Reset reset(digest_select);
+        digest_select.bind_text(1, t.schema.name);
+        int rc = digest_select.step();
+        if (rc == SQLITE_ROW) {
+            return Status::success();
+        }
+        if (rc != SQLITE_DONE) {
+            return sql::error(db.get(), "reading digests of '" + t.schema.name + "'");
+        }
     }
     auto buckets = compute_buckets(t);
     if (!buckets) {
         return buckets.status();
     }
-    // Every bucket gets a row, even an empty one: "has digests" is then one lookup.
-    for (std::uint32_t b = 0; b < kDigestBuckets; ++b) {
-        digest_upsert.bind_text(1, t.schema.name);
-        digest_upsert.bind_int(2, b);
-        digest_upsert.bind_int(3, static_cast<std::int64_t>((*buckets)[b]));
-        if (auto st = digest_upsert.run("writing digests"); !st.ok()) {
-            return st;
-        }
+    if (auto st = put_digests(t.schema.name, *buckets); !st.ok()) {
+        return st;
     }
     // Deltas noted before now are part of what was just computed.
     t.drop_digest_deltas();
     return Status::success();
 }
 
+Status Store::Impl::put_digests(const std::string& table,
+                                const std::vector<std::uint64_t>& buckets) {
+    auto bytes = encode_digest_sums(buckets);
+    digest_put.bind_text(1, table);
+    digest_put.bind_blob(2, bytes.data(), bytes.size());
+    return digest_put.run("writing digests");
+}
+
 Status Store::Impl::flush_digests() {
     for (auto& [name, t] : tables) {
-        std::sort(t.digest_touched.begin(), t.digest_touched.end());
-        std::uint32_t last = kDigestBuckets;
-        for (auto b : t.digest_touched) {
-            if (b == last || t.digest_delta[b] == 0) {
-                continue;
-            }
-            last = b;
-            digest_add.bind_text(1, name);
-            digest_add.bind_int(2, b);
-            digest_add.bind_int(3, static_cast<std::int64_t>(t.digest_delta[b]));
-            if (auto st = digest_add.run("updating a digest"); !st.ok()) {
-                return st;
-            }
+        if (t.digest_touched.empty()) {
+            continue;
         }
-        t.drop_digest_deltas();
+        Result<std::vector<std::uint64_t>> buckets = Status(Code::not_found, "");
+        {
+            sql::Reset reset(digest_select);
+            digest_select.bind_text(1, name);
+            int rc = digest_select.step();
+            if (rc != SQLITE_ROW) {
+                // ensure_digests() put a row in when the table was installed.
+                return rc == SQLITE_DONE
+                           ? Status(Code::corruption,
+                                    "_peerlite_digest_sums: no row for table '" + name + "'")
+                           : sql::error(db.get(), "reading digests of '" + name + "'");
+            }
+            buckets = decode_digest_sums(digest_select.column_blob(0), name);
+        }
+        if (!buckets) {
+            return buckets.status();
+        }
+        for (auto b : t.digest_touched) {
+            (*buckets)[b] += t.digest_delta[b]; // wraps, as the sums do
+            t.digest_delta[b] = 0;              // a bucket listed twice adds once
+        }
+        t.digest_touched.clear();
+        if (auto st = put_digests(name, *buckets); !st.ok()) {
+            return st;
+        }
     }
     return Status::success();
 }
 
-namespace {
-void wrapping_add(sqlite3_context* ctx, int, sqlite3_value** args) {
-    auto a = static_cast<std::uint64_t>(sqlite3_value_int64(args[0]));
-    auto b = static_cast<std::uint64_t>(sqlite3_value_int64(args[1]));
-    sqlite3_result_int64(ctx, static_cast<sqlite3_int64>(a + b));
-}
-} // namespace
-
-Status register_wrapping_add(sqlite3* db) {
-    if (sqlite3_create_function(db, "peerlite_wrapping_add", 2,
-                                SQLITE_UTF8 | SQLITE_DETERMINISTIC | SQLITE_DIRECTONLY, nullptr,
-                                wrapping_add, nullptr, nullptr) != SQLITE_OK) {
-        return sql::error(db, "registering peerlite_wrapping_add");
+std::string encode_digest_sums(const std::vector<std::uint64_t>& buckets) {
+    std::string out(buckets.size() * 8, '\0');
+    for (std::size_t i = 0; i < buckets.size(); ++i) {
+        for (int j = 0; j < 8; ++j) {
+            out[i * 8 + static_cast<std::size_t>(j)] = static_cast<char>(buckets[i] >> (8 * j));
+        }
     }
-    return Status::success();
+    return out;
+}
+
+Result<std::vector<std::uint64_t>> decode_digest_sums(std::string_view bytes,
+                                                      const std::string& table) {
+    if (bytes.size() != kDigestBuckets * 8) {
+        return Status(Code::corruption, "_peerlite_digest_sums: the sums of table '" + table +
+                                            "' are " + std::to_string(bytes.size()) +
+                                            " bytes, not " + std::to_string(kDigestBuckets * 8));
+    }
+    std::vector<std::uint64_t> buckets(kDigestBuckets, 0);
+    for (std::size_t i = 0; i < buckets.size(); ++i) {
+        for (int j = 0; j < 8; ++j) {
+            buckets[i] |=
+                std::uint64_t{static_cast<std::uint8_t>(bytes[i * 8 + static_cast<std::size_t>(j)])}
+                << (8 * j);
+        }
+    }
+    return buckets;
 }
 
 TableDigest summarize(const std::string& table, std::uint64_t schema,
@@ -291,27 +350,23 @@ TableDigest summarize(const std::string& table, std::uint64_t schema,
 }
 
 Result<std::vector<std::uint64_t>> read_digest_buckets(sqlite3* db, const std::string& table) {
-    auto stmt =
-        sql::Stmt::prepare(db, "SELECT bucket, digest FROM _peerlite_digests WHERE tbl = ?1");
+    // Prepared per call: for readers (the inspector, Store::digests), not the upkeep.
+    auto stmt = sql::Stmt::prepare(db, "SELECT sums FROM _peerlite_digest_sums WHERE tbl = ?1");
     if (!stmt) {
         return stmt.status();
     }
-    std::vector<std::uint64_t> buckets(kDigestBuckets, 0);
     sql::Reset reset(*stmt);
     stmt->bind_text(1, table);
-    int rc;
-    while ((rc = stmt->step()) == SQLITE_ROW) {
-        auto b = stmt->column_int(0);
-        if (b < 0 || b >= static_cast<std::int64_t>(kDigestBuckets)) {
-            return Status(Code::corruption, "_peerlite_digests: bucket " + std::to_string(b) +
-                                                " of table '" + table + "' is out of range");
-        }
-        buckets[static_cast<std::size_t>(b)] = static_cast<std::uint64_t>(stmt->column_int(1));
+    int rc = stmt->step();
+    if (rc == SQLITE_DONE) {
+        return Status(Code::not_found, "no content digests are kept for table '" + table +
+                                           "' yet: a node computes them when it opens the "
+                                           "file with the table synced");
     }
-    if (rc != SQLITE_DONE) {
+    if (rc != SQLITE_ROW) {
         return sql::error(db, "reading digests of '" + table + "'");
     }
-    return buckets;
+    return decode_digest_sums(stmt->column_blob(0), table);
 }
 
 Result<std::vector<TableDigest>> Store::digests(bool with_buckets) {

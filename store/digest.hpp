@@ -33,11 +33,15 @@ std::uint32_t key_bucket(const std::vector<crdt::Value>& key);
 std::uint64_t row_hash(const TableState& t, const std::vector<crdt::Value>& key,
                        const RowRecord& record);
 
-// Registers peerlite_wrapping_add(a, b) on `db`: a + b wrapping at 64 bits (SQLite's
-// own + turns an overflowing sum into a REAL), for the digest upkeep in one statement.
-Status register_wrapping_add(sqlite3* db);
+// A table's kDigestBuckets sums as stored in _peerlite_digest_sums.sums: 8 bytes each,
+// little-endian, in bucket order. One row per table, so a transaction's upkeep is one
+// read and one write per table it touched, whatever the number of buckets.
+std::string encode_digest_sums(const std::vector<std::uint64_t>& buckets);
+Result<std::vector<std::uint64_t>> decode_digest_sums(std::string_view bytes,
+                                                      const std::string& table);
 
-// The stored buckets of one table (_peerlite_digests), kDigestBuckets entries.
+// The stored buckets of one table; not_found if the file keeps none for it yet (a node
+// computes them when it first opens the file with the table synced).
 Result<std::vector<std::uint64_t>> read_digest_buckets(sqlite3* db, const std::string& table);
 
 // A table's digest from its buckets: the total always, the buckets if asked for.

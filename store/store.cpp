@@ -31,9 +31,9 @@ CREATE TABLE IF NOT EXISTS _peerlite_conflicts(
   loser_value BLOB NOT NULL, loser_hlc INTEGER NOT NULL, loser_node BLOB NOT NULL,
   reason TEXT NOT NULL);
 CREATE INDEX IF NOT EXISTS _peerlite_conflicts_at ON _peerlite_conflicts(decided_at);
-CREATE TABLE IF NOT EXISTS _peerlite_digests(
-  tbl TEXT NOT NULL, bucket INTEGER NOT NULL, digest INTEGER NOT NULL,
-  PRIMARY KEY(tbl, bucket)) WITHOUT ROWID;
+DROP TABLE IF EXISTS _peerlite_digests;
+CREATE TABLE IF NOT EXISTS _peerlite_digest_sums(
+  tbl TEXT PRIMARY KEY NOT NULL, sums BLOB NOT NULL) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS _peerlite_pending(
   id INTEGER PRIMARY KEY, received_at INTEGER NOT NULL, tbl TEXT NOT NULL,
   reason TEXT NOT NULL, change BLOB NOT NULL UNIQUE);
@@ -271,12 +271,9 @@ Status prepare_store(Store::Impl& s) {
              Spec{&s.conflict_prune, "DELETE FROM _peerlite_conflicts WHERE decided_at < ?1"},
              Spec{&s.pending_insert, "INSERT OR IGNORE INTO _peerlite_pending(received_at, tbl, "
                                      "reason, change) VALUES (?1, ?2, ?3, ?4)"},
-             Spec{&s.digest_add,
-                  "INSERT INTO _peerlite_digests(tbl, bucket, digest) VALUES (?1, ?2, ?3) "
-                  "ON CONFLICT(tbl, bucket) DO UPDATE SET "
-                  "digest = peerlite_wrapping_add(digest, excluded.digest)"},
-             Spec{&s.digest_upsert, "INSERT OR REPLACE INTO _peerlite_digests(tbl, bucket, digest) "
-                                    "VALUES (?1, ?2, ?3)"},
+             Spec{&s.digest_select, "SELECT sums FROM _peerlite_digest_sums WHERE tbl = ?1"},
+             Spec{&s.digest_put,
+                  "INSERT OR REPLACE INTO _peerlite_digest_sums(tbl, sums) VALUES (?1, ?2)"},
              Spec{&s.pending_scan,
                   "SELECT id, change FROM _peerlite_pending WHERE id > ?1 ORDER BY id"},
          }) {
@@ -380,9 +377,6 @@ Result<std::unique_ptr<Store>> Store::open(const std::string& path, StoreOptions
     impl->db = std::move(*db);
     // Changes this connection applies must not be captured again as local writes.
     sqlite3_db_config(impl->db.get(), SQLITE_DBCONFIG_ENABLE_TRIGGER, 0, nullptr);
-    if (auto st = register_wrapping_add(impl->db.get()); !st.ok()) {
-        return st;
-    }
     {
         auto give_up = std::chrono::steady_clock::now() + impl->options.open_timeout;
         auto begin_waiting = [&]() -> Result<sql::Transaction> {

@@ -40,6 +40,7 @@ struct TableState {
     // Each value column's place in the order of value column names (digests sort by
     // name, the same on every node, not by this file's positions).
     std::vector<int> name_rank;
+    bool names_in_order = false; // name_rank[i] == i: positions already sort by name
     // What this transaction's record writes add to each digest bucket, wrapping (empty
     // until the first), and the buckets touched: written by persist_progress(), dropped
     // by begin_write() if a transaction failed.
@@ -76,8 +77,8 @@ struct Store::Impl {
     sql::Stmt pending_insert;
     sql::Stmt pending_scan; // id, change with id > ?1, in id order
     sql::Stmt data_version_stmt;
-    sql::Stmt digest_add;    // tbl, bucket, delta: adds with wrap-around
-    sql::Stmt digest_upsert; // tbl, bucket, digest
+    sql::Stmt digest_select; // sums of table ?1
+    sql::Stmt digest_put;    // tbl, sums
 
     explicit Impl(StoreOptions o);
 
@@ -115,6 +116,7 @@ struct Store::Impl {
     // digests, or a table synced for the first time): inside the caller's transaction.
     Status ensure_digests(TableState& t);
     Status flush_digests();
+    Status put_digests(const std::string& table, const std::vector<std::uint64_t>& buckets);
 
     Status record_conflict(const Conflict& c);
     // Deletes conflicts older than options.conflict_retention.

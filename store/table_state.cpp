@@ -99,8 +99,10 @@ Status TableState::prepare(sqlite3* db) {
                s.values[static_cast<std::size_t>(b)].name;
     });
     name_rank.assign(s.values.size(), 0);
+    names_in_order = true;
     for (std::size_t r = 0; r < by_name.size(); ++r) {
         name_rank[static_cast<std::size_t>(by_name[r])] = static_cast<int>(r);
+        names_in_order = names_in_order && by_name[r] == static_cast<int>(r);
     }
     return load_defaults(db);
 }

@@ -289,6 +289,30 @@ TEST_CASE("content digests find a divergence the version vectors cannot see, and
     }
 }
 
+TEST_CASE("a file whose digests were kept one row per bucket gets them recomputed in one row per "
+          "table when a node opens it") {
+    ScratchDir dir;
+    auto nodes = make_nodes(dir, 1);
+    nodes[0].app->exec("INSERT INTO t VALUES ('a', 'n', 1, 1, 1), ('b', 'n', 2, 2, 2)");
+    REQUIRE(nodes[0].store->capture().ok());
+    auto before = nodes[0].store->digests(true);
+    REQUIRE(before.ok());
+    nodes[0].store.reset();
+    // The layout of the first release with digests.
+    nodes[0].app->exec("DROP TABLE _peerlite_digest_sums");
+    nodes[0].app->exec("CREATE TABLE _peerlite_digests(tbl TEXT NOT NULL, bucket INTEGER NOT "
+                       "NULL, digest INTEGER NOT NULL, PRIMARY KEY(tbl, bucket)) WITHOUT ROWID");
+    nodes[0].app->exec("INSERT INTO _peerlite_digests VALUES ('t', 0, 12345)");
+    nodes[0].store = open_store(nodes[0].path);
+    CHECK(nodes[0].app->scalar("SELECT count(*) FROM sqlite_master WHERE name = "
+                               "'_peerlite_digests'") == 0);
+    CHECK(nodes[0].app->scalar("SELECT count(*) FROM _peerlite_digest_sums") == 1);
+    auto after = nodes[0].store->digests(true);
+    REQUIRE(after.ok());
+    CHECK(*after == *before);
+    require_digests_consistent(*nodes[0].store);
+}
+
 TEST_CASE("rows whose hashed state is longer than the hash buffer get the same digests on every "
           "node") {
     // Long keys and long max-rule values (which the record keeps, so the row hash covers

@@ -45,6 +45,8 @@ public:
     }
 
     Bytes bytes() const;
+    // The same 16 bytes in place, for code that reads them per row (content digests).
+    const std::uint8_t* data() const { return uuid_.begin(); }
     bool is_nil() const { return uuid_.is_nil(); }
     // Canonical lower-case 36-character form.
     std::string to_string() const;
