@@ -29,6 +29,9 @@ public:
         }
         buf_[n_++] = static_cast<char>(v);
     }
+    void zigzag(std::int64_t v) {
+        varint((static_cast<std::uint64_t>(v) << 1) ^ static_cast<std::uint64_t>(v >> 63));
+    }
     void u8(std::uint8_t v) {
         room(1);
         buf_[n_++] = static_cast<char>(v);
@@ -55,11 +58,7 @@ public:
         u8(static_cast<std::uint8_t>(v.storage_class()));
         switch (v.storage_class()) {
         case StorageClass::null: break;
-        case StorageClass::integer: {
-            auto i = v.as_integer();
-            varint((static_cast<std::uint64_t>(i) << 1) ^ static_cast<std::uint64_t>(i >> 63));
-            break;
-        }
+        case StorageClass::integer: zigzag(v.as_integer()); break;
         case StorageClass::real: {
             double d = v.as_real();
             std::uint64_t bits;
@@ -119,6 +118,27 @@ private:
     XXH3_state_t* state_ = nullptr;
 };
 
+// Calls `put` on every entry in hash order: as they are when `in_order`, else through
+// `scratch`, pointers sorted by `less`.
+template <class Entry, class Less, class Put>
+void put_in_order(const std::vector<Entry>& entries, bool in_order,
+                  std::vector<const Entry*>& scratch, Less less, Put put) {
+    if (in_order) {
+        for (const auto& e : entries) {
+            put(e);
+        }
+        return;
+    }
+    scratch.clear();
+    for (const auto& e : entries) {
+        scratch.push_back(&e);
+    }
+    std::sort(scratch.begin(), scratch.end(), less);
+    for (const auto* e : scratch) {
+        put(*e);
+    }
+}
+
 } // namespace
 
 std::uint32_t key_bucket(const std::vector<crdt::Value>& key) {
@@ -161,9 +181,7 @@ std::uint64_t row_hash(const TableState& t, const std::vector<crdt::Value>& key,
         in.bytes(name(c.column).data(), name(c.column).size());
         in.varint(c.write.life.value());
         in.stamp(c.write.stamp);
-        auto total = c.write.total;
-        in.varint((static_cast<std::uint64_t>(total) << 1) ^
-                  static_cast<std::uint64_t>(total >> 63));
+        in.zigzag(c.write.total);
     };
     // By column name, then contributing node: positions differ between files. The record
     // keeps cells by position and counters by (position, node), so where positions
@@ -180,41 +198,18 @@ std::uint64_t row_hash(const TableState& t, const std::vector<crdt::Value>& key,
                                               std::tie(b.column, b.write.stamp.node);
                                    });
     in.varint(record.cells.size());
-    if (in_order) {
-        for (const auto& c : record.cells) {
-            put_cell(c);
-        }
-    } else {
-        cells.clear();
-        for (const auto& c : record.cells) {
-            cells.push_back(&c);
-        }
-        std::sort(cells.begin(), cells.end(), [&](const CellEntry* a, const CellEntry* b) {
-            return rank(a->column) < rank(b->column);
-        });
-        for (const auto* c : cells) {
-            put_cell(*c);
-        }
-    }
+    put_in_order(
+        record.cells, in_order, cells,
+        [&](const CellEntry* a, const CellEntry* b) { return rank(a->column) < rank(b->column); },
+        put_cell);
     in.varint(record.counters.size());
-    if (in_order) {
-        for (const auto& c : record.counters) {
-            put_counter(c);
-        }
-    } else {
-        counters.clear();
-        for (const auto& c : record.counters) {
-            counters.push_back(&c);
-        }
-        std::sort(counters.begin(), counters.end(),
-                  [&](const CounterEntry* a, const CounterEntry* b) {
-                      return std::make_pair(rank(a->column), a->write.stamp.node) <
-                             std::make_pair(rank(b->column), b->write.stamp.node);
-                  });
-        for (const auto* c : counters) {
-            put_counter(*c);
-        }
-    }
+    put_in_order(
+        record.counters, in_order, counters,
+        [&](const CounterEntry* a, const CounterEntry* b) {
+            return std::make_pair(rank(a->column), a->write.stamp.node) <
+                   std::make_pair(rank(b->column), b->write.stamp.node);
+        },
+        put_counter);
     auto h = in.finish();
     return h == 0 ? 1 : h; // 0 means "no row"
 }
@@ -244,16 +239,9 @@ Result<std::vector<std::uint64_t>> Store::Impl::compute_buckets(TableState& t) {
 }
 
 Status Store::Impl::ensure_digests(TableState& t) {
-    {
-        sql::Reset reset(digest_select);
-        digest_select.bind_text(1, t.schema.name);
-        int rc = digest_select.step();
-        if (rc == SQLITE_ROW) {
-            return Status::success();
-        }
-        if (rc != SQLITE_DONE) {
-            return sql::error(db.get(), "reading digests of '" + t.schema.name + "'");
-        }
+    if (auto kept = read_sums(db.get(), digest_select, t.schema.name);
+        kept || kept.status().code() != Code::not_found) {
+        return kept.status();
     }
     auto buckets = compute_buckets(t);
     if (!buckets) {
@@ -280,20 +268,8 @@ Status Store::Impl::flush_digests() {
         if (t.digest_touched.empty()) {
             continue;
         }
-        Result<std::vector<std::uint64_t>> buckets = Status(Code::not_found, "");
-        {
-            sql::Reset reset(digest_select);
-            digest_select.bind_text(1, name);
-            int rc = digest_select.step();
-            if (rc != SQLITE_ROW) {
-                // ensure_digests() put a row in when the table was installed.
-                return rc == SQLITE_DONE
-                           ? Status(Code::corruption,
-                                    "_peerlite_digest_sums: no row for table '" + name + "'")
-                           : sql::error(db.get(), "reading digests of '" + name + "'");
-            }
-            buckets = decode_digest_sums(digest_select.column_blob(0), name);
-        }
+        // ensure_digests() put the row in when the table was installed.
+        auto buckets = read_sums(db.get(), digest_select, name);
         if (!buckets) {
             return buckets.status();
         }
@@ -349,15 +325,11 @@ TableDigest summarize(const std::string& table, std::uint64_t schema,
     return d;
 }
 
-Result<std::vector<std::uint64_t>> read_digest_buckets(sqlite3* db, const std::string& table) {
-    // Prepared per call: for readers (the inspector, Store::digests), not the upkeep.
-    auto stmt = sql::Stmt::prepare(db, "SELECT sums FROM _peerlite_digest_sums WHERE tbl = ?1");
-    if (!stmt) {
-        return stmt.status();
-    }
-    sql::Reset reset(*stmt);
-    stmt->bind_text(1, table);
-    int rc = stmt->step();
+Result<std::vector<std::uint64_t>> read_sums(sqlite3* db, sql::Stmt& select,
+                                             const std::string& table) {
+    sql::Reset reset(select);
+    select.bind_text(1, table);
+    int rc = select.step();
     if (rc == SQLITE_DONE) {
         return Status(Code::not_found, "no content digests are kept for table '" + table +
                                            "' yet: a node computes them when it opens the "
@@ -366,7 +338,16 @@ Result<std::vector<std::uint64_t>> read_digest_buckets(sqlite3* db, const std::s
     if (rc != SQLITE_ROW) {
         return sql::error(db, "reading digests of '" + table + "'");
     }
-    return decode_digest_sums(stmt->column_blob(0), table);
+    return decode_digest_sums(select.column_blob(0), table);
+}
+
+Result<std::vector<std::uint64_t>> read_digest_buckets(sqlite3* db, const std::string& table) {
+    // Prepared per call: for readers (the inspector, Store::digests), not the upkeep.
+    auto stmt = sql::Stmt::prepare(db, "SELECT sums FROM _peerlite_digest_sums WHERE tbl = ?1");
+    if (!stmt) {
+        return stmt.status();
+    }
+    return read_sums(db, *stmt, table);
 }
 
 Result<std::vector<TableDigest>> Store::digests(bool with_buckets) {

@@ -21,6 +21,7 @@
 #include <peerlite/status.hpp>
 #include <peerlite/store/change_set.hpp>
 
+#include "../schema/sqlite.hpp"
 #include "row_record.hpp"
 
 namespace peerlite::store {
@@ -43,6 +44,10 @@ Result<std::vector<std::uint64_t>> decode_digest_sums(std::string_view bytes,
 // The stored buckets of one table; not_found if the file keeps none for it yet (a node
 // computes them when it first opens the file with the table synced).
 Result<std::vector<std::uint64_t>> read_digest_buckets(sqlite3* db, const std::string& table);
+// The same through `select`, a prepared `SELECT sums FROM _peerlite_digest_sums WHERE
+// tbl = ?1` (the store's own, for its upkeep).
+Result<std::vector<std::uint64_t>> read_sums(sqlite3* db, sql::Stmt& select,
+                                             const std::string& table);
 
 // A table's digest from its buckets: the total always, the buckets if asked for.
 TableDigest summarize(const std::string& table, std::uint64_t schema,
