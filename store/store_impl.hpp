@@ -68,6 +68,13 @@ struct Store::Impl {
     std::map<std::string, TableState> tables;
     std::int64_t schema_version = -1;
     std::vector<CaptureWarning> capture_warnings; // until take_capture_warnings()
+    struct Stopped {
+        std::string reason;
+        crdt::VersionVector versions; // of its records, as of the stop
+    };
+    std::map<std::string, Stopped> stopped; // synced tables refresh_schema() cannot follow
+    crdt::VersionVector unserved;           // every stopped table's versions
+    std::vector<TableEvent> table_events;   // until take_table_events()
 
     sql::Stmt meta_put;
     sql::Stmt version_delete;

@@ -1,5 +1,8 @@
 // Declaring synced tables and following their schema: the column registry, triggers,
 // and catching up after ALTER TABLE ... ADD COLUMN.
+#include <set>
+#include <utility>
+
 #include <peerlite/store/store.hpp>
 
 #include "store_impl.hpp"
@@ -111,9 +114,164 @@ Status capture_new_columns(sqlite3* db, const schema::TableSchema& table, std::s
     return Status::success();
 }
 
+// Whether all three capture triggers are on the table. A table rebuilt under its own
+// name (the 12-step ALTER of SQLite's docs, sqlite-utils transform, DROP + CREATE) has
+// lost them: SQLite drops a table's triggers with it.
+Result<bool> has_triggers(sqlite3* db, const std::string& table) {
+    auto stmt = sql::Stmt::prepare(
+        db, "SELECT count(*) FROM sqlite_schema WHERE type = 'trigger' AND tbl_name = ?1 "
+            "COLLATE NOCASE AND name IN (?2, ?3, ?4)");
+    if (!stmt) {
+        return stmt.status();
+    }
+    stmt->bind_text(1, table);
+    int i = 2;
+    for (const char* kind : {"ins", "upd", "del"}) {
+        stmt->bind_text(i++, std::string("_peerlite_") + kind + "_" + table);
+    }
+    sql::Reset reset(*stmt);
+    if (stmt->step() != SQLITE_ROW) {
+        return sql::error(db, "looking for the capture triggers of '" + table + "'");
+    }
+    return stmt->column_int(0) == 3;
+}
+
+// After a time without triggers, logs what the table's rows say changed against their
+// records, the way a trigger would have: rows with no live record as inserts, live
+// records with no row as deletes, and max, min and counter cells that differ from the
+// record as updates. LWW values are kept in the user table only (docs/metadata-format.md),
+// so a change to an LWW cell made while no trigger was there cannot be told from the value
+// before it: every live row's LWW cells are logged as updated (captured again as this
+// node's writes), so that whatever the rebuild or the app wrote meanwhile reaches every
+// node and all converge on it; docs/operating.md says what that costs. Only the first
+// `columns` value columns are looked at (the registered ones; columns added since are
+// captured by capture_new_columns). Returns the number of entries logged.
+Result<std::size_t> log_untracked_changes(Store::Impl& s, TableState& t, std::size_t columns) {
+    const auto& sch = t.schema;
+    auto* db = s.db.get();
+    auto nk = static_cast<int>(sch.key.size());
+    std::string meta_keys, params;
+    for (int i = 0; i < nk; ++i) {
+        meta_keys += ", k" + std::to_string(i);
+        params += ", ?" + std::to_string(i + 3);
+    }
+    auto log = sql::Stmt::prepare(db, "INSERT INTO " + sql::quote(schema::log_table(sch.name)) +
+                                          "(op, cols, at" + meta_keys + ") VALUES (?1, ?2, " +
+                                          "julianday()" + params + ")");
+    if (!log) {
+        return log.status();
+    }
+    std::size_t logged = 0;
+    auto put = [&](schema::LogOp op, std::int64_t cols, const std::vector<crdt::Value>& key) {
+        log->bind_int(1, static_cast<std::int64_t>(op));
+        log->bind_int(2, cols);
+        TableState::bind_key(*log, 3, key);
+        ++logged;
+        return log->run("logging a change made while '" + sch.name + "' had no triggers");
+    };
+    std::vector<std::pair<std::vector<crdt::Value>, std::pair<schema::LogOp, std::int64_t>>> found;
+    {
+        std::string values;
+        for (std::size_t i = 0; i < columns; ++i) {
+            values += ", " + sql::quote(sch.values[i].name);
+        }
+        auto rows = sql::Stmt::prepare(db, "SELECT " + schema::key_list(sch) + values + " FROM " +
+                                               sql::quote(sch.name));
+        if (!rows) {
+            return rows.status();
+        }
+        sql::Reset reset(*rows);
+        int rc;
+        while ((rc = rows->step()) == SQLITE_ROW) {
+            std::vector<crdt::Value> key;
+            for (int i = 0; i < nk; ++i) {
+                key.push_back(rows->column(i));
+            }
+            auto r = s.load_record(t, key);
+            if (!r) {
+                return r.status();
+            }
+            if (!r->life.life.exists()) {
+                found.push_back({std::move(key), {schema::LogOp::insert, -1}});
+                continue;
+            }
+            std::int64_t mask = 0;
+            for (std::size_t i = 0; i < columns; ++i) {
+                auto value = rows->column(nk + static_cast<int>(i));
+                auto col = static_cast<int>(i);
+                switch (sch.values[i].rule) {
+                case crdt::MergeRule::last_writer_wins: mask |= std::int64_t{1} << i; break;
+                case crdt::MergeRule::counter: {
+                    auto now = crdt::counter_value(value);
+                    if (!now || *now != r->counter_sum(col)) {
+                        mask |= std::int64_t{1} << i;
+                    }
+                    break;
+                }
+                default: {
+                    auto* cell = r->cell(col);
+                    auto before = cell && cell->has_value && cell->write.life == r->life.life
+                                      ? cell->write.value
+                                      : t.defaults[i];
+                    if (!(before == value)) {
+                        mask |= std::int64_t{1} << i;
+                    }
+                }
+                }
+            }
+            if (mask != 0) {
+                found.push_back({std::move(key), {schema::LogOp::update, mask}});
+            }
+        }
+        if (rc != SQLITE_DONE) {
+            return sql::error(db, "reading '" + sch.name + "' to find untracked changes");
+        }
+    }
+    {
+        std::string join, keys;
+        for (int i = 0; i < nk; ++i) {
+            keys += (i ? ", r.k" : "r.k") + std::to_string(i);
+            join += (i ? " AND t." : "t.") + sql::quote(sch.key[i]) + " = r.k" + std::to_string(i);
+        }
+        auto gone = sql::Stmt::prepare(
+            db, "SELECT " + keys + " FROM " + sql::quote(schema::rows_table(sch.name)) +
+                    " r LEFT JOIN " + sql::quote(sch.name) + " t ON " + join + " WHERE t." +
+                    sql::quote(sch.key[0]) + " IS NULL");
+        if (!gone) {
+            return gone.status();
+        }
+        sql::Reset reset(*gone);
+        int rc;
+        while ((rc = gone->step()) == SQLITE_ROW) {
+            std::vector<crdt::Value> key;
+            for (int i = 0; i < nk; ++i) {
+                key.push_back(gone->column(i));
+            }
+            auto r = s.load_record(t, key);
+            if (!r) {
+                return r.status();
+            }
+            if (r->life.life.exists()) {
+                found.push_back({std::move(key), {schema::LogOp::remove, 0}});
+            }
+        }
+        if (rc != SQLITE_DONE) {
+            return sql::error(db, "reading the records of '" + sch.name + "'");
+        }
+    }
+    for (const auto& [key, what] : found) {
+        if (auto st = put(what.first, what.second, key); !st.ok()) {
+            return st;
+        }
+    }
+    return logged;
+}
+
 // Brings one table's metadata, triggers and statements in line with its definition.
+// `rebuilt` is set when a synced table had lost its triggers (and its untracked changes
+// were logged: how many).
 Status install_table(Store::Impl& s, const schema::TableSchema& table,
-                     const std::vector<Registered>* reg) {
+                     const std::vector<Registered>* reg, std::optional<std::size_t>* rebuilt) {
     auto* db = s.db.get();
     std::size_t known = reg ? reg->size() : 0;
     if (reg) {
@@ -123,6 +281,14 @@ Status install_table(Store::Impl& s, const schema::TableSchema& table,
     }
     bool fresh = reg == nullptr;
     bool grew = table.values.size() > known;
+    bool lost_triggers = false;
+    if (!fresh) {
+        auto present = has_triggers(db, table.name);
+        if (!present) {
+            return present.status();
+        }
+        lost_triggers = !*present;
+    }
     if (fresh || grew) {
         if (auto st = register_columns(db, table, known); !st.ok()) {
             return st;
@@ -130,6 +296,8 @@ Status install_table(Store::Impl& s, const schema::TableSchema& table,
         if (auto st = sql::exec(db, schema::create_table_metadata_sql(table)); !st.ok()) {
             return st;
         }
+    }
+    if (fresh || grew || lost_triggers) {
         if (auto st = sql::exec(db, schema::create_triggers_sql(table)); !st.ok()) {
             return st;
         }
@@ -158,6 +326,13 @@ Status install_table(Store::Impl& s, const schema::TableSchema& table,
         return st;
     }
     auto& installed = s.tables.insert_or_assign(table.name, std::move(state)).first->second;
+    if (lost_triggers) {
+        auto logged = log_untracked_changes(s, installed, known);
+        if (!logged) {
+            return logged.status();
+        }
+        *rebuilt = *logged;
+    }
     return s.ensure_digests(installed);
 }
 
@@ -244,6 +419,153 @@ Status finish_schema_change(Store::Impl& s, sql::Transaction& tx) {
     return Status::success();
 }
 
+// Problems with a table's shape that a schema change made and another can undo.
+bool unfollowable(Code code) {
+    return code == Code::unknown_table || code == Code::unknown_column ||
+           code == Code::schema_mismatch || code == Code::invalid_argument;
+}
+
+// Says what became of a synced table peerlite cannot follow, and the way back.
+std::string why_stopped(sqlite3* db, const std::string& name, const std::vector<Registered>& reg,
+                        const Status& failure) {
+    auto lead = "table '" + name + "' stopped syncing (every other table goes on): ";
+    auto ways = " Its local writes are kept and peers' changes to it are held back until then; "
+                "to take it out of sync on purpose, see docs/operating.md.";
+    auto exists = sql::Stmt::prepare(
+        db, "SELECT 1 FROM sqlite_schema WHERE type = 'table' AND name = ?1 COLLATE NOCASE");
+    auto carrier = sql::Stmt::prepare(
+        db, "SELECT tbl_name FROM sqlite_schema WHERE type = 'trigger' AND name = ?1");
+    auto columns = sql::Stmt::prepare(db, "SELECT name FROM pragma_table_xinfo(?1)");
+    if (!exists || !carrier || !columns) {
+        return lead + failure.message();
+    }
+    exists->bind_text(1, name);
+    sql::Reset reset_exists(*exists);
+    if (exists->step() != SQLITE_ROW) {
+        carrier->bind_text(1, "_peerlite_ins_" + name);
+        sql::Reset reset_carrier(*carrier);
+        if (carrier->step() == SQLITE_ROW) {
+            auto now = carrier->column_text(0);
+            return lead + "it was renamed to '" + now +
+                   "', and peerlite does not follow a table rename. To go on syncing it, rename "
+                   "it back: ALTER TABLE " +
+                   sql::quote(now) + " RENAME TO " + sql::quote(name) + ";" + ways;
+        }
+        return lead +
+               "it was dropped. To sync it again, create it again with the same columns "
+               "(rows it lacks then are deletions of those rows, synced to every node)." +
+               ways;
+    }
+    columns->bind_text(1, name);
+    sql::Reset reset_columns(*columns);
+    std::set<std::string> present;
+    std::string listed;
+    while (columns->step() == SQLITE_ROW) {
+        present.insert(columns->column_text(0));
+        listed += (listed.empty() ? "" : ", ") + columns->column_text(0);
+    }
+    for (const auto& r : reg) {
+        if (present.count(r.name) == 0) {
+            return lead + "synced column '" + r.name +
+                   "' is gone (renamed or dropped; the table's columns are now " + listed +
+                   "), and peerlite follows ADD COLUMN only. To go on syncing the table, "
+                   "rename the column back: ALTER TABLE " +
+                   sql::quote(name) + " RENAME COLUMN <new name> TO " + sql::quote(r.name) + ";" +
+                   ways;
+        }
+    }
+    return lead + failure.message() + "." + ways;
+}
+
+// The versions of the records of a table this node can no longer serve.
+Result<crdt::VersionVector> record_versions(Store::Impl& s, const std::string& name) {
+    crdt::VersionVector out;
+    auto stmt = sql::Stmt::prepare(s.db.get(),
+                                   "SELECT rec, vmax FROM " + sql::quote(schema::rows_table(name)));
+    if (!stmt) {
+        return out; // no records table: nothing was ever synced
+    }
+    sql::Reset reset(*stmt);
+    while (stmt->step() == SQLITE_ROW) {
+        auto vmax = crdt::Hlc::from_raw(static_cast<std::uint64_t>(stmt->column_int(1)));
+        auto r = decode_record(stmt->column_blob(0), vmax, s.nodes);
+        if (!r) {
+            return Status(Code::corruption, "table '" + name + "': " + r.status().message());
+        }
+        out.add(r->life.stamp.node, r->life.stamp.hlc);
+        for (const auto& c : r->cells) {
+            out.add(c.write.stamp.node, c.write.stamp.hlc);
+        }
+        for (const auto& c : r->counters) {
+            out.add(c.write.stamp.node, c.write.stamp.hlc);
+        }
+    }
+    return out;
+}
+
+Status stop_table(Store::Impl& s, const std::string& name, std::string reason) {
+    s.tables.erase(name);
+    if (auto it = s.stopped.find(name); it != s.stopped.end() && it->second.reason == reason) {
+        return Status::success();
+    }
+    auto versions = record_versions(s, name);
+    if (!versions) {
+        return versions.status();
+    }
+    s.table_events.push_back({TableEvent::Kind::stopped, name, reason});
+    s.stopped[name] = {std::move(reason), std::move(*versions)};
+    s.unserved = crdt::VersionVector();
+    for (const auto& [n, stop] : s.stopped) {
+        s.unserved.merge(stop.versions);
+    }
+    return Status::success();
+}
+
+// Follows one synced table through a schema change, in a savepoint of the caller's
+// transaction: a table it cannot follow is stopped and rolled back alone, so the rest of
+// the file goes on syncing; a stopped table that can be followed again resumes.
+Status follow_table(Store::Impl& s, const std::string& name, const std::vector<Registered>& reg) {
+    auto* db = s.db.get();
+    if (auto st = sql::exec(db, "SAVEPOINT peerlite_follow"); !st.ok()) {
+        return st;
+    }
+    std::optional<std::size_t> rebuilt;
+    auto table = schema::inspect_table(db, spec_from_registry(name, reg));
+    auto st = table ? install_table(s, *table, &reg, &rebuilt) : table.status();
+    if (!st.ok()) {
+        s.tables.erase(name);
+        if (auto undo = sql::exec(db, "ROLLBACK TO peerlite_follow; RELEASE peerlite_follow");
+            !undo.ok()) {
+            return undo;
+        }
+        return unfollowable(st.code()) ? stop_table(s, name, why_stopped(db, name, reg, st)) : st;
+    }
+    if (auto done = sql::exec(db, "RELEASE peerlite_follow"); !done.ok()) {
+        return done;
+    }
+    if (s.stopped.erase(name) > 0) {
+        s.unserved = crdt::VersionVector();
+        for (const auto& [n, stop] : s.stopped) {
+            s.unserved.merge(stop.versions);
+        }
+        s.table_events.push_back(
+            {TableEvent::Kind::resumed, name,
+             "table '" + name + "' syncs again: its shape is one peerlite follows"});
+    }
+    if (rebuilt) {
+        s.table_events.push_back(
+            {TableEvent::Kind::repaired, name,
+             "table '" + name +
+                 "' had lost its capture triggers (rebuilt, or dropped and created again): "
+                 "triggers put back, and " +
+                 std::to_string(*rebuilt) +
+                 " row change(s) captured from the table as it is now (inserts and deletes "
+                 "found against its records; every row's last-writer-wins cells written "
+                 "again, as peerlite cannot tell which ones changed meanwhile)"});
+    }
+    return Status::success();
+}
+
 } // namespace
 
 Result<std::vector<std::string>> Store::sync_table(const schema::TableSpec& spec) {
@@ -252,16 +574,31 @@ Result<std::vector<std::string>> Store::sync_table(const schema::TableSpec& spec
     if (!tx) {
         return tx.status();
     }
-    auto table = schema::inspect_table(s.db.get(), spec);
-    if (!table) {
-        return table.status();
-    }
     auto registry = read_registry(s.db.get());
     if (!registry) {
         return registry.status();
     }
     auto it = registry->find(spec.table);
-    if (auto st = install_table(s, *table, it == registry->end() ? nullptr : &it->second);
+    if (it != registry->end()) {
+        // A synced table: follow what happened to it first. One that cannot be followed
+        // stays stopped (a warning, not an error: the rest of the file syncs).
+        if (auto st = follow_table(s, it->first, it->second); !st.ok()) {
+            return st;
+        }
+        if (auto stop = s.stopped.find(spec.table); stop != s.stopped.end()) {
+            auto reason = stop->second.reason;
+            if (auto st = finish_schema_change(s, *tx); !st.ok()) {
+                return st;
+            }
+            return std::vector<std::string>{reason};
+        }
+    }
+    auto table = schema::inspect_table(s.db.get(), spec);
+    if (!table) {
+        return table.status();
+    }
+    std::optional<std::size_t> rebuilt;
+    if (auto st = install_table(s, *table, it == registry->end() ? nullptr : &it->second, &rebuilt);
         !st.ok()) {
         return st;
     }
@@ -289,15 +626,27 @@ Status Store::refresh_schema() {
         return registry.status();
     }
     for (const auto& [name, reg] : *registry) {
-        auto table = schema::inspect_table(s.db.get(), spec_from_registry(name, reg));
-        if (!table) {
-            return Status(table.status().code(), "synced " + table.status().message());
-        }
-        if (auto st = install_table(s, *table, &reg); !st.ok()) {
+        if (auto st = follow_table(s, name, reg); !st.ok()) {
             return st;
         }
     }
     return finish_schema_change(s, *tx);
+}
+
+std::vector<StoppedTable> Store::stopped_tables() const {
+    std::vector<StoppedTable> out;
+    for (const auto& [name, stop] : impl_->stopped) {
+        out.push_back({name, stop.reason});
+    }
+    return out;
+}
+
+const crdt::VersionVector& Store::unserved() const {
+    return impl_->unserved;
+}
+
+std::vector<TableEvent> Store::take_table_events() {
+    return std::exchange(impl_->table_events, {});
 }
 
 Result<std::vector<std::pair<RowChange, std::string>>> Store::held_back() {

@@ -123,3 +123,155 @@ TEST_CASE("dropping a synced column is refused by SQLite, naming peerlite's trig
     CHECK_THAT(std::string(sqlite3_errmsg(p.a.get())), Catch::Contains("_peerlite_upd_t"));
     CHECK(p.sa->capture().ok());
 }
+
+namespace {
+// The events of one kind a store reported since the last call, as their messages.
+std::vector<std::string> events(store::Store& s, store::TableEvent::Kind kind) {
+    std::vector<std::string> out;
+    for (auto& e : s.take_table_events()) {
+        if (e.kind == kind) {
+            out.push_back(e.message);
+        }
+    }
+    return out;
+}
+} // namespace
+
+TEST_CASE(
+    "a table rebuilt under its name gets its triggers back and its untracked changes synced") {
+    Pair p("CREATE TABLE t(id TEXT PRIMARY KEY NOT NULL, name TEXT, hits INTEGER DEFAULT 0, "
+           "top INTEGER)");
+    schema::TableSpec spec{
+        "t", {{"hits", crdt::MergeRule::counter}, {"top", crdt::MergeRule::max_wins}}};
+    REQUIRE(p.sa->sync_table(spec).ok());
+    REQUIRE(p.sb->sync_table(spec).ok());
+    p.a.exec("INSERT INTO t VALUES ('keep', 'x', 1, 5), ('gone', 'y', 0, 1), ('bump', 'z', 2, 3)");
+    sync(*p.sa, *p.sb);
+    // The 12-step rebuild of SQLite's ALTER TABLE docs (here: adding a CHECK), done in one
+    // shell session; in the same transaction the app writes as it moves rows over.
+    REQUIRE(run_shell("sqlite3 '" + p.a_path +
+                      "' \"BEGIN; CREATE TABLE t_new(id TEXT PRIMARY KEY NOT NULL, name TEXT "
+                      "CHECK (length(name) < 100), hits INTEGER DEFAULT 0, top INTEGER); "
+                      "INSERT INTO t_new SELECT * FROM t WHERE id <> 'gone'; "
+                      "UPDATE t_new SET hits = hits + 3, top = 9 WHERE id = 'bump'; "
+                      "INSERT INTO t_new VALUES ('new', 'n', 0, 2); DROP TABLE t; "
+                      "ALTER TABLE t_new RENAME TO t; COMMIT;\"") == 0);
+    // Written after the rebuild, before peerlite noticed: no trigger saw it either.
+    p.a.exec("INSERT INTO t VALUES ('later', 'l', 0, 0)");
+    REQUIRE(p.sa->refresh_schema().ok());
+    auto repaired = events(*p.sa, store::TableEvent::Kind::repaired);
+    REQUIRE(repaired.size() == 1);
+    CHECK_THAT(repaired.front(),
+               Catch::Contains("lost its capture triggers") && Catch::Contains("5 row change(s)"));
+    CHECK(p.sa->stopped_tables().empty());
+    sync(*p.sa, *p.sb);
+    CHECK(dump(p.b_path, "t") == dump(p.a_path, "t"));
+    CHECK(dump(p.b_path, "t") == std::vector<std::string>{"'bump'|'z'|5|9", "'keep'|'x'|1|5",
+                                                          "'later'|'l'|0|0", "'new'|'n'|0|2"});
+    // Capture works again: later writes sync as usual, both ways.
+    p.a.exec("UPDATE t SET name = 'x2' WHERE id = 'keep'");
+    p.b.exec("UPDATE t SET hits = hits + 1 WHERE id = 'keep'");
+    sync(*p.sa, *p.sb);
+    sync(*p.sb, *p.sa);
+    CHECK(dump(p.a_path, "t") == dump(p.b_path, "t"));
+    CHECK(dump(p.a_path, "t")[1] == "'keep'|'x2'|2|5");
+    require_digests_consistent(*p.sa);
+    require_digests_consistent(*p.sb);
+}
+
+TEST_CASE("a renamed table stops alone, with the way back, and resumes when renamed back") {
+    Pair p("CREATE TABLE t(id TEXT PRIMARY KEY NOT NULL, v TEXT); "
+           "CREATE TABLE other(id TEXT PRIMARY KEY NOT NULL, v TEXT)");
+    for (auto* s : {p.sa.get(), p.sb.get()}) {
+        REQUIRE(s->sync_table({"t", {}}).ok());
+        REQUIRE(s->sync_table({"other", {}}).ok());
+    }
+    p.a.exec("INSERT INTO t VALUES ('k', 'one')");
+    sync(*p.sa, *p.sb);
+    p.a.exec("ALTER TABLE t RENAME TO t_old");
+    REQUIRE(p.sa->refresh_schema().ok());
+    auto stopped = events(*p.sa, store::TableEvent::Kind::stopped);
+    REQUIRE(stopped.size() == 1);
+    CHECK_THAT(stopped.front(), Catch::Contains("renamed to 't_old'") &&
+                                    Catch::Contains("ALTER TABLE \"t_old\" RENAME TO \"t\""));
+    REQUIRE(p.sa->stopped_tables().size() == 1);
+    CHECK(p.sa->stopped_tables().front().table == "t");
+    CHECK(p.sa->synced_tables() == std::vector<std::string>{"other"});
+    // A sync_table() of it reports why instead of failing.
+    auto again = p.sa->sync_table({"t", {}});
+    REQUIRE(again.ok());
+    CHECK_THAT(again->front(), Catch::Contains("renamed to 't_old'"));
+
+    // Meanwhile: writes on both sides, to the stopped table and to the other one.
+    p.a.exec("INSERT INTO t_old VALUES ('a-side', 'written renamed')");
+    p.a.exec("INSERT INTO other VALUES ('o', 'flows')");
+    p.b.exec("UPDATE t SET v = 'two' WHERE id = 'k'");
+    sync(*p.sa, *p.sb);
+    auto stats = sync(*p.sb, *p.sa);
+    CHECK(stats.held_back == 1); // b's change to t waits on a
+    CHECK(dump(p.b_path, "other") == std::vector<std::string>{"'o'|'flows'"});
+    CHECK(dump(p.b_path, "t") == std::vector<std::string>{"'k'|'two'"});
+    // a does not claim what it cannot serve: b learns nothing false about t's rows.
+    CHECK_FALSE(p.sa->unserved().empty());
+
+    p.a.exec("ALTER TABLE t_old RENAME TO t");
+    REQUIRE(p.sa->refresh_schema().ok());
+    auto resumed = events(*p.sa, store::TableEvent::Kind::resumed);
+    CHECK(resumed.size() == 1);
+    CHECK(p.sa->stopped_tables().empty());
+    CHECK(p.sa->unserved().empty());
+    CHECK(p.sa->held_back()->empty());
+    sync(*p.sa, *p.sb);
+    sync(*p.sb, *p.sa);
+    CHECK(dump(p.a_path, "t") ==
+          std::vector<std::string>{"'a-side'|'written renamed'", "'k'|'two'"});
+    CHECK(dump(p.b_path, "t") == dump(p.a_path, "t"));
+    CHECK(p.sa->versions() == p.sb->versions());
+    require_digests_consistent(*p.sa);
+}
+
+TEST_CASE("a renamed synced column stops the table, naming the column, until renamed back") {
+    Pair p("CREATE TABLE t(id TEXT PRIMARY KEY NOT NULL, name TEXT, size INTEGER)");
+    REQUIRE(p.sa->sync_table({"t", {}}).ok());
+    REQUIRE(p.sb->sync_table({"t", {}}).ok());
+    p.a.exec("INSERT INTO t VALUES ('k', 'x', 1)");
+    sync(*p.sa, *p.sb);
+    p.a.exec("ALTER TABLE t RENAME COLUMN name TO title");
+    REQUIRE(p.sa->refresh_schema().ok());
+    auto stopped = events(*p.sa, store::TableEvent::Kind::stopped);
+    REQUIRE(stopped.size() == 1);
+    CHECK_THAT(stopped.front(), Catch::Contains("synced column 'name' is gone") &&
+                                    Catch::Contains("id, title, size") &&
+                                    Catch::Contains("RENAME COLUMN <new name> TO \"name\""));
+    p.a.exec("UPDATE t SET title = 'y', size = 2 WHERE id = 'k'");
+    sync(*p.sa, *p.sb);
+    CHECK(dump(p.b_path, "t") == std::vector<std::string>{"'k'|'x'|1"});
+    p.a.exec("ALTER TABLE t RENAME COLUMN title TO name");
+    REQUIRE(p.sa->refresh_schema().ok());
+    CHECK(events(*p.sa, store::TableEvent::Kind::resumed).size() == 1);
+    sync(*p.sa, *p.sb);
+    CHECK(dump(p.b_path, "t") == std::vector<std::string>{"'k'|'y'|2"});
+}
+
+TEST_CASE("a dropped table stops; created again, its missing rows are deleted everywhere") {
+    Pair p("CREATE TABLE t(id TEXT PRIMARY KEY NOT NULL, v TEXT)");
+    REQUIRE(p.sa->sync_table({"t", {}}).ok());
+    REQUIRE(p.sb->sync_table({"t", {}}).ok());
+    p.a.exec("INSERT INTO t VALUES ('k1', 'one'), ('k2', 'two')");
+    sync(*p.sa, *p.sb);
+    p.a.exec("DROP TABLE t");
+    REQUIRE(p.sa->refresh_schema().ok());
+    auto stopped = events(*p.sa, store::TableEvent::Kind::stopped);
+    REQUIRE(stopped.size() == 1);
+    CHECK_THAT(stopped.front(), Catch::Contains("it was dropped"));
+    // Reopening the file (a daemon restart) keeps it stopped, and says so again.
+    p.sa.reset();
+    p.sa = open_store(p.a_path);
+    CHECK(p.sa->stopped_tables().size() == 1);
+    p.a.exec("CREATE TABLE t(id TEXT PRIMARY KEY NOT NULL, v TEXT); "
+             "INSERT INTO t VALUES ('k2', 'kept')");
+    REQUIRE(p.sa->refresh_schema().ok());
+    CHECK(p.sa->stopped_tables().empty());
+    sync(*p.sa, *p.sb);
+    CHECK(dump(p.b_path, "t") == std::vector<std::string>{"'k2'|'kept'"});
+}

@@ -94,7 +94,8 @@ std::unique_ptr<store::Store> open_store(const std::string& path, store::StoreOp
 
 store::ApplyStats sync(store::Store& from, store::Store& to, std::size_t page) {
     REQUIRE(from.capture().ok()); // versions() reflects writes once captured
-    auto wanted = from.versions().minus(to.versions());
+    // What a node claims leaves out what it holds but cannot serve (a stopped table).
+    auto wanted = from.versions().minus(from.unserved()).minus(to.versions());
     store::ReadCursor cursor;
     store::ChangeSet all;
     while (!cursor.done) {

@@ -93,6 +93,26 @@ struct OversizedRow {
     std::vector<crdt::Stamp> stamps;
 };
 
+// A synced table whose shape peerlite can no longer follow: dropped, renamed, or a synced
+// column renamed or dropped (docs/operating.md). The rest of the file goes on syncing.
+// While stopped, what its triggers still log is kept for later, changes from peers for it
+// are held back, and its rows are not served (see unserved()); it resumes by itself once
+// the table is back in a shape peerlite follows.
+struct StoppedTable {
+    std::string table;
+    std::string reason; // what happened and the way back, in one line for a log
+};
+
+// Something a schema change made the store do to a table on its own, for the caller to
+// log: it stopped, it resumed, or it had lost its capture triggers (a rebuild) and they
+// were put back, with the changes made meanwhile captured.
+struct TableEvent {
+    enum class Kind { stopped, resumed, repaired };
+    Kind kind;
+    std::string table;
+    std::string message;
+};
+
 // Position in a read_changes() scan; start with a default-constructed one.
 struct ReadCursor {
     std::size_t table = 0; // among synced tables; past the last: the held-back changes
@@ -117,14 +137,26 @@ public:
 
     // Starts syncing a table (or updates its rules): validates the declaration against
     // the table, installs capture triggers, and records rows already present as this
-    // node's changes. Warnings (e.g. INTEGER PRIMARY KEY) are returned.
+    // node's changes. Warnings (e.g. INTEGER PRIMARY KEY) are returned; so is the reason
+    // of a synced table that is stopped (stopped_tables()), which is not an error.
     Result<std::vector<std::string>> sync_table(const schema::TableSpec& spec);
     std::vector<std::string> synced_tables() const;
 
-    // Re-reads synced tables' definitions after ALTER TABLE ... ADD COLUMN, regenerates
-    // triggers, captures writes made to new columns meanwhile, and re-tries held-back
-    // changes. Cheap when nothing changed (one PRAGMA schema_version read).
+    // Follows schema changes to synced tables: after ALTER TABLE ... ADD COLUMN regenerates
+    // triggers and captures writes made to new columns meanwhile; after a rebuild (the
+    // table lost its triggers) puts them back and captures the changes made meanwhile;
+    // stops a table it cannot follow and resumes it once it can (take_table_events());
+    // re-tries held-back changes. Cheap when nothing changed (one PRAGMA schema_version
+    // read). Called by every other store operation, so a schema change is followed before
+    // anything else touches the file.
     Status refresh_schema();
+
+    // Synced tables stopped by a schema change, and the versions of their rows this node
+    // holds but cannot serve while they are: a coverage claim must leave them out.
+    std::vector<StoppedTable> stopped_tables() const;
+    const crdt::VersionVector& unserved() const;
+    // What schema changes made the store do since the last call, oldest first.
+    std::vector<TableEvent> take_table_events();
 
     // Picks up writes captured by triggers since the last call and stamps them.
     Result<CaptureStats> capture();
