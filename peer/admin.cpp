@@ -79,13 +79,18 @@ json database_json(const Node& node) {
                          {"last_heard_ms_ago", p.since_heard.count()},
                          {"lag", lag_json(p)}});
     }
+    json stopped = json::array();
+    for (const auto& t : node.stopped_tables()) {
+        stopped.push_back({{"table", t.table}, {"reason", t.reason}});
+    }
     return {{"path", node.database()},
             {"node_id", node.id().to_string()},
             {"endpoint", node.endpoint()},
             {"public_key", node.public_key()},
             {"versions", versions_json(node.versions())},
             {"counters", counters_json(node.counters())},
-            {"members", peers}};
+            {"members", peers},
+            {"stopped_tables", stopped}};
 }
 
 } // namespace

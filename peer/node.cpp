@@ -73,6 +73,7 @@ struct Node::Impl {
     NodeCounters counters;
     std::vector<PeerStatus> peer_snapshot;
     crdt::VersionVector versions_snapshot;
+    std::vector<store::StoppedTable> stopped_snapshot;
     std::set<crdt::NodeId> blocked;
 
     // Loop state (node thread only).
@@ -161,6 +162,10 @@ struct Node::Impl {
     void serve_sync(const crdt::NodeId& from, const transport::SyncRequest& request,
                     Clock::time_point now);
     void report_capture_warnings();
+    void report_table_events();
+    // What this node may claim to serve: what it holds, less the rows of tables a schema
+    // change stopped (they are not read while stopped, so no claim may cover them).
+    crdt::VersionVector servable() const;
     void send_digests(const crdt::NodeId& to, std::vector<store::TableDigest> tables);
     void compare_digests(const crdt::NodeId& from, const transport::Digests& theirs);
     void send_repair(const crdt::NodeId& to, const std::string& table,
@@ -268,6 +273,11 @@ crdt::VersionVector Node::versions() const {
     return impl_->versions_snapshot;
 }
 
+std::vector<store::StoppedTable> Node::stopped_tables() const {
+    std::lock_guard lock(impl_->shared);
+    return impl_->stopped_snapshot;
+}
+
 void Node::block(const crdt::NodeId& peer, bool blocked) {
     std::lock_guard lock(impl_->shared);
     if (blocked) {
@@ -296,6 +306,7 @@ void Node::Impl::loop() {
         }
         tick(now);
         report_capture_warnings();
+        report_table_events();
         if (now >= next_publish) {
             next_publish = now + std::chrono::milliseconds(20);
             publish();
@@ -434,8 +445,7 @@ void Node::Impl::dispatch(const Message& m, Clock::time_point now) {
             } else if constexpr (std::is_same_v<T, transport::SyncRequest>) {
                 serve_sync(from, body, now);
             } else if constexpr (std::is_same_v<T, transport::SyncResponse>) {
-                peer_versions[from] = {body.sender_has, store->versions().minus(body.sender_has),
-                                       now};
+                peer_versions[from] = {body.sender_has, servable().minus(body.sender_has), now};
                 pulled(from, body, now);
             } else if constexpr (std::is_same_v<T, transport::Ping>) {
                 if (body.target == self) {
@@ -711,7 +721,11 @@ std::optional<store::ApplyStats> Node::Impl::apply(const crdt::NodeId& from,
     return *stats;
 }
 
-void Node::Impl::push(const crdt::VersionVector& gained, const crdt::NodeId& exclude) {
+void Node::Impl::push(const crdt::VersionVector& all_gained, const crdt::NodeId& exclude) {
+    auto gained = all_gained.minus(store->unserved());
+    if (gained.empty()) {
+        return;
+    }
     auto reachable = membership->reachable(rng);
     bool direct = reachable.size() <= options.direct_push_limit;
     std::vector<crdt::NodeId> targets;
@@ -760,7 +774,7 @@ void Node::Impl::serve_sync(const crdt::NodeId& from, const transport::SyncReque
     if (it == sessions.end()) {
         // A new session: what they lack from us; and if they hold what we lack, pull it.
         Session session;
-        session.wanted = store->versions().minus(request.have);
+        session.wanted = servable().minus(request.have);
         peer_versions[from] = {request.have, session.wanted, now};
         it = sessions.emplace(key, std::move(session)).first;
         if (!request.have.minus(store->versions()).empty()) {
@@ -783,8 +797,7 @@ void Node::Impl::serve_sync(const crdt::NodeId& from, const transport::SyncReque
     }
     part->covers = session.wanted;
     part->complete = session.cursor.done;
-    bool sent =
-        send(from, transport::SyncResponse{request.session, std::move(*part), store->versions()});
+    bool sent = send(from, transport::SyncResponse{request.session, std::move(*part), servable()});
     if (session.cursor.done) {
         if (auto pv = peer_versions.find(from); sent && pv != peer_versions.end()) {
             pv->second.lacked_sent = pv->second.lacked == session.wanted;
@@ -875,6 +888,27 @@ void Node::Impl::report_capture_warnings() {
     for (const auto& w : warnings) {
         spdlog::warn("[{}] {}", log_name, w.message);
     }
+}
+
+void Node::Impl::report_table_events() {
+    for (const auto& event : store->take_table_events()) {
+        switch (event.kind) {
+        case store::TableEvent::Kind::stopped:
+            spdlog::error("[{}] table '{}' stopped syncing: {}", log_name, event.table,
+                          event.message);
+            break;
+        case store::TableEvent::Kind::resumed:
+            spdlog::warn("[{}] table '{}' syncs again: {}", log_name, event.table, event.message);
+            break;
+        case store::TableEvent::Kind::repaired:
+            spdlog::warn("[{}] table '{}' repaired: {}", log_name, event.table, event.message);
+            break;
+        }
+    }
+}
+
+crdt::VersionVector Node::Impl::servable() const {
+    return store->versions().minus(store->unserved());
 }
 
 void Node::Impl::tick(Clock::time_point now) {
@@ -1020,6 +1054,7 @@ void Node::Impl::publish() {
     std::lock_guard lock(shared);
     peer_snapshot = std::move(peers);
     versions_snapshot = store->versions();
+    stopped_snapshot = store->stopped_tables();
 }
 
 } // namespace peerlite::peer

@@ -503,6 +503,14 @@ Result<crdt::VersionVector> record_versions(Store::Impl& s, const std::string& n
     return out;
 }
 
+crdt::VersionVector unserved_of(const std::map<std::string, Store::Impl::Stopped>& stopped) {
+    crdt::VersionVector out;
+    for (const auto& [name, stop] : stopped) {
+        out.merge(stop.versions);
+    }
+    return out;
+}
+
 Status stop_table(Store::Impl& s, const std::string& name, std::string reason) {
     s.tables.erase(name);
     if (auto it = s.stopped.find(name); it != s.stopped.end() && it->second.reason == reason) {
@@ -514,10 +522,7 @@ Status stop_table(Store::Impl& s, const std::string& name, std::string reason) {
     }
     s.table_events.push_back({TableEvent::Kind::stopped, name, reason});
     s.stopped[name] = {std::move(reason), std::move(*versions)};
-    s.unserved = crdt::VersionVector();
-    for (const auto& [n, stop] : s.stopped) {
-        s.unserved.merge(stop.versions);
-    }
+    s.unserved = unserved_of(s.stopped);
     return Status::success();
 }
 
@@ -544,10 +549,7 @@ Status follow_table(Store::Impl& s, const std::string& name, const std::vector<R
         return done;
     }
     if (s.stopped.erase(name) > 0) {
-        s.unserved = crdt::VersionVector();
-        for (const auto& [n, stop] : s.stopped) {
-            s.unserved.merge(stop.versions);
-        }
+        s.unserved = unserved_of(s.stopped);
         s.table_events.push_back(
             {TableEvent::Kind::resumed, name,
              "table '" + name + "' syncs again: its shape is one peerlite follows"});

@@ -88,6 +88,10 @@ void print_database(const json& db) {
                     "send, %llu local writes a counter cannot hold\n",
                     n("rows_too_large"), n("local_writes_refused"));
     }
+    for (const auto& t : db.value("stopped_tables", json::array())) {
+        std::printf("  STOPPED table %s: %s\n", t["table"].get<std::string>().c_str(),
+                    t["reason"].get<std::string>().c_str());
+    }
     std::printf("  members (%zu):\n", db["members"].size());
     if (db["members"].empty()) {
         std::printf("    none yet (no seed reached, and nobody has contacted this node)\n");

@@ -13,6 +13,8 @@
 
 #include <catch2/catch.hpp>
 
+#include <peerlite/peer/admin.hpp>
+
 #include "mesh_fixture.hpp"
 
 namespace peerlite::testing {
@@ -219,6 +221,34 @@ void Daemon::restart() {
         kill();
     }
     spawn();
+}
+
+std::string Trio::write(const std::string& name, DatabaseConfig db,
+                        const std::string& extra) const {
+    DaemonConfig c;
+    c.name = name;
+    c.secret_key_file = name + ".key";
+    for (const auto& k : keys) {
+        c.trusted_keys.push_back(k.public_key);
+    }
+    c.databases = {std::move(db)};
+    c.mesh_extra = "anti_entropy_interval_ms = 300\n";
+    c.other_extra = extra;
+    return write_config(dir, c);
+}
+
+std::string Trio::write_seeded(const std::string& name, const Daemon& seed, int seed_key,
+                               const std::string& extra) const {
+    DatabaseConfig db{name + ".db"};
+    db.seeds = {{seed.endpoint(), pub(seed_key)}};
+    return write(name, db, extra);
+}
+
+nlohmann::json status_of(const Trio& t, const std::string& name) {
+    auto reply = peer::query_admin("ipc://" + t.dir.file(name + ".admin.sock"), "status",
+                                   std::chrono::seconds(5));
+    REQUIRE(reply.ok());
+    return nlohmann::json::parse(*reply);
 }
 
 } // namespace peerlite::testing

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <chrono>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 #include <sys/types.h>
@@ -94,5 +95,24 @@ private:
     std::size_t log_start_ = 0;
     pid_t pid_ = -1;
 };
+
+// Nodes a, b, c trusting each other, each with one database <name>.db.
+struct Trio {
+    ScratchDir dir;
+    KeyFiles keys[3] = {make_keys(dir, "a"), make_keys(dir, "b"), make_keys(dir, "c")};
+
+    // <name>.toml for `db`, with every key trusted and anti-entropy every 300 ms; `extra`
+    // appended (blocks such as [limits]).
+    std::string write(const std::string& name, DatabaseConfig db,
+                      const std::string& extra = "") const;
+    // <name>.toml for database <name>.db, with `seed` (running node `seed_key`'s
+    // daemon) as its seed.
+    std::string write_seeded(const std::string& name, const Daemon& seed, int seed_key,
+                             const std::string& extra = "") const;
+    const std::string& pub(int i) const { return keys[i].public_key; }
+};
+
+// `peerlite status --json` of node <name>, through its admin socket.
+nlohmann::json status_of(const Trio& t, const std::string& name);
 
 } // namespace peerlite::testing

@@ -19,41 +19,6 @@ using nlohmann::json;
 
 namespace {
 
-// Nodes a, b, c trusting each other, each with one database <name>.db.
-struct Trio {
-    ScratchDir dir;
-    KeyFiles keys[3] = {make_keys(dir, "a"), make_keys(dir, "b"), make_keys(dir, "c")};
-
-    std::string write(const std::string& name, DatabaseConfig db,
-                      const std::string& limits = "") const {
-        DaemonConfig c;
-        c.name = name;
-        c.secret_key_file = name + ".key";
-        for (const auto& k : keys) {
-            c.trusted_keys.push_back(k.public_key);
-        }
-        c.databases = {std::move(db)};
-        c.mesh_extra = "anti_entropy_interval_ms = 300\n";
-        c.other_extra = limits;
-        return write_config(dir, c);
-    }
-    const std::string& pub(int i) const { return keys[i].public_key; }
-    // <name>.toml for database <name>.db, with `seed` (running node `seed_key`'s
-    // daemon) as its seed.
-    std::string write_seeded(const std::string& name, const Daemon& seed, int seed_key,
-                             const std::string& limits = "") const {
-        DatabaseConfig db{name + ".db"};
-        db.seeds = {{seed.endpoint(), pub(seed_key)}};
-        return write(name, db, limits);
-    }
-};
-
-json status_of(const Trio& t, const std::string& name) {
-    auto reply = peer::query_admin("ipc://" + t.dir.file(name + ".admin.sock"), "status", 5s);
-    REQUIRE(reply.ok());
-    return json::parse(*reply);
-}
-
 bool same_items(const Trio& t, const std::string& x, const std::string& y) {
     return dump(t.dir.file(x + ".db"), "items") == dump(t.dir.file(y + ".db"), "items");
 }
@@ -74,9 +39,9 @@ TEST_CASE("a catch-up part refused while an app holds the write lock is asked fo
               t.dir.file("a.log"));
     REQUIRE(da.ready());
     // b waits at most 50 ms for the lock: the app's 1.5 s hold refuses parts for certain.
-    Daemon db(t.write_seeded("b", da, 0,
-                             "[limits]\nmax_rows_per_message = 100\nbusy_timeout_ms = 50\n"),
-              t.dir.file("b.log"));
+    Daemon db(
+        t.write_seeded("b", da, 0, "[limits]\nmax_rows_per_message = 100\nbusy_timeout_ms = 50\n"),
+        t.dir.file("b.log"));
     REQUIRE(db.ready());
 
     // Once the catch-up is under way, an app on b holds SQLite's write lock for 1.5 s.
@@ -264,12 +229,12 @@ TEST_CASE("content that differs under equal version vectors is found by digests 
     CHECK(live_doc["agree"] == true);
     CHECK(live_doc["same_versions"] == true);
     CHECK(live_doc["tables"][0]["state"] == "agree");
-    auto [st, status_out] =
-        run_binary(peerlite_binary(), "status --config " + t.dir.file("b.toml"),
-                   t.dir.file("status.out"));
+    auto [st, status_out] = run_binary(peerlite_binary(), "status --config " + t.dir.file("b.toml"),
+                                       t.dir.file("status.out"));
     CHECK(st == 0);
     CHECK_THAT(status_out, Catch::Contains("repairs started"));
-    CHECK_THAT(status_out, Catch::Contains("column changes repaired " + std::to_string(repaired.get<int>())));
+    CHECK_THAT(status_out,
+               Catch::Contains("column changes repaired " + std::to_string(repaired.get<int>())));
 }
 
 TEST_CASE("a value a counter cannot hold is refused where it is written, named in the log, and "
@@ -291,11 +256,11 @@ TEST_CASE("a value a counter cannot hold is refused where it is written, named i
         INFO("qty = " << refused);
         a.exec("UPDATE items SET qty = " + refused + " WHERE id = 'k'");
         CHECK(Mesh::eventually(
-            [&] { return a.rows("SELECT qty FROM items") == std::vector<std::string>{"3"}; },
-            10s));
+            [&] { return a.rows("SELECT qty FROM items") == std::vector<std::string>{"3"}; }, 10s));
     }
     auto log = da.log();
-    CHECK_THAT(log, Catch::Contains("table 'items', key (k), counter column 'qty': refused REAL 2.5"));
+    CHECK_THAT(log,
+               Catch::Contains("table 'items', key (k), counter column 'qty': refused REAL 2.5"));
     CHECK_THAT(log, Catch::Contains("refused REAL 1.0000000000000001e+300"));
     CHECK_THAT(log, Catch::Contains("refused NULL"));
     CHECK_THAT(log, Catch::Contains("refused TEXT of 5 bytes"));
@@ -329,8 +294,8 @@ TEST_CASE("a rolling ADD COLUMN with NOT NULL DEFAULT converges while the old no
     // b rolls the column out first; a, without it, goes on inserting and updating.
     b.exec("ALTER TABLE items ADD COLUMN color TEXT NOT NULL DEFAULT 'none'");
     for (int i = 0; i < 20; ++i) {
-        a.exec("INSERT INTO items VALUES ('r" + std::to_string(i) + "', 'y', " +
-               std::to_string(i) + ")");
+        a.exec("INSERT INTO items VALUES ('r" + std::to_string(i) + "', 'y', " + std::to_string(i) +
+               ")");
     }
     a.exec("UPDATE items SET name = 'x2' WHERE id = 'before'");
     CHECK(Mesh::eventually(

@@ -131,6 +131,8 @@ public:
     NodeCounters counters() const;
     std::vector<PeerStatus> peers() const;
     crdt::VersionVector versions() const;
+    // Synced tables a schema change stopped, with the reason and the way back.
+    std::vector<store::StoppedTable> stopped_tables() const;
 
     // Test seam for partitions: drop all traffic to and from `peer` while blocked.
     void block(const crdt::NodeId& peer, bool blocked);
