@@ -203,6 +203,13 @@ Result<std::unique_ptr<Node>> Node::start(NodeOptions options) {
         return store.status();
     }
     impl->store = std::move(*store);
+    if (const auto& mode = impl->store->journal_mode_before(); mode != "wal") {
+        spdlog::warn("{}: switched the file from journal_mode={} to WAL, which peerlite needs "
+                     "so apps read while it writes; it stays WAL, and an app's PRAGMA "
+                     "journal_mode=DELETE fails while a node has the file open "
+                     "(docs/operating.md)",
+                     o.database, mode);
+    }
     for (const auto& spec : o.tables) {
         auto warnings = impl->store->sync_table(spec);
         if (!warnings) {

@@ -29,7 +29,8 @@ Status error(sqlite3* db, std::string_view what) {
                               std::to_string(code) + ")");
 }
 
-Result<DbHandle> open(const std::string& path, int busy_timeout_ms) {
+Result<DbHandle> open(const std::string& path, int busy_timeout_ms,
+                      std::string* journal_mode_before) {
     sqlite3* raw = nullptr;
     int rc =
         sqlite3_open_v2(path.c_str(), &raw,
@@ -42,6 +43,14 @@ Result<DbHandle> open(const std::string& path, int busy_timeout_ms) {
     }
     sqlite3_extended_result_codes(raw, 1);
     sqlite3_busy_timeout(raw, busy_timeout_ms);
+    if (journal_mode_before) {
+        auto mode = Stmt::prepare(raw, "PRAGMA journal_mode");
+        if (!mode) {
+            return Status(mode.status().code(), "opening " + path + ": " + mode.status().message());
+        }
+        Reset reset(*mode);
+        *journal_mode_before = mode->step() == SQLITE_ROW ? mode->column_text(0) : "";
+    }
     if (auto s = exec(raw, "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;"); !s.ok()) {
         return Status(s.code(), "opening " + path + ": " + s.message());
     }

@@ -22,8 +22,10 @@ struct DbCloser {
 };
 using DbHandle = std::unique_ptr<sqlite3, DbCloser>;
 
-// Opens (creating if needed) a database file in WAL mode with a busy timeout.
-Result<DbHandle> open(const std::string& path, int busy_timeout_ms = 5000);
+// Opens (creating if needed) a database file in WAL mode with a busy timeout. The mode
+// the file was in before ("wal" when it already was) goes to `journal_mode_before`.
+Result<DbHandle> open(const std::string& path, int busy_timeout_ms = 5000,
+                      std::string* journal_mode_before = nullptr);
 
 // Status from the connection's last error; `what` says what was being done.
 Status error(sqlite3* db, std::string_view what);

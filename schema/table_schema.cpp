@@ -44,6 +44,7 @@ Result<std::vector<RawColumn>> read_columns(sqlite3* db, const std::string& tabl
 struct TableFacts {
     bool exists = false;
     bool without_rowid = false;
+    bool key_index = false; // the primary key has an index of its own (origin 'pk')
     std::string sql;
 };
 
@@ -51,7 +52,7 @@ Result<TableFacts> read_table_facts(sqlite3* db, const std::string& table) {
     TableFacts facts;
     auto stmt = sql::Stmt::prepare(
         db, "SELECT m.sql, l.wr FROM sqlite_schema m JOIN pragma_table_list l ON l.name = m.name "
-            "WHERE m.type = 'table' AND m.name = ?1 AND l.schema = 'main'");
+            "WHERE m.type = 'table' AND m.name = ?1 COLLATE NOCASE AND l.schema = 'main'");
     if (!stmt) {
         return stmt.status();
     }
@@ -61,6 +62,18 @@ Result<TableFacts> read_table_facts(sqlite3* db, const std::string& table) {
         facts.exists = true;
         facts.sql = stmt->column_text(0);
         facts.without_rowid = stmt->column_int(1) != 0;
+    }
+    // A primary key SQLite keeps in an index of its own: in a rowid table with one
+    // INTEGER key column, that means the key is not the rowid (INTEGER PRIMARY KEY DESC).
+    auto pk_index =
+        sql::Stmt::prepare(db, "SELECT count(*) FROM pragma_index_list(?1) WHERE origin = 'pk'");
+    if (!pk_index) {
+        return pk_index.status();
+    }
+    pk_index->bind_text(1, table);
+    sql::Reset reset_index(*pk_index);
+    if (pk_index->step() == SQLITE_ROW) {
+        facts.key_index = pk_index->column_int(0) > 0;
     }
     return facts;
 }
@@ -151,6 +164,14 @@ Result<TableSchema> inspect_table(sqlite3* db, const TableSpec& spec) {
               [](const RawColumn* a, const RawColumn* b) { return a->pk < b->pk; });
     schema.integer_key = key_columns.size() == 1 && !facts->without_rowid &&
                          upper(key_columns[0]->type) == "INTEGER";
+    if (schema.integer_key && facts->key_index) {
+        return refuse(name, "its key '" + key_columns[0]->name +
+                                "' is declared INTEGER PRIMARY KEY DESC, which SQLite does not "
+                                "make the rowid: it may then hold NULL and text, which peerlite "
+                                "cannot store as an integer key. Declare it INTEGER PRIMARY KEY "
+                                "(no DESC), or give it another type (e.g. BIGINT PRIMARY KEY "
+                                "NOT NULL)");
+    }
     for (const auto* k : key_columns) {
         if (!schema.integer_key && !facts->without_rowid && !k->not_null) {
             return refuse(name, "primary key column '" + k->name +

@@ -370,7 +370,7 @@ Result<std::unique_ptr<Store>> Store::open(const std::string& path, StoreOptions
         return lock.status();
     }
     impl->lock.emplace(std::move(*lock));
-    auto db = sql::open(path, impl->options.busy_timeout_ms);
+    auto db = sql::open(path, impl->options.busy_timeout_ms, &impl->journal_mode_before);
     if (!db) {
         return db.status();
     }
@@ -421,6 +421,9 @@ const crdt::NodeId& Store::node_id() const {
 }
 const std::string& Store::path() const {
     return impl_->path;
+}
+const std::string& Store::journal_mode_before() const {
+    return impl_->journal_mode_before;
 }
 const crdt::VersionVector& Store::versions() const {
     return impl_->versions;

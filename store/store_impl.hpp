@@ -57,7 +57,8 @@ struct TableState {
 
 struct Store::Impl {
     std::string path;
-    std::optional<NodeLock> lock; // held for the store's lifetime
+    std::string journal_mode_before; // as the file was before open() made it WAL
+    std::optional<NodeLock> lock;    // held for the store's lifetime
     StoreOptions options;
     sql::DbHandle db;
     crdt::NodeId self;

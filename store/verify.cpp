@@ -41,7 +41,8 @@ public:
 
     Status triggers(const TableInfo& info, const schema::TableSchema& full) {
         auto stmt = sql::Stmt::prepare(s_.db.get(), "SELECT name, sql FROM sqlite_schema WHERE "
-                                                    "type = 'trigger' AND tbl_name = ?1");
+                                                    "type = 'trigger' AND tbl_name = ?1 "
+                                                    "COLLATE NOCASE");
         if (!stmt) {
             return stmt.status();
         }

@@ -7,6 +7,7 @@
 #include <string>
 
 #include <catch2/catch.hpp>
+#include <sqlite3.h>
 
 #include "daemon_fixture.hpp"
 #include "mesh_fixture.hpp"
@@ -211,4 +212,24 @@ TEST_CASE("a dropped table stops alone, named in log and status; created again, 
     CHECK(stopped_count(p.t, "b") == 0);
     check_ledger(p.t, ledger, {"items", "notes"});
     check_verify_clean(p.t);
+}
+
+TEST_CASE("a file in rollback-journal mode is switched to WAL at start, and the log says so") {
+    Trio t;
+    {
+        sqlite3* raw = nullptr;
+        REQUIRE(sqlite3_open(db_path(t, "a").c_str(), &raw) == SQLITE_OK);
+        REQUIRE(sqlite3_exec(raw, kMeshTable, nullptr, nullptr, nullptr) == SQLITE_OK);
+        sqlite3_close(raw);
+    }
+    Daemon da(t.write("a", {"a.db"}), t.dir.file("a.log"));
+    REQUIRE(da.ready());
+    CHECK_THAT(da.log(), Catch::Contains("switched the file from journal_mode=delete to WAL"));
+    PlainDb app(db_path(t, "a"));
+    CHECK(app.rows("PRAGMA journal_mode") == std::vector<std::string>{"'wal'"});
+    // Once WAL, a restart has nothing to say about it.
+    REQUIRE(da.stop() == 0);
+    da.restart();
+    REQUIRE(da.ready());
+    CHECK_THAT(da.log(), !Catch::Contains("switched the file"));
 }

@@ -107,6 +107,7 @@ TEST_CASE("tables that cannot sync are refused with a reason") {
     app.exec("CREATE TABLE autoinc(id INTEGER PRIMARY KEY AUTOINCREMENT, v TEXT)");
     app.exec("CREATE TABLE nullkey(id TEXT PRIMARY KEY, v TEXT)");
     app.exec("CREATE TABLE intkey(id INTEGER PRIMARY KEY, v TEXT)");
+    app.exec("CREATE TABLE intdesc(id INTEGER PRIMARY KEY DESC, v TEXT)");
     app.exec(kItems);
     auto store = open_store(path);
 
@@ -134,6 +135,28 @@ TEST_CASE("tables that cannot sync are refused with a reason") {
     REQUIRE(intkey.ok());
     REQUIRE(intkey->size() == 1);
     CHECK_THAT(intkey->front(), Catch::Contains("INTEGER PRIMARY KEY"));
+
+    // Not the rowid in SQLite: its key may hold text or NULL.
+    auto intdesc = store->sync_table({"intdesc", {}});
+    CHECK(intdesc.status().code() == Code::invalid_argument);
+    CHECK_THAT(intdesc.status().message(),
+               Catch::Contains("INTEGER PRIMARY KEY DESC") && Catch::Contains("'id'"));
+}
+
+TEST_CASE("a table is found by its name as SQLite matches names, ignoring case") {
+    ScratchDir dir;
+    PlainDb a(dir.file("a.db")), b(dir.file("b.db"));
+    a.exec("CREATE TABLE Items(id TEXT PRIMARY KEY NOT NULL, v TEXT)");
+    b.exec("CREATE TABLE items(id TEXT PRIMARY KEY NOT NULL, v TEXT)");
+    auto sa = open_store(dir.file("a.db"));
+    auto sb = open_store(dir.file("b.db"));
+    REQUIRE(sa->sync_table({"items", {}}).ok());
+    REQUIRE(sb->sync_table({"items", {}}).ok());
+    a.exec("INSERT INTO Items VALUES ('k', 'written as Items')");
+    sync(*sa, *sb);
+    CHECK(dump(dir.file("b.db"), "items") == std::vector<std::string>{"'k'|'written as Items'"});
+    REQUIRE(sa->refresh_schema().ok());
+    CHECK(sa->stopped_tables().empty());
 }
 
 TEST_CASE("changing a primary key with UPDATE is a delete and an insert") {

@@ -134,6 +134,9 @@ public:
 
     const crdt::NodeId& node_id() const;
     const std::string& path() const;
+    // The file's journal mode before open() switched it to WAL, which peerlite needs so
+    // apps read while it writes: "wal" when it already was (docs/operating.md).
+    const std::string& journal_mode_before() const;
 
     // Starts syncing a table (or updates its rules): validates the declaration against
     // the table, installs capture triggers, and records rows already present as this
