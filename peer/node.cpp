@@ -210,6 +210,14 @@ Result<std::unique_ptr<Node>> Node::start(NodeOptions options) {
                      "(docs/operating.md)",
                      o.database, mode);
     }
+    if (const auto& back = impl->store->rolled_back()) {
+        spdlog::warn("{}: the file was rolled back (restored from a backup, or an older copy "
+                     "put back): it holds this node's own changes up to {}, and it held them up "
+                     "to {} before. Asking peers for everything after that, this node's own "
+                     "changes included; new changes are stamped after {}",
+                     o.database, back->held_through.to_string(), back->had_through.to_string(),
+                     back->had_through.to_string());
+    }
     for (const auto& spec : o.tables) {
         auto warnings = impl->store->sync_table(spec);
         if (!warnings) {

@@ -580,7 +580,7 @@ Result<ApplyStats> Store::Impl::apply_set(const ChangeSet& changes, Arrival arri
         if (auto st = s.persist_progress(); !st.ok()) {
             return fail(st);
         }
-        if (auto st = tx->commit(); !st.ok()) {
+        if (auto st = s.commit(*tx); !st.ok()) {
             return fail(st);
         }
         total.rows += stats->rows;

@@ -374,7 +374,7 @@ Result<CaptureStats> Store::Impl::capture_locked() {
     if (clock.last() != before) {
         // Every clock of ours up to the last one issued is now either stored or never
         // existed.
-        cover(self, crdt::ClockRange{crdt::Hlc::from_raw(1), clock.last()});
+        cover_own_clocks();
     }
     return stats;
 }
@@ -443,7 +443,7 @@ Result<CaptureStats> Store::capture() {
     if (auto st = s.persist_progress(); !st.ok()) {
         return st;
     }
-    if (auto st = tx->commit(); !st.ok()) {
+    if (auto st = s.commit(*tx); !st.ok()) {
         return st;
     }
     return stats;

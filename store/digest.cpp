@@ -407,7 +407,7 @@ Result<std::vector<TableDigest>> Store::recompute_digests() {
         }
         out.push_back(summarize(name, t.schema.identity(), std::move(*buckets), true));
     }
-    if (auto st = tx->commit(); !st.ok()) {
+    if (auto st = s.commit(*tx); !st.ok()) {
         return st;
     }
     return out;

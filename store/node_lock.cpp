@@ -1,6 +1,8 @@
 #include "node_lock.hpp"
 
+#include <cstring>
 #include <fcntl.h>
+#include <sstream>
 #include <string>
 #include <sys/file.h>
 #include <unistd.h>
@@ -21,15 +23,44 @@ Result<NodeLock> NodeLock::acquire(const std::string& database) {
         ::close(fd);
         return Status(Code::busy,
                       database + " is already open as a peerlite node by process " +
-                          (n > 0 ? std::string(pid, static_cast<std::size_t>(n)) : "?") +
+                          (n > 0 ? std::string(pid, std::strcspn(pid, "\n")) : "?") +
                           " (a peerlited, or an app embedding peerlite); one node per file, "
                           "since two would stamp changes under one node id");
     }
-    auto me = std::to_string(::getpid());
-    if (::ftruncate(fd, 0) != 0 || ::pwrite(fd, me.data(), me.size(), 0) < 0) {
-        // The pid is only for the message above; the lock itself holds.
+    NodeLock lock(fd);
+    std::string text(256, '\0');
+    auto n = ::pread(fd, text.data(), text.size(), 0);
+    text.resize(n > 0 ? static_cast<std::size_t>(n) : 0);
+    std::istringstream lines(text);
+    std::string line;
+    while (std::getline(lines, line)) {
+        std::istringstream words(line);
+        std::string tag;
+        Record r;
+        if (words >> tag >> r.node >> r.own_clock && tag == "peerlite-node") {
+            lock.recorded_ = r;
+        }
     }
-    return NodeLock(fd);
+    lock.write();
+    return lock;
+}
+
+void NodeLock::record(Record record) {
+    recorded_ = std::move(record);
+    write();
+}
+
+void NodeLock::write() {
+    auto text = std::to_string(::getpid()) + "\n";
+    if (recorded_) {
+        text +=
+            "peerlite-node " + recorded_->node + " " + std::to_string(recorded_->own_clock) + "\n";
+    }
+    // Written in place, then cut: a crash between the two leaves a readable first part.
+    if (::pwrite(fd_, text.data(), text.size(), 0) < 0 ||
+        ::ftruncate(fd_, static_cast<off_t>(text.size())) != 0) {
+        // Only the pid in the busy message and the rollback check depend on it.
+    }
 }
 
 NodeLock& NodeLock::operator=(NodeLock&& other) noexcept {

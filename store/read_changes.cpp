@@ -301,7 +301,7 @@ Result<ChangeSet> Store::read_changes(const crdt::VersionVector& wanted, ReadCur
         cursor.after_clock = cursor.table < tables.size() ? lowest_wanted(wanted) : 0;
     }
     cursor.done = done;
-    if (auto st = tx->commit(); !st.ok()) {
+    if (auto st = s.commit(*tx); !st.ok()) {
         return st;
     }
     return std::move(page.out);
@@ -336,7 +336,7 @@ Result<ChangeSet> Store::read_buckets(const std::string& table,
         return finished.status();
     }
     cursor.done = *finished;
-    if (auto st = tx->commit(); !st.ok()) {
+    if (auto st = s.commit(*tx); !st.ok()) {
         return st;
     }
     return std::move(page.out);

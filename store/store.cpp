@@ -187,7 +187,86 @@ void Store::Impl::cover(const crdt::NodeId& origin, crdt::ClockRange range) {
     dirty_origins.insert(origin);
 }
 
+void Store::Impl::cover_own_clocks() {
+    auto last = clock.last();
+    if (!own_gap) {
+        cover(self, crdt::ClockRange{crdt::Hlc::from_raw(1), last});
+        return;
+    }
+    if (own_gap->first.raw() > 1) {
+        cover(self, crdt::ClockRange{crdt::Hlc::from_raw(1),
+                                     crdt::Hlc::from_raw(own_gap->first.raw() - 1)});
+    }
+    if (last > own_gap->last) {
+        cover(self, crdt::ClockRange{crdt::Hlc::from_raw(own_gap->last.raw() + 1), last});
+    }
+}
+
+Status Store::Impl::commit(sql::Transaction& tx) {
+    if (auto st = tx.commit(); !st.ok()) {
+        return st;
+    }
+    auto own = versions.of(self).highest().raw();
+    const auto& recorded = lock->recorded();
+    if (!recorded || recorded->node != self.to_string() || recorded->own_clock < own) {
+        lock->record({self.to_string(), own});
+    }
+    return Status::success();
+}
+
+Status Store::Impl::detect_rollback() {
+    auto first = read_int(db.get(), "SELECT value FROM _peerlite_meta WHERE key = 'own_gap_first'");
+    auto last = read_int(db.get(), "SELECT value FROM _peerlite_meta WHERE key = 'own_gap_last'");
+    if (first && last) {
+        own_gap = crdt::ClockRange{crdt::Hlc::from_raw(static_cast<std::uint64_t>(*first)),
+                                   crdt::Hlc::from_raw(static_cast<std::uint64_t>(*last))};
+    }
+    const auto& recorded = lock->recorded();
+    auto held = versions.of(self).highest();
+    if (!recorded || recorded->node != self.to_string() || recorded->own_clock <= held.raw()) {
+        return Status::success();
+    }
+    // The lock file saw this node hold own changes up to a later clock than the file
+    // holds now: they went with a rollback, and peers that received them still have them.
+    auto had = crdt::Hlc::from_raw(recorded->own_clock);
+    rolled_back = RollBack{held, had};
+    crdt::ClockRange gap{crdt::Hlc::from_raw(held.raw() + 1), had};
+    if (own_gap) {
+        gap.first = std::min(gap.first, own_gap->first);
+        gap.last = std::max(gap.last, own_gap->last);
+    }
+    own_gap = gap;
+    own_gap_dirty = true;
+    clock.restore(had); // never issue those clocks again
+    return persist_progress();
+}
+
 Status Store::Impl::persist_progress() {
+    if (own_gap && versions.of(self).covers(*own_gap)) {
+        own_gap.reset(); // peers gave every one back
+        own_gap_dirty = true;
+    }
+    if (own_gap_dirty) {
+        if (!own_gap) {
+            if (auto st = sql::exec(db.get(), "DELETE FROM _peerlite_meta WHERE key IN "
+                                              "('own_gap_first', 'own_gap_last')");
+                !st.ok()) {
+                return st;
+            }
+        }
+        for (auto [key, value] :
+             {std::pair{"own_gap_first", own_gap ? own_gap->first : crdt::Hlc()},
+              std::pair{"own_gap_last", own_gap ? own_gap->last : crdt::Hlc()}}) {
+            if (own_gap) {
+                meta_put.bind_text(1, key);
+                meta_put.bind_int(2, static_cast<std::int64_t>(value.raw()));
+                if (auto st = meta_put.run("saving the rollback gap"); !st.ok()) {
+                    return st;
+                }
+            }
+        }
+        own_gap_dirty = false;
+    }
     for (const auto& origin : dirty_origins) {
         auto idx = nodes.index_of(origin);
         if (!idx) {
@@ -405,7 +484,10 @@ Result<std::unique_ptr<Store>> Store::open(const std::string& path, StoreOptions
         if (auto s = load_identity(*impl); !s.ok()) {
             return s;
         }
-        if (auto s = tx->commit(); !s.ok()) {
+        if (auto s = impl->detect_rollback(); !s.ok()) {
+            return s;
+        }
+        if (auto s = impl->commit(*tx); !s.ok()) {
             return s;
         }
     }
@@ -421,6 +503,12 @@ const crdt::NodeId& Store::node_id() const {
 }
 const std::string& Store::path() const {
     return impl_->path;
+}
+const std::optional<RollBack>& Store::rolled_back() const {
+    return impl_->rolled_back;
+}
+const std::optional<crdt::ClockRange>& Store::own_gap() const {
+    return impl_->own_gap;
 }
 const std::string& Store::journal_mode_before() const {
     return impl_->journal_mode_before;

@@ -76,6 +76,11 @@ struct Store::Impl {
     std::map<std::string, Stopped> stopped; // synced tables refresh_schema() cannot follow
     crdt::VersionVector unserved;           // every stopped table's versions
     std::vector<TableEvent> table_events;   // until take_table_events()
+    // Own clocks a rollback took from the file: not claimed until peers give them back
+    // (persisted as own_gap_first / own_gap_last in _peerlite_meta).
+    std::optional<crdt::ClockRange> own_gap;
+    bool own_gap_dirty = false;
+    std::optional<RollBack> rolled_back;
 
     sql::Stmt meta_put;
     sql::Stmt version_delete;
@@ -105,9 +110,17 @@ struct Store::Impl {
     Result<sql::Transaction> begin_write();
 
     void cover(const crdt::NodeId& origin, crdt::ClockRange range);
-    // Persists dirty version ranges, digest deltas and the clock; call inside the
-    // transaction.
+    // Covers this node's own clocks up to the last one issued: each is stored or never
+    // existed, except those of a rollback (own_gap), which only peers can give back.
+    void cover_own_clocks();
+    // Persists dirty version ranges, digest deltas, the clock and the rollback gap; call
+    // inside the transaction.
     Status persist_progress();
+    // Commits, then records this node's own high-water clock in the lock file (NodeLock).
+    Status commit(sql::Transaction& tx);
+    // At open: compares the file with what the lock file recorded at the last commit, and
+    // opens a gap for the own changes a rollback took away.
+    Status detect_rollback();
 
     // The row at the current step of `scan` (a table's scan or scan_after statement):
     // its key and its decoded record (read_changes.cpp).

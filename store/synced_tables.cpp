@@ -411,7 +411,7 @@ Status finish_schema_change(Store::Impl& s, sql::Transaction& tx) {
     if (auto st = s.persist_progress(); !st.ok()) {
         return st;
     }
-    if (auto st = tx.commit(); !st.ok()) {
+    if (auto st = s.commit(tx); !st.ok()) {
         return st;
     }
     auto after = schema_version(s.db.get());

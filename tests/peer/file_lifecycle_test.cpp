@@ -95,6 +95,7 @@ struct Pair {
         }
         DatabaseConfig ca{"a.db"};
         ca.tables = kTables;
+        ca.listen = "tcp://127.0.0.1:" + std::to_string(free_port()); // kept across restarts
         da.emplace(t.write("a", ca), t.dir.file("a.log"));
         REQUIRE(da->ready());
         DatabaseConfig cb{"b.db"};
@@ -232,4 +233,41 @@ TEST_CASE("a file in rollback-journal mode is switched to WAL at start, and the 
     da.restart();
     REQUIRE(da.ready());
     CHECK_THAT(da.log(), !Catch::Contains("switched the file"));
+}
+
+TEST_CASE("a file restored from a backup while its daemon was down gets back every write made "
+          "after the backup, its own included") {
+    Pair p;
+    Ledger ledger;
+    ledger.put(p.a, "items", "k1", "in the backup");
+    REQUIRE(Mesh::eventually([&] { return p.both_hold(ledger, "items"); }, 20s));
+    auto backup = p.t.dir.file("a-backup.db");
+    p.a.exec("VACUUM INTO '" + backup + "'");
+    ledger.put(p.a, "items", "k2", "written on a after the backup");
+    ledger.put(p.b, "items", "k3", "written on b after the backup");
+    REQUIRE(Mesh::eventually([&] { return p.both_hold(ledger, "items"); }, 20s));
+
+    // The documented procedure: stop the daemon, restore with SQLite's backup API.
+    REQUIRE(p.da->stop() == 0);
+    {
+        PlainDb source(backup);
+        auto* copy = sqlite3_backup_init(p.a.get(), "main", source.get(), "main");
+        REQUIRE(copy != nullptr);
+        CHECK(sqlite3_backup_step(copy, -1) == SQLITE_DONE);
+        CHECK(sqlite3_backup_finish(copy) == SQLITE_OK);
+    }
+    REQUIRE(p.a.scalar("SELECT count(*) FROM items") == 1);
+    ledger.put(p.a, "items", "k4", "written on a after the restore, before the restart");
+    p.da->restart();
+    REQUIRE(p.da->ready());
+    CHECK_THAT(p.da->log(), Catch::Contains("the file was rolled back"));
+    CHECK(Mesh::eventually([&] { return p.both_hold(ledger, "items"); }, 20s));
+    CHECK(Mesh::eventually(
+        [&] {
+            return status_of(p.t, "a")["databases"][0]["versions"] ==
+                   status_of(p.t, "b")["databases"][0]["versions"];
+        },
+        10s));
+    check_ledger(p.t, ledger, {"items"});
+    check_verify_clean(p.t);
 }

@@ -124,6 +124,15 @@ struct ReadCursor {
     std::vector<OversizedRow> oversized; // rows skipped so far in this scan
 };
 
+// A file found at open holding fewer of this node's own changes than it held at its last
+// commit: restored from a backup, or put back from an older copy (docs/operating.md).
+// The changes in between exist only on peers now: this node leaves them out of its
+// claims and asks for them like any other node's, until it holds them again.
+struct RollBack {
+    crdt::Hlc held_through; // this node's own changes the file holds, up to this clock
+    crdt::Hlc had_through;  // ... and up to which it held them before
+};
+
 class Store {
 public:
     // Opens or creates the database, creating peerlite's metadata tables on first use
@@ -208,6 +217,9 @@ public:
     // What this replica covers, per origin node, as of the last capture() or apply():
     // capture first when local writes may be pending.
     const crdt::VersionVector& versions() const;
+    // Set when open() found the file rolled back; own_gap() is what is still missing.
+    const std::optional<RollBack>& rolled_back() const;
+    const std::optional<crdt::ClockRange>& own_gap() const;
 
     // Decided conflicts, newest first.
     Result<std::vector<Conflict>> conflicts(const ConflictQuery& query = {});
