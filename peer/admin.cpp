@@ -67,7 +67,8 @@ json counters_json(const NodeCounters& c) {
             {"local_writes_refused", c.local_writes_refused},
             {"digests_sent", c.digests_sent},
             {"repairs_started", c.repairs_started},
-            {"column_changes_repaired", c.column_changes_repaired}};
+            {"column_changes_repaired", c.column_changes_repaired},
+            {"foreign_own_changes", c.foreign_own_changes}};
 }
 
 json database_json(const Node& node) {

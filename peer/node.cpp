@@ -163,6 +163,9 @@ struct Node::Impl {
                     Clock::time_point now);
     void report_capture_warnings();
     void report_table_events();
+    // Logs (once per peer) a peer that holds changes under our id we never wrote.
+    void check_own_versions(const crdt::NodeId& from, const crdt::VersionVector& theirs);
+    std::set<crdt::NodeId> foreign_own_logged;
     // What this node may claim to serve: what it holds, less the rows of tables a schema
     // change stopped (they are not read while stopped, so no claim may cover them).
     crdt::VersionVector servable() const;
@@ -460,6 +463,7 @@ void Node::Impl::dispatch(const Message& m, Clock::time_point now) {
             } else if constexpr (std::is_same_v<T, transport::SyncRequest>) {
                 serve_sync(from, body, now);
             } else if constexpr (std::is_same_v<T, transport::SyncResponse>) {
+                check_own_versions(from, body.sender_has);
                 peer_versions[from] = {body.sender_has, servable().minus(body.sender_has), now};
                 pulled(from, body, now);
             } else if constexpr (std::is_same_v<T, transport::Ping>) {
@@ -788,6 +792,7 @@ void Node::Impl::serve_sync(const crdt::NodeId& from, const transport::SyncReque
     auto it = sessions.find(key);
     if (it == sessions.end()) {
         // A new session: what they lack from us; and if they hold what we lack, pull it.
+        check_own_versions(from, request.have);
         Session session;
         session.wanted = servable().minus(request.have);
         peer_versions[from] = {request.have, session.wanted, now};
@@ -920,6 +925,27 @@ void Node::Impl::report_table_events() {
             break;
         }
     }
+}
+
+void Node::Impl::check_own_versions(const crdt::NodeId& from, const crdt::VersionVector& theirs) {
+    // Every change under our id starts here, and is covered here from its capture on;
+    // only a rollback's gap (which the store knows) may be held elsewhere and not here.
+    auto foreign = theirs.of(self).minus(store->versions().of(self));
+    if (const auto& gap = store->own_gap()) {
+        crdt::ClockRanges lost;
+        lost.add(*gap);
+        foreign = foreign.minus(lost);
+    }
+    if (foreign.empty() || !foreign_own_logged.insert(from).second) {
+        return;
+    }
+    count([](NodeCounters& c) { ++c.foreign_own_changes; });
+    spdlog::error("[{}] peer {} holds changes under this node's id that {} never wrote (up to "
+                  "{}): another node runs a copy of this file (cp, VACUUM INTO, a backup "
+                  "restored elsewhere), or the file was rolled back with its lock file "
+                  "removed. Two nodes under one id do not converge: stop the copy and seed "
+                  "new nodes with `peerlite snapshot` (docs/operating.md)",
+                  log_name, from.short_string(), store->path(), foreign.highest().to_string());
 }
 
 crdt::VersionVector Node::Impl::servable() const {

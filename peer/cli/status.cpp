@@ -88,6 +88,12 @@ void print_database(const json& db) {
                     "send, %llu local writes a counter cannot hold\n",
                     n("rows_too_large"), n("local_writes_refused"));
     }
+    if (n("foreign_own_changes") > 0) {
+        std::printf("  DUPLICATE NODE ID: %llu peer(s) hold changes under this node's id that "
+                    "this file never wrote; a copy of it runs as another node (see the "
+                    "daemon's log)\n",
+                    n("foreign_own_changes"));
+    }
     for (const auto& t : db.value("stopped_tables", json::array())) {
         std::printf("  STOPPED table %s: %s\n", t["table"].get<std::string>().c_str(),
                     t["reason"].get<std::string>().c_str());

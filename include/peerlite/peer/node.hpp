@@ -99,6 +99,10 @@ struct NodeCounters {
     std::uint64_t digests_sent = 0;
     std::uint64_t repairs_started = 0;
     std::uint64_t column_changes_repaired = 0;
+    // Peers found holding changes under this node's id that this file never wrote: the
+    // file was copied and the copy runs as a second node, or it was rolled back where
+    // nothing recorded it (logged as an error, once per peer; docs/operating.md).
+    std::uint64_t foreign_own_changes = 0;
     std::map<std::string, std::uint64_t> rejected_by_reason; // status code name -> count
 };
 
