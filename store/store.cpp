@@ -206,10 +206,10 @@ Status Store::Impl::commit(sql::Transaction& tx) {
     if (auto st = tx.commit(); !st.ok()) {
         return st;
     }
-    auto own = versions.of(self).highest().raw();
-    const auto& recorded = lock->recorded();
-    if (!recorded || recorded->node != self.to_string() || recorded->own_clock < own) {
+    // Only when our own high-water moved: most commits (applies, reads) leave it.
+    if (auto own = versions.of(self).highest().raw(); own > recorded_own_clock) {
         lock->record({self.to_string(), own});
+        recorded_own_clock = own;
     }
     return Status::success();
 }
@@ -223,12 +223,15 @@ Status Store::Impl::detect_rollback() {
     }
     const auto& recorded = lock->recorded();
     auto held = versions.of(self).highest();
-    if (!recorded || recorded->node != self.to_string() || recorded->own_clock <= held.raw()) {
+    if (recorded && recorded->node == self.to_string()) {
+        recorded_own_clock = recorded->own_clock;
+    }
+    if (recorded_own_clock <= held.raw()) {
         return Status::success();
     }
     // The lock file saw this node hold own changes up to a later clock than the file
     // holds now: they went with a rollback, and peers that received them still have them.
-    auto had = crdt::Hlc::from_raw(recorded->own_clock);
+    auto had = crdt::Hlc::from_raw(recorded_own_clock);
     rolled_back = RollBack{held, had};
     crdt::ClockRange gap{crdt::Hlc::from_raw(held.raw() + 1), had};
     if (own_gap) {
@@ -254,15 +257,13 @@ Status Store::Impl::persist_progress() {
                 return st;
             }
         }
-        for (auto [key, value] :
-             {std::pair{"own_gap_first", own_gap ? own_gap->first : crdt::Hlc()},
-              std::pair{"own_gap_last", own_gap ? own_gap->last : crdt::Hlc()}}) {
-            if (own_gap) {
-                meta_put.bind_text(1, key);
-                meta_put.bind_int(2, static_cast<std::int64_t>(value.raw()));
-                if (auto st = meta_put.run("saving the rollback gap"); !st.ok()) {
-                    return st;
-                }
+        for (auto [key, value] : own_gap ? std::vector{std::pair{"own_gap_first", own_gap->first},
+                                                       std::pair{"own_gap_last", own_gap->last}}
+                                         : std::vector<std::pair<const char*, crdt::Hlc>>{}) {
+            meta_put.bind_text(1, key);
+            meta_put.bind_int(2, static_cast<std::int64_t>(value.raw()));
+            if (auto st = meta_put.run("saving the rollback gap"); !st.ok()) {
+                return st;
             }
         }
         own_gap_dirty = false;

@@ -80,6 +80,7 @@ struct Store::Impl {
     // (persisted as own_gap_first / own_gap_last in _peerlite_meta).
     std::optional<crdt::ClockRange> own_gap;
     bool own_gap_dirty = false;
+    std::uint64_t recorded_own_clock = 0; // in the lock file for this node (NodeLock)
     std::optional<RollBack> rolled_back;
 
     sql::Stmt meta_put;
