@@ -16,6 +16,7 @@ std::string_view code_name(Code code) {
     case Code::not_found: return "not_found";
     case Code::unsupported: return "unsupported";
     case Code::limit_exceeded: return "limit_exceeded";
+    case Code::identity_conflict: return "identity_conflict";
     }
     return "unknown_code";
 }

@@ -153,6 +153,10 @@ struct Node::Impl {
     void reject(const std::string& from, const Status& why);
     void learn(const transport::Member& m, Clock::time_point now);
     bool hello(const crdt::NodeId& to);
+    // Opens the store with the configured tables (at start, and after a live restore).
+    Status open_store();
+    void reopen_store();
+    std::optional<Status> failure; // under `shared`: why the engine stopped by itself
     void push(const crdt::VersionVector& gained, const crdt::NodeId& exclude);
     std::optional<store::ApplyStats> apply(const crdt::NodeId& from,
                                            const store::ChangeSet& changes, bool forward,
@@ -201,34 +205,11 @@ Result<std::unique_ptr<Node>> Node::start(NodeOptions options) {
     auto impl = std::make_unique<Impl>();
     impl->options = std::move(options);
     auto& o = impl->options;
-    auto store = store::Store::open(o.database, o.store);
-    if (!store) {
-        return store.status();
+    if (!o.transport.plaintext) {
+        o.store.owner = o.transport.keys.public_key; // a copied file is refused at open
     }
-    impl->store = std::move(*store);
-    if (const auto& mode = impl->store->journal_mode_before(); mode != "wal") {
-        spdlog::warn("{}: switched the file from journal_mode={} to WAL, which peerlite needs "
-                     "so apps read while it writes; it stays WAL, and an app's PRAGMA "
-                     "journal_mode=DELETE fails while a node has the file open "
-                     "(docs/operating.md)",
-                     o.database, mode);
-    }
-    if (const auto& back = impl->store->rolled_back()) {
-        spdlog::warn("{}: the file was rolled back (restored from a backup, or an older copy "
-                     "put back): it holds this node's own changes up to {}, and it held them up "
-                     "to {} before. Asking peers for everything after that, this node's own "
-                     "changes included; new changes are stamped after {}",
-                     o.database, back->held_through.to_string(), back->had_through.to_string(),
-                     back->had_through.to_string());
-    }
-    for (const auto& spec : o.tables) {
-        auto warnings = impl->store->sync_table(spec);
-        if (!warnings) {
-            return warnings.status();
-        }
-        for (const auto& w : *warnings) {
-            spdlog::warn("{}", w);
-        }
+    if (auto st = impl->open_store(); !st.ok()) {
+        return st;
     }
     auto hub = transport::Hub::open(o.transport);
     if (!hub) {
@@ -291,6 +272,11 @@ crdt::VersionVector Node::versions() const {
     return impl_->versions_snapshot;
 }
 
+std::optional<Status> Node::failure() const {
+    std::lock_guard lock(impl_->shared);
+    return impl_->failure;
+}
+
 std::vector<store::StoppedTable> Node::stopped_tables() const {
     std::lock_guard lock(impl_->shared);
     return impl_->stopped_snapshot;
@@ -323,6 +309,10 @@ void Node::Impl::loop() {
             handle(in, now);
         }
         tick(now);
+        if (store->replaced()) {
+            reopen_store();
+            continue;
+        }
         report_capture_warnings();
         report_table_events();
         if (now >= next_publish) {
@@ -332,6 +322,69 @@ void Node::Impl::loop() {
     }
     publish();
     spdlog::debug("[{}] stopped", log_name);
+}
+
+Status Node::Impl::open_store() {
+    const auto& o = options;
+    auto opened = store::Store::open(o.database, o.store);
+    if (!opened) {
+        return opened.status();
+    }
+    store = std::move(*opened);
+    if (const auto& mode = store->journal_mode_before(); mode != "wal") {
+        spdlog::warn("{}: switched the file from journal_mode={} to WAL, which peerlite needs "
+                     "so apps read while it writes; it stays WAL, and an app's PRAGMA "
+                     "journal_mode=DELETE fails while a node has the file open "
+                     "(docs/operating.md)",
+                     o.database, mode);
+    }
+    if (const auto& back = store->rolled_back()) {
+        spdlog::warn("{}: the file was rolled back (restored from a backup, or an older copy "
+                     "put back): it holds this node's own changes up to {}, and it held them up "
+                     "to {} before. Asking peers for everything after that, this node's own "
+                     "changes included; new changes are stamped after {}",
+                     o.database, back->held_through.to_string(), back->had_through.to_string(),
+                     back->had_through.to_string());
+    }
+    for (const auto& spec : o.tables) {
+        auto warnings = store->sync_table(spec);
+        if (!warnings) {
+            return warnings.status();
+        }
+        for (const auto& w : *warnings) {
+            spdlog::warn("{}", w);
+        }
+    }
+    return Status::success();
+}
+
+void Node::Impl::reopen_store() {
+    spdlog::warn("[{}] {} was replaced while open (a live restore): opening it again",
+                 log_name, options.database);
+    store.reset(); // releases the file and its lock first
+    if (auto st = open_store(); !st.ok()) {
+        spdlog::error("[{}] cannot open {} again: {}", log_name, options.database,
+                      st.to_string());
+        std::lock_guard lock(shared);
+        failure = st;
+        running = false;
+        return;
+    }
+    if (store->node_id() != self) {
+        // Another node's file was restored here: this engine's identity is gone.
+        auto st = Status(Code::identity_conflict,
+                         options.database + " now holds node " + store->node_id().to_string() +
+                             ", not this node (" + self.to_string() +
+                             "): another node's backup was restored over it");
+        spdlog::error("[{}] {}", log_name, st.message());
+        std::lock_guard lock(shared);
+        failure = st;
+        running = false;
+        return;
+    }
+    data_version = -1; // capture whatever the app wrote since
+    local_pushed = store->versions().of(self);
+    peer_versions.clear(); // what peers lack is known again at the next exchange
 }
 
 bool Node::Impl::send(const crdt::NodeId& to, const transport::Body& body) {
@@ -394,6 +447,14 @@ void Node::Impl::handle(const transport::Incoming& in, Clock::time_point now) {
     if (blocked_now.count(from)) {
         return; // the test's partition: as if the packet never arrived
     }
+    if (from == self) {
+        reject(in.peer_address + (in.peer_key.empty() ? "" : " (key " + in.peer_key + ")"),
+               Status(Code::identity_conflict,
+                      "another daemon speaks as this node (" + self.to_string() +
+                          "): it runs on a copy of this node's file; seed nodes with "
+                          "'peerlite snapshot' (docs/operating.md, 'Seeding a node')"));
+        return;
+    }
     // A sender must own the key it connected with: one trusted node cannot speak as another.
     if (!options.transport.plaintext) {
         const auto* known = membership->find(from);
@@ -403,8 +464,11 @@ void Node::Impl::handle(const transport::Incoming& in, Clock::time_point now) {
                                               : in.peer_key;
         if (expected != in.peer_key) {
             reject(in.peer_address,
-                   Status(Code::invalid_argument, "sender claims node id " + from.to_string() +
-                                                      " which belongs to another key"));
+                   Status(Code::invalid_argument,
+                          "sender claims node id " + from.to_string() +
+                              " which belongs to another key: a daemon running on a copy of "
+                              "that node's file, or a key pair replaced without updating the "
+                              "mesh (docs/operating.md, 'Seeding a node')"));
             return;
         }
     }

@@ -1,7 +1,7 @@
 // peerlited: the peer daemon. Runs one node beside an application that keeps using
 // plain SQLite. Exit status: 0 after a clean stop (SIGTERM/SIGINT), 1 on a runtime
 // failure, 2 on a bad command line or configuration, 3 when another peerlited already
-// serves the database. Two test-only seams, off unless their environment variables are
+// serves the database, 4 when the database is another node's file (a copy). Two test-only seams, off unless their environment variables are
 // set, let the fault-injection test skew the clock and cut links (test_seams.hpp).
 #include <csignal>
 #include <cstdio>
@@ -45,22 +45,27 @@ int keygen(const std::string& prefix) {
     return 0;
 }
 
-// Waits for SIGTERM or SIGINT and returns it. With the test-only partition seam on
-// (test_seams.hpp), re-reads its file while waiting.
+// Waits for SIGTERM or SIGINT and returns it, or 0 when an engine stopped by itself
+// (Node::failure()). With the test-only partition seam on (test_seams.hpp), re-reads its
+// file while waiting.
 int wait_for_stop(const sigset_t& signals, const std::vector<std::unique_ptr<peer::Node>>& nodes) {
     auto block_file = peer::test_seams::BlockFile::from_env();
-    if (!block_file) {
-        int received = 0;
-        sigwait(&signals, &received);
-        return received;
-    }
-    auto interval = peer::test_seams::kBlockFileInterval;
+    // A stopped engine is rare and its line is already logged: a few checks a second do.
+    auto interval = block_file ? peer::test_seams::kBlockFileInterval
+                               : std::chrono::milliseconds(250);
     timespec wait{0, std::chrono::duration_cast<std::chrono::nanoseconds>(interval).count()};
     for (;;) {
-        block_file->apply(nodes);
+        if (block_file) {
+            block_file->apply(nodes);
+        }
         int received = sigtimedwait(&signals, nullptr, &wait);
         if (received > 0) {
             return received;
+        }
+        for (const auto& node : nodes) {
+            if (node->failure()) {
+                return 0;
+            }
         }
     }
 }
@@ -94,6 +99,9 @@ int serve(const peer::DaemonConfig& config, const sigset_t& signals) {
             if (code == Code::busy) {
                 return 3; // another node (a peerlited or an app) has the file open
             }
+            if (code == Code::identity_conflict) {
+                return 4; // the file runs as another node elsewhere
+            }
             return code == Code::invalid_argument || code == Code::unknown_table ||
                            code == Code::unknown_column || code == Code::schema_mismatch
                        ? 2
@@ -120,6 +128,17 @@ int serve(const peer::DaemonConfig& config, const sigset_t& signals) {
         spdlog::info("admin endpoint {} (peerlite status --config {})", config.admin, config.path);
     }
     int received = wait_for_stop(signals, nodes);
+    if (received == 0) {
+        for (const auto& node : nodes) {
+            if (auto why = node->failure()) {
+                spdlog::error("{} stopped syncing: {}; stopping the daemon", node->database(),
+                              why->to_string());
+            }
+        }
+        admin.reset();
+        nodes.clear();
+        return 1;
+    }
     spdlog::info("{} received: finishing in-flight work and stopping",
                  received == SIGTERM ? "SIGTERM" : "SIGINT");
     admin.reset();
@@ -149,7 +168,7 @@ int main(int argc, char** argv) {
                "  peerlited --check --config alpha.toml\n"
                "  peerlited --config alpha.toml        # run until SIGTERM or Ctrl-C\n"
                "Exit status: 0 clean stop, 1 runtime failure, 2 bad usage or config, 3 database "
-               "already served.");
+               "already served, 4 database copied from another node's file.");
     try {
         app.parse(argc, argv);
     } catch (const CLI::ParseError& e) {

@@ -20,6 +20,7 @@
 #include <peerlite/store/store.hpp>
 
 #include "../schema/capture_sql.hpp"
+#include "node_lock.hpp"
 #include "inspect_impl.hpp"
 
 namespace peerlite::store {
@@ -69,7 +70,10 @@ Result<bool> finish_copy(const std::string& out, const std::vector<TableInfo>& t
             return false;
         }
     }
-    if (auto st = sql::exec(db->get(), "DELETE FROM _peerlite_meta WHERE key = 'node_id'");
+    // The identity and what only that identity's file knew about itself: its owner and
+    // a rollback's gap of its own clocks (the new node's own clocks start fresh).
+    if (auto st = sql::exec(db->get(), "DELETE FROM _peerlite_meta WHERE key IN "
+                                       "('node_id', 'owner', 'own_gap_first', 'own_gap_last')");
         !st.ok()) {
         return st;
     }
@@ -117,6 +121,19 @@ Status snapshot(const std::string& path, const std::string& out) {
         std::this_thread::sleep_for(kRetryEvery);
     }
     return Status(Code::busy, "writes kept arriving while copying " + path + "; try again");
+}
+
+Status forget_owner(const std::string& path) {
+    // Only while no node runs on the file: a running one keeps its owner in memory.
+    auto lock = NodeLock::acquire(path);
+    if (!lock) {
+        return Status(lock.status().code(), lock.status().message() + "; stop its daemon first");
+    }
+    Inspector::Impl s;
+    if (auto st = open_file(s, path, SQLITE_OPEN_READWRITE); !st.ok()) {
+        return st;
+    }
+    return sql::exec(s.db.get(), "DELETE FROM _peerlite_meta WHERE key = 'owner'");
 }
 
 } // namespace peerlite::store

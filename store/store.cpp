@@ -292,7 +292,32 @@ Status Store::Impl::persist_progress() {
     }
     meta_put.bind_text(1, "clock");
     meta_put.bind_int(2, static_cast<std::int64_t>(clock.last().raw()));
-    return meta_put.run("saving the clock");
+    if (auto st = meta_put.run("saving the clock"); !st.ok()) {
+        return st;
+    }
+    saved_clock = clock.last().raw();
+    return Status::success();
+}
+
+Status Store::Impl::check_not_replaced() {
+    auto clock_now = read_int(db.get(), "SELECT value FROM _peerlite_meta WHERE key = 'clock'");
+    auto id_now = sql::Stmt::prepare(db.get(), "SELECT value FROM _peerlite_meta WHERE key = 'node_id'");
+    if (!id_now) {
+        return id_now.status();
+    }
+    sql::Reset reset(*id_now);
+    bool same_id = id_now->step() == SQLITE_ROW && id_now->column_text(0) == self.to_string();
+    auto held = clock_now ? static_cast<std::uint64_t>(*clock_now) : 0;
+    if (same_id && held >= saved_clock) {
+        return Status::success();
+    }
+    replaced = true;
+    return Status(Code::io_error,
+                  path + " was replaced while open (a live restore?): it holds " +
+                      (same_id ? "this node's clock up to " + crdt::Hlc::from_raw(held).to_string()
+                               : std::string("another node's identity")) +
+                      ", and this node had saved " +
+                      crdt::Hlc::from_raw(saved_clock).to_string() + "; open it again");
 }
 
 Status Store::Impl::record_conflict(const Conflict& c) {
@@ -366,6 +391,37 @@ Status prepare_store(Store::Impl& s) {
     return Status::success();
 }
 
+// A node id is one writer: its clocks are issued by one process from one file. The owner
+// recorded beside the id tells a copy of the file (run by another daemon, with its own
+// key) from the file itself, before the copy stamps anything under the borrowed id.
+Status check_owner(Store::Impl& s) {
+    if (s.options.owner.empty()) {
+        return Status::success();
+    }
+    auto stmt = sql::Stmt::prepare(s.db.get(), "SELECT value FROM _peerlite_meta WHERE key = 'owner'");
+    if (!stmt) {
+        return stmt.status();
+    }
+    sql::Reset reset(*stmt);
+    if (stmt->step() == SQLITE_ROW) {
+        auto recorded = stmt->column_text(0);
+        if (recorded == s.options.owner) {
+            return Status::success();
+        }
+        return Status(Code::identity_conflict,
+                      s.path + " is node " + s.self.to_string() + ", which runs with public key " +
+                          recorded + ", not this node's key " + s.options.owner +
+                          ": the file was copied from another node, and two nodes under one id "
+                          "would never agree. Seed a new node with 'peerlite snapshot SOURCE.db "
+                          "NEW.db' instead (the copy gets its own node id); if this node's key "
+                          "pair was replaced on purpose, run 'peerlite forget-owner " +
+                          s.path + "' once");
+    }
+    s.meta_put.bind_text(1, "owner");
+    s.meta_put.bind_text(2, s.options.owner);
+    return s.meta_put.run("recording the file's owner");
+}
+
 // Creates the node id on first open; restores the clock and version vector.
 Status load_identity(Store::Impl& s) {
     auto* db = s.db.get();
@@ -405,6 +461,9 @@ Status load_identity(Store::Impl& s) {
             return st;
         }
     }
+    if (auto st = check_owner(s); !st.ok()) {
+        return st;
+    }
     if (auto st = s.nodes.load(db); !st.ok()) {
         return st;
     }
@@ -414,6 +473,7 @@ Status load_identity(Store::Impl& s) {
     auto clock = read_int(db, "SELECT value FROM _peerlite_meta WHERE key = 'clock'");
     if (clock) {
         s.clock.restore(crdt::Hlc::from_raw(static_cast<std::uint64_t>(*clock)));
+        s.saved_clock = static_cast<std::uint64_t>(*clock);
     }
     auto versions = sql::Stmt::prepare(db, "SELECT node, first, last FROM _peerlite_versions");
     if (!versions) {
@@ -510,6 +570,9 @@ const std::optional<RollBack>& Store::rolled_back() const {
 }
 const std::optional<crdt::ClockRange>& Store::own_gap() const {
     return impl_->own_gap;
+}
+bool Store::replaced() const {
+    return impl_->replaced;
 }
 const std::string& Store::journal_mode_before() const {
     return impl_->journal_mode_before;

@@ -122,6 +122,13 @@ struct Store::Impl {
     // At open: compares the file with what the lock file recorded at the last commit, and
     // opens a gap for the own changes a rollback took away.
     Status detect_rollback();
+    // While open, inside a write transaction: Code::io_error, and `replaced` set, when the
+    // file no longer holds the clock this store last saved (or another node id): it was
+    // replaced underneath (a live restore through the backup API). Memory then describes
+    // another file; the store must be opened again, which detects the rollback.
+    Status check_not_replaced();
+    std::uint64_t saved_clock = 0; // the clock persist_progress() last wrote
+    bool replaced = false;
 
     // The row at the current step of `scan` (a table's scan or scan_after statement):
     // its key and its decoded record (read_changes.cpp).

@@ -623,6 +623,10 @@ Status Store::refresh_schema() {
     if (!tx) {
         return tx.status();
     }
+    // The backup API moves the schema version too: a file restored underneath is found here.
+    if (auto st = s.check_not_replaced(); !st.ok()) {
+        return st;
+    }
     auto registry = read_registry(s.db.get());
     if (!registry) {
         return registry.status();

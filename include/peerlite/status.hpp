@@ -28,6 +28,7 @@ enum class Code : std::uint8_t {
     not_found = 9,       // a lookup found nothing
     unsupported = 10,    // a protocol or format version this build does not speak
     limit_exceeded = 11, // a configured bound (size, count, time) was passed
+    identity_conflict = 12, // a node id already bound to another owner: a copied file
 };
 
 // Stable lower-case name of a code, e.g. "clock_drift".

@@ -1,4 +1,5 @@
-// peerlite snapshot (a copy that seeds a new node) and peerlite verify (metadata checks).
+// peerlite snapshot (a copy that seeds a new node), forget-owner (after a key pair was
+// replaced) and verify (metadata checks).
 #include <cstdio>
 
 #include <peerlite/store/operate.hpp>
@@ -27,6 +28,27 @@ int snapshot(const SnapshotOptions& o) {
     std::printf("%s: copy of %s (node %s) with its sync metadata; a node started on it gets a "
                 "new node id\n",
                 o.out.c_str(), o.db.c_str(), node.c_str());
+    return kOk;
+}
+
+struct ForgetOwnerOptions {
+    std::string db;
+};
+
+int forget_owner(const ForgetOwnerOptions& o) {
+    int code = kOk;
+    auto source = open_read_only(o.db, code); // the same checks: exists, is a peerlite file
+    if (!source) {
+        return code;
+    }
+    auto node = source->node_id().short_string();
+    source.reset();
+    if (auto st = store::forget_owner(o.db); !st.ok()) {
+        return fail(st);
+    }
+    std::printf("%s: node %s forgot its daemon's public key; the next peerlited started on it "
+                "records its own\n",
+                o.db.c_str(), node.c_str());
     return kOk;
 }
 
@@ -86,6 +108,24 @@ void add_snapshot(CLI::App& app, Command& run_command) {
     cmd->callback([&run_command, o] {
         run_command = [o] {
             return snapshot(*o);
+        };
+    });
+}
+
+void add_forget_owner(CLI::App& app, Command& run_command) {
+    auto o = std::make_shared<ForgetOwnerOptions>();
+    auto* cmd = app.add_subcommand(
+        "forget-owner", "let a node whose key pair was replaced start on its file again (the "
+                        "file remembers the public key it ran with, to refuse copies)");
+    cmd->add_option("DB", o->db, "the node's SQLite file (its daemon must be stopped)")
+        ->required();
+    cmd->footer("Example:\n"
+                "  peerlite forget-owner beta.db   # after giving beta a new key pair\n"
+                "Never the way to start a node on a copied file: the copy would keep the\n"
+                "original's node id. Seed new nodes with 'peerlite snapshot'.");
+    cmd->callback([&run_command, o] {
+        run_command = [o] {
+            return forget_owner(*o);
         };
     });
 }

@@ -3,7 +3,9 @@
 // committed write, stops nothing else, and says what happened. Every test keeps a ledger
 // of what it committed and checks each node against it at the end, then runs
 // `peerlite verify` on every file.
+#include <filesystem>
 #include <map>
+#include <set>
 #include <string>
 
 #include <catch2/catch.hpp>
@@ -262,6 +264,106 @@ TEST_CASE("a file restored from a backup while its daemon was down gets back eve
     REQUIRE(p.da->ready());
     CHECK_THAT(p.da->log(), Catch::Contains("the file was rolled back"));
     CHECK(Mesh::eventually([&] { return p.both_hold(ledger, "items"); }, 20s));
+    CHECK(Mesh::eventually(
+        [&] {
+            return status_of(p.t, "a")["databases"][0]["versions"] ==
+                   status_of(p.t, "b")["databases"][0]["versions"];
+        },
+        10s));
+    check_ledger(p.t, ledger, {"items"});
+    check_verify_clean(p.t);
+}
+
+TEST_CASE("a copy of a node's file is refused by another daemon at start, exit status 4; a "
+          "snapshot seeds the node instead, and the original keeps syncing") {
+    Pair p;
+    Ledger ledger;
+    ledger.put(p.b, "items", "k1", "before the copy");
+    REQUIRE(Mesh::eventually([&] { return p.both_hold(ledger, "items"); }, 20s));
+    auto copy = db_path(p.t, "c");
+    p.b.exec("VACUUM INTO '" + copy + "'");
+
+    DatabaseConfig cc{"c.db"};
+    cc.tables = kTables;
+    cc.seeds = {{p.da->endpoint(), p.t.pub(0)}};
+    Daemon dc(p.t.write("c", cc), p.t.dir.file("c.log"));
+    CHECK(dc.wait_exit(15s) == 4);
+    INFO(dc.log());
+    CHECK_THAT(dc.log(), Catch::Contains("copied from another node") &&
+                             Catch::Contains("peerlite snapshot") &&
+                             Catch::Contains(p.t.pub(1)) && Catch::Contains(p.t.pub(2)));
+    CHECK(dump(copy, "items") == ledger.expected("items")); // refused before touching it
+
+    // The documented way: a snapshot, under a new node id, gets everything after it too.
+    std::filesystem::remove(copy);
+    auto [code, out] =
+        run_binary(peerlite_binary(), "snapshot " + db_path(p.t, "b") + " " + copy,
+                   p.t.dir.file("snapshot.out"));
+    REQUIRE(code == 0);
+    dc.restart();
+    REQUIRE(dc.ready());
+    ledger.put(p.b, "items", "k2", "after the snapshot");
+    ledger.put(p.a, "items", "k3", "on a, after the snapshot");
+    CHECK(Mesh::eventually(
+        [&] { return p.both_hold(ledger, "items") && ledger.held_by(copy, "items"); }, 20s));
+    auto ids = std::set<std::string>{status_of(p.t, "a")["databases"][0]["node_id"],
+                                     status_of(p.t, "b")["databases"][0]["node_id"],
+                                     status_of(p.t, "c")["databases"][0]["node_id"]};
+    CHECK(ids.size() == 3);
+    check_ledger(p.t, ledger, {"items"});
+    check_verify_clean(p.t);
+}
+
+TEST_CASE("forget-owner is refused while the daemon runs, and lets the node start again after") {
+    Pair p;
+    auto path = db_path(p.t, "b");
+    auto [busy, busy_out] =
+        run_binary(peerlite_binary(), "forget-owner " + path, p.t.dir.file("forget1.out"));
+    INFO(busy_out);
+    CHECK(busy == 1);
+    CHECK_THAT(busy_out, Catch::Contains("stop its daemon first"));
+    REQUIRE(p.db->stop() == 0);
+    auto [code, out] =
+        run_binary(peerlite_binary(), "forget-owner " + path, p.t.dir.file("forget2.out"));
+    INFO(out);
+    CHECK(code == 0);
+    p.db->restart();
+    CHECK(p.db->ready());
+}
+
+TEST_CASE("a live restore through the backup API, while the daemon runs, is detected: the daemon "
+          "opens the file again and gets back every write made after the backup") {
+    Pair p;
+    Ledger ledger;
+    ledger.put(p.a, "items", "k1", "in the backup");
+    REQUIRE(Mesh::eventually([&] { return p.both_hold(ledger, "items"); }, 20s));
+    auto backup = p.t.dir.file("a-backup.db");
+    p.a.exec("VACUUM INTO '" + backup + "'");
+    ledger.put(p.a, "items", "k2", "written on a after the backup");
+    ledger.put(p.b, "items", "k3", "written on b after the backup");
+    REQUIRE(Mesh::eventually([&] { return p.both_hold(ledger, "items"); }, 20s));
+
+    { // what the sqlite3 shell's .restore does, beside the running daemon
+        PlainDb source(backup);
+        auto* copy = sqlite3_backup_init(p.a.get(), "main", source.get(), "main");
+        REQUIRE(copy != nullptr);
+        int rc = SQLITE_OK;
+        for (int attempt = 0; attempt < 500; ++attempt) {
+            rc = sqlite3_backup_step(copy, -1);
+            if (rc != SQLITE_BUSY && rc != SQLITE_LOCKED) {
+                break;
+            }
+            sqlite3_sleep(10);
+        }
+        CHECK(rc == SQLITE_DONE);
+        CHECK(sqlite3_backup_finish(copy) == SQLITE_OK);
+    }
+    ledger.put(p.a, "items", "k4", "written on a after the restore");
+    CHECK(Mesh::eventually([&] { return p.both_hold(ledger, "items"); }, 20s));
+    INFO(p.da->log());
+    CHECK_THAT(p.da->log(), Catch::Contains("was replaced while open") &&
+                                Catch::Contains("the file was rolled back"));
+    CHECK(p.da->running());
     CHECK(Mesh::eventually(
         [&] {
             return status_of(p.t, "a")["databases"][0]["versions"] ==

@@ -137,6 +137,10 @@ public:
     crdt::VersionVector versions() const;
     // Synced tables a schema change stopped, with the reason and the way back.
     std::vector<store::StoppedTable> stopped_tables() const;
+    // Why the engine stopped by itself, if it did: the file was replaced while open (a live
+    // restore) and could not be opened again, or now holds another node. It syncs nothing
+    // more; the daemon exits with status 1.
+    std::optional<Status> failure() const;
 
     // Test seam for partitions: drop all traffic to and from `peer` while blocked.
     void block(const crdt::NodeId& peer, bool blocked);

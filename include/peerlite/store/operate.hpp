@@ -55,4 +55,10 @@ Result<ResolveResult> resolve(const std::string& path, const ResolveRequest& req
 // lost), and continues its clock above everything the source had seen.
 Status snapshot(const std::string& path, const std::string& out);
 
+// Forgets who runs the file (StoreOptions::owner), so that the next node opened on it
+// records its own: for a node whose key pair was replaced on purpose. Refused with
+// Code::busy while a node has the file open. Never the way to seed a node from a copy:
+// the copy would still share the original's node id (use snapshot()).
+Status forget_owner(const std::string& path);
+
 } // namespace peerlite::store

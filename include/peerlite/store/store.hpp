@@ -51,6 +51,13 @@ struct StoreOptions {
     // its metadata) while another connection holds it: an app in a long transaction
     // delays a starting node rather than stopping it. Past this, Code::busy.
     std::chrono::milliseconds open_timeout = std::chrono::seconds(60);
+    // Who runs this file as its node, e.g. the daemon's public key; empty: not checked.
+    // Recorded at the first open that names one; a later open naming another is refused
+    // (Code::identity_conflict): the file is a copy of another node's file, which would
+    // otherwise run as a second node under the same id (docs/operating.md). After
+    // replacing a node's key pair on purpose, forget_owner() lets the next open record
+    // the new one.
+    std::string owner;
 };
 
 struct CaptureStats {
@@ -220,6 +227,11 @@ public:
     // Set when open() found the file rolled back; own_gap() is what is still missing.
     const std::optional<RollBack>& rolled_back() const;
     const std::optional<crdt::ClockRange>& own_gap() const;
+    // Set once an operation found the file replaced while open (a live restore through
+    // SQLite's backup API; the operation failed with Code::io_error and changed nothing).
+    // This Store then describes another file: destroy it and open the file again, which
+    // sees the rollback (rolled_back()).
+    bool replaced() const;
 
     // Decided conflicts, newest first.
     Result<std::vector<Conflict>> conflicts(const ConflictQuery& query = {});
