@@ -1,4 +1,5 @@
 #include <algorithm>
+#include <strings.h>
 #include <atomic>
 #include <mutex>
 #include <optional>
@@ -353,6 +354,19 @@ Status Node::Impl::open_store() {
         }
         for (const auto& w : *warnings) {
             spdlog::warn("{}", w);
+        }
+    }
+    // The file, not the config, says what syncs: a table synced once goes on syncing
+    // until it is taken out on purpose.
+    for (const auto& name : store->synced_tables()) {
+        bool listed = std::any_of(o.tables.begin(), o.tables.end(), [&](const auto& spec) {
+            return strcasecmp(spec.table.c_str(), name.c_str()) == 0;
+        });
+        if (!listed) {
+            spdlog::warn("{}: table '{}' is synced in the file but not in the config: it goes on "
+                         "syncing. To take it out of sync, stop the daemon and run 'peerlite "
+                         "untrack {} {}' (docs/operating.md)",
+                         o.database, name, o.database, name);
         }
     }
     return Status::success();

@@ -364,4 +364,27 @@ Result<Store::Impl::ScannedRow> Store::Impl::scanned_row(const TableState& t,
     return row;
 }
 
+Status Store::Impl::for_each_whole_row(TableState& t,
+                                       const std::function<Status(RowChange&&)>& take) {
+    sql::Reset reset(t.scan);
+    t.scan.bind_int(1, -1);
+    t.scan.bind_int(2, -1);
+    int rc;
+    while ((rc = t.scan.step()) == SQLITE_ROW) {
+        auto row = scanned_row(t, t.scan);
+        if (!row) {
+            return row.status();
+        }
+        if (auto change = wanted_row(t, t.scan, row->record, Want{})) {
+            if (auto st = take(std::move(*change)); !st.ok()) {
+                return st;
+            }
+        }
+    }
+    if (rc != SQLITE_DONE) {
+        return sql::error(db.get(), "scanning row records of '" + t.schema.name + "'");
+    }
+    return Status::success();
+}
+
 } // namespace peerlite::store

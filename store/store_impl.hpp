@@ -1,6 +1,7 @@
 // The store's internal state, shared by its parts (open/schema, capture, apply, reading).
 #pragma once
 
+#include <functional>
 #include <map>
 #include <optional>
 #include <set>
@@ -138,6 +139,9 @@ struct Store::Impl {
         std::int64_t vmax = 0; // the record's highest clock, the scan's order
     };
     Result<ScannedRow> scanned_row(const TableState& t, sql::Stmt& scan) const;
+    // Every record of `t` as a whole row change (every stamp, values from the table), in
+    // scan order, handed to `take` (read_changes.cpp).
+    Status for_each_whole_row(TableState& t, const std::function<Status(RowChange&&)>& take);
 
     // Digests (digest.cpp). The buckets of one table computed from its records.
     Result<std::vector<std::uint64_t>> compute_buckets(TableState& t);

@@ -37,6 +37,7 @@ void add_resolve(CLI::App& app, Command& run);
 void add_changes(CLI::App& app, Command& run);
 void add_snapshot(CLI::App& app, Command& run);
 void add_forget_owner(CLI::App& app, Command& run);
+void add_untrack(CLI::App& app, Command& run);
 void add_verify(CLI::App& app, Command& run);
 void add_keygen(CLI::App& app, Command& run);
 void add_init(CLI::App& app, Command& run);

@@ -9,7 +9,7 @@ int main(int argc, char** argv) {
     app.set_version_flag("--version", "peerlite 0.1.0");
     Command run;
     for (auto add : {add_conflicts, add_history, add_diff, add_resolve, add_changes, add_snapshot,
-                     add_forget_owner, add_verify, add_keygen, add_init, add_status}) {
+                     add_forget_owner, add_untrack, add_verify, add_keygen, add_init, add_status}) {
         add(app, run);
     }
     app.footer("Exit status: 0 success, 1 runtime failure (diff: differences; verify: "

@@ -109,6 +109,11 @@ struct Pair {
     bool both_hold(const Ledger& ledger, const std::string& table) const {
         return ledger.held_by(db_path(t, "a"), table) && ledger.held_by(db_path(t, "b"), table);
     }
+    // Both daemons report the same version vector.
+    bool versions_agree() const {
+        return status_of(t, "a")["databases"][0]["versions"] ==
+               status_of(t, "b")["databases"][0]["versions"];
+    }
 };
 
 } // namespace
@@ -264,12 +269,7 @@ TEST_CASE("a file restored from a backup while its daemon was down gets back eve
     REQUIRE(p.da->ready());
     CHECK_THAT(p.da->log(), Catch::Contains("the file was rolled back"));
     CHECK(Mesh::eventually([&] { return p.both_hold(ledger, "items"); }, 20s));
-    CHECK(Mesh::eventually(
-        [&] {
-            return status_of(p.t, "a")["databases"][0]["versions"] ==
-                   status_of(p.t, "b")["databases"][0]["versions"];
-        },
-        10s));
+    CHECK(Mesh::eventually([&] { return p.versions_agree(); }, 10s));
     check_ledger(p.t, ledger, {"items"});
     check_verify_clean(p.t);
 }
@@ -364,12 +364,81 @@ TEST_CASE("a live restore through the backup API, while the daemon runs, is dete
     CHECK_THAT(p.da->log(), Catch::Contains("was replaced while open") &&
                                 Catch::Contains("the file was rolled back"));
     CHECK(p.da->running());
-    CHECK(Mesh::eventually(
-        [&] {
-            return status_of(p.t, "a")["databases"][0]["versions"] ==
-                   status_of(p.t, "b")["databases"][0]["versions"];
-        },
-        10s));
+    CHECK(Mesh::eventually([&] { return p.versions_agree(); }, 10s));
     check_ledger(p.t, ledger, {"items"});
+    check_verify_clean(p.t);
+}
+
+TEST_CASE("peerlite untrack takes a table out of sync on one node without losing what it "
+          "synced; added back to the config, the table takes the mesh's rows again") {
+    Pair p;
+    Ledger ledger;
+    ledger.put(p.a, "items", "k1", "one");
+    ledger.put(p.b, "notes", "n1", "synced before");
+    REQUIRE(Mesh::eventually(
+        [&] { return p.both_hold(ledger, "items") && p.both_hold(ledger, "notes"); }, 20s));
+    auto b_path = db_path(p.t, "b");
+    auto write_b = [&](const char* tables) {
+        DatabaseConfig cb{"b.db"};
+        cb.tables = tables;
+        cb.seeds = {{p.da->endpoint(), p.t.pub(0)}};
+        p.t.write("b", cb);
+    };
+    constexpr const char* kItemsOnly = "[[database.table]]\nname = \"items\"\n"
+                                       "rules = { qty = \"counter\" }\n";
+
+    // Refused while the daemon runs.
+    auto [busy, busy_out] =
+        run_binary(peerlite_binary(), "untrack " + b_path + " notes", p.t.dir.file("u1.out"));
+    INFO(busy_out);
+    CHECK(busy == 1);
+    CHECK_THAT(busy_out, Catch::Contains("stop its daemon first"));
+
+    // Left out of the config only, the table still syncs, and the daemon says how to stop it.
+    REQUIRE(p.db->stop() == 0);
+    write_b(kItemsOnly);
+    p.db->restart();
+    REQUIRE(p.db->ready());
+    CHECK_THAT(p.db->log(), Catch::Contains("table 'notes' is synced in the file but not in the "
+                                            "config") &&
+                                Catch::Contains("peerlite untrack"));
+
+    REQUIRE(p.db->stop() == 0);
+    auto [code, out] =
+        run_binary(peerlite_binary(), "untrack " + b_path + " Notes", p.t.dir.file("u2.out"));
+    INFO(out);
+    CHECK(code == 0);
+    CHECK_THAT(out, Catch::Contains("no longer synced on this node"));
+    auto [again, again_out] =
+        run_binary(peerlite_binary(), "untrack " + b_path + " notes", p.t.dir.file("u3.out"));
+    CHECK(again == 2);
+    CHECK_THAT(again_out, Catch::Contains("is not synced"));
+    p.db->restart();
+    REQUIRE(p.db->ready());
+    CHECK_THAT(p.db->log(), !Catch::Contains("not in the config"));
+
+    // notes is now a plain table on b; items keeps syncing both ways.
+    ledger.put(p.a, "notes", "n2", "written on a while b does not sync notes");
+    p.b.exec("INSERT INTO notes VALUES ('b-local', 'stays on b')");
+    ledger.put(p.a, "items", "k2", "from a");
+    ledger.put(p.b, "items", "k3", "from b");
+    CHECK(Mesh::eventually([&] { return p.both_hold(ledger, "items"); }, 20s));
+    CHECK(dump(db_path(p.t, "a"), "notes") == ledger.expected("notes"));
+    CHECK(dump(b_path, "notes") == std::vector<std::string>{"'b-local'|'stays on b'",
+                                                             "'n1'|'synced before'"});
+    CHECK(p.b.scalar("SELECT count(*) FROM sqlite_schema WHERE name LIKE '%peerlite%notes%'") ==
+          0);
+    CHECK(Mesh::eventually([&] { return p.versions_agree(); }, 10s));
+
+    // Back in the config, after emptying its copy: b takes the mesh's rows, n2 included.
+    REQUIRE(p.db->stop() == 0);
+    p.b.exec("DELETE FROM notes");
+    write_b(kTables);
+    p.db->restart();
+    REQUIRE(p.db->ready());
+    CHECK(Mesh::eventually([&] { return p.both_hold(ledger, "notes"); }, 20s));
+    ledger.put(p.b, "notes", "n3", "from b, synced again");
+    CHECK(Mesh::eventually([&] { return p.both_hold(ledger, "notes"); }, 20s));
+    check_ledger(p.t, ledger, {"items", "notes"});
     check_verify_clean(p.t);
 }

@@ -275,3 +275,46 @@ TEST_CASE("a dropped table stops; created again, its missing rows are deleted ev
     sync(*p.sa, *p.sb);
     CHECK(dump(p.b_path, "t") == std::vector<std::string>{"'k2'|'kept'"});
 }
+
+TEST_CASE("a table taken out of sync keeps serving what it synced: a third node syncing only "
+          "from it gets every row, and the table's own rows are left alone") {
+    Pair p("CREATE TABLE t(id TEXT PRIMARY KEY NOT NULL, name TEXT, n INTEGER)");
+    auto c_path = p.dir.file("c.db");
+    PlainDb c{c_path};
+    c.exec("CREATE TABLE t(id TEXT PRIMARY KEY NOT NULL, name TEXT, n INTEGER)");
+    auto sc = open_store(c_path);
+    schema::TableSpec spec{"t", {{"n", crdt::MergeRule::counter}}};
+    for (auto* s : {p.sa.get(), p.sb.get(), sc.get()}) {
+        REQUIRE(s->sync_table(spec).ok());
+    }
+    p.a.exec("INSERT INTO t VALUES ('k1', 'x', 1), ('k2', 'y', 2)");
+    sync(*p.sa, *p.sb);
+    p.b.exec("UPDATE t SET n = n + 5, name = 'z' WHERE id = 'k2'");
+    p.b.exec("DELETE FROM t WHERE id = 'k1'");
+    p.b.exec("INSERT INTO t VALUES ('k3', 'from b', 0)"); // not yet captured: untrack stamps it
+
+    auto moved = p.sb->untrack_table("T");
+    REQUIRE(moved.ok());
+    CHECK(*moved == 3); // k1 (deleted) too: its tombstone is synced state
+    CHECK(p.sb->synced_tables().empty());
+    CHECK(p.b.scalar("SELECT count(*) FROM sqlite_schema WHERE tbl_name = 't' AND type = "
+                     "'trigger' OR name GLOB '_peerlite_*_t' OR name GLOB '_peerlite_rows_t_*'") ==
+          0);
+    CHECK(p.b.scalar("SELECT count(*) FROM _peerlite_columns WHERE tbl = 't'") == 0);
+    CHECK(dump(p.b_path, "t") ==
+          std::vector<std::string>{"'k2'|'z'|7", "'k3'|'from b'|0"});
+    auto again = p.sb->untrack_table("t");
+    CHECK(again.status().code() == Code::not_found);
+
+    // b's later local writes are not synced; a's are held back on b and passed on.
+    p.b.exec("INSERT INTO t VALUES ('local', 'only on b', 0)");
+    p.a.exec("UPDATE t SET n = n + 1 WHERE id = 'k2'");
+    sync(*p.sa, *p.sb);
+    sync(*p.sb, *sc);
+    CHECK(dump(c_path, "t") == std::vector<std::string>{"'k2'|'z'|8", "'k3'|'from b'|0"});
+    CHECK(dump(p.b_path, "t") ==
+          std::vector<std::string>{"'k2'|'z'|7", "'k3'|'from b'|0", "'local'|'only on b'|0"});
+    sync(*sc, *p.sa);
+    CHECK(dump(p.a_path, "t") == dump(c_path, "t"));
+    require_digests_consistent(*p.sb);
+}

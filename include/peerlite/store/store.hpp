@@ -160,6 +160,16 @@ public:
     // of a synced table that is stopped (stopped_tables()), which is not an error.
     Result<std::vector<std::string>> sync_table(const schema::TableSpec& spec);
     std::vector<std::string> synced_tables() const;
+    // Takes a synced table out of sync on this node: its capture triggers and sync metadata
+    // are removed and it becomes a plain table, rows untouched. Nothing synced is lost:
+    // every row's synced state (its record, with its values) moves to the held-back
+    // changes, so this node still serves what it held to peers, and peers' later changes
+    // to the table are held back like changes to any table this node does not sync. Add
+    // it again with sync_table(), which merges what was held back. Returns how many rows
+    // were moved aside. Code::not_found if the table is not synced here; Code::schema_mismatch
+    // if it is stopped (stopped_tables()): make it followable again first, as its reason
+    // says. `table` matches as SQLite matches names (ignoring case).
+    Result<std::size_t> untrack_table(const std::string& table);
 
     // Follows schema changes to synced tables: after ALTER TABLE ... ADD COLUMN regenerates
     // triggers and captures writes made to new columns meanwhile; after a rebuild (the
