@@ -359,8 +359,10 @@ Status Node::Impl::open_store() {
     // The file, not the config, says what syncs: a table synced once goes on syncing
     // until it is taken out on purpose.
     for (const auto& name : store->synced_tables()) {
+        auto wire = store->mesh_name(name);
         bool listed = std::any_of(o.tables.begin(), o.tables.end(), [&](const auto& spec) {
-            return strcasecmp(spec.table.c_str(), name.c_str()) == 0;
+            return strcasecmp(spec.table.c_str(), name.c_str()) == 0 ||
+                   strcasecmp(spec.table.c_str(), wire.c_str()) == 0;
         });
         if (!listed) {
             spdlog::warn("{}: table '{}' is synced in the file but not in the config: it goes on "
@@ -1000,6 +1002,9 @@ void Node::Impl::report_table_events() {
             break;
         case store::TableEvent::Kind::repaired:
             spdlog::warn("[{}] table '{}' repaired: {}", log_name, event.table, event.message);
+            break;
+        case store::TableEvent::Kind::renamed:
+            spdlog::warn("[{}] {}", log_name, event.message);
             break;
         }
     }

@@ -64,7 +64,7 @@ public:
     }
 
 private:
-    int column(const std::string& name) const { return t_.schema.value_index(name); }
+    int column(const std::string& name) const { return t_.mesh_column(name); }
     crdt::MergeRule rule(int col) const {
         return t_.schema.values[static_cast<std::size_t>(col)].rule;
     }
@@ -350,17 +350,17 @@ private:
 
 // Why a row cannot be applied yet (unknown table or column), or nothing.
 std::optional<std::string> unknown_reason(Store::Impl& s, const RowChange& row) {
-    auto* t = s.table(row.table);
+    auto* t = s.table_on_mesh(row.table);
     if (t == nullptr) {
         return "unknown table '" + row.table + "'";
     }
     for (const auto& c : row.cells) {
-        if (t->schema.value_index(c.column) < 0) {
+        if (t->mesh_column(c.column) < 0) {
             return "table '" + row.table + "' has no column '" + c.column + "'";
         }
     }
     for (const auto& c : row.counters) {
-        if (t->schema.value_index(c.column) < 0) {
+        if (t->mesh_column(c.column) < 0) {
             return "table '" + row.table + "' has no column '" + c.column + "'";
         }
     }
@@ -416,7 +416,7 @@ Status Store::Impl::validate(const ChangeSet& changes) {
                 return st;
             }
         }
-        auto* t = table(row.table);
+        auto* t = table_on_mesh(row.table);
         if (t == nullptr) {
             continue; // held back, checked again once the table is synced
         }
@@ -438,7 +438,7 @@ Status Store::Impl::validate(const ChangeSet& changes) {
             if (!seen.insert({name, contributor}).second) {
                 return bad("column '" + name + "' appears twice");
             }
-            auto idx = t->schema.value_index(name);
+            auto idx = t->mesh_column(name);
             if (idx < 0) {
                 return Status::success(); // unknown column: held back
             }
@@ -487,7 +487,7 @@ Result<ApplyStats> Store::Impl::apply_rows(const std::vector<const RowChange*>& 
             }
             ++stats.held_back;
         } else {
-            auto& t = *table(row->table);
+            auto& t = *table_on_mesh(row->table);
             RowMerger merger(*this, t, *row, stats);
             if (auto st = merger.run(); !st.ok()) {
                 return st;

@@ -361,7 +361,8 @@ Result<std::vector<TableDigest>> Store::digests(bool with_buckets) {
         if (!buckets) {
             return buckets.status();
         }
-        out.push_back(summarize(name, t.schema.identity(), std::move(*buckets), with_buckets));
+        out.push_back(
+            summarize(t.mesh_name, t.schema.identity(), std::move(*buckets), with_buckets));
     }
     return out;
 }
@@ -405,7 +406,7 @@ Result<std::vector<TableDigest>> Store::recompute_digests() {
         if (!buckets) {
             return buckets.status();
         }
-        out.push_back(summarize(name, t.schema.identity(), std::move(*buckets), true));
+        out.push_back(summarize(t.mesh_name, t.schema.identity(), std::move(*buckets), true));
     }
     if (auto st = s.commit(*tx); !st.ok()) {
         return st;

@@ -147,8 +147,8 @@ std::optional<RowChange> wanted_row(const TableState& t, const sql::Stmt& scan,
     auto is_sent = [&](const crdt::Stamp& stamp) {
         return std::find(sent.begin(), sent.end(), stamp) != sent.end();
     };
-    RowChange row;
-    row.table = t.schema.name;
+    RowChange row; // in the names it has on the wire
+    row.table = t.mesh_name;
     for (int i = 0; i < nkeys; ++i) {
         row.key.push_back(scan.column(i));
     }
@@ -162,12 +162,11 @@ std::optional<RowChange> wanted_row(const TableState& t, const sql::Stmt& scan,
             w.value = present && w.life == record.life.life ? scan.column(nkeys + 3 + c.column)
                                                             : crdt::Value();
         }
-        row.cells.push_back({t.schema.values[static_cast<std::size_t>(c.column)].name, w});
+        row.cells.push_back({t.mesh_columns[static_cast<std::size_t>(c.column)], w});
     }
     for (const auto& c : record.counters) {
         if (is_sent(c.write.stamp)) {
-            row.counters.push_back(
-                {t.schema.values[static_cast<std::size_t>(c.column)].name, c.write});
+            row.counters.push_back({t.mesh_columns[static_cast<std::size_t>(c.column)], c.write});
         }
     }
     return row;
@@ -314,7 +313,7 @@ Result<ChangeSet> Store::read_buckets(const std::string& table,
     if (auto st = refresh_schema(); !st.ok()) {
         return st;
     }
-    auto* t = s.table(table);
+    auto* t = s.table_on_mesh(table);
     if (t == nullptr) {
         return Status(Code::not_found, "table '" + table + "' is not synced here");
     }

@@ -21,6 +21,9 @@ CREATE TABLE IF NOT EXISTS _peerlite_nodes(idx INTEGER PRIMARY KEY, id BLOB NOT 
 CREATE TABLE IF NOT EXISTS _peerlite_columns(
   tbl TEXT NOT NULL, idx INTEGER NOT NULL, name TEXT NOT NULL, rule INTEGER NOT NULL,
   PRIMARY KEY(tbl, idx)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS _peerlite_names(
+  tbl TEXT NOT NULL, col TEXT NOT NULL, mesh TEXT NOT NULL,
+  PRIMARY KEY(tbl, col)) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS _peerlite_versions(
   node INTEGER NOT NULL, first INTEGER NOT NULL, last INTEGER NOT NULL,
   PRIMARY KEY(node, first)) WITHOUT ROWID;
@@ -97,6 +100,15 @@ std::int64_t Store::Impl::now_ms() const {
 TableState* Store::Impl::table(const std::string& name) {
     auto it = tables.find(name);
     return it == tables.end() ? nullptr : &it->second;
+}
+
+TableState* Store::Impl::table_on_mesh(const std::string& mesh_name) {
+    for (auto& [name, t] : tables) {
+        if (t.mesh_name == mesh_name) {
+            return &t;
+        }
+    }
+    return nullptr;
 }
 
 Result<RowRecord> Store::Impl::load_record(TableState& t, const std::vector<crdt::Value>& key) {
@@ -609,6 +621,11 @@ Result<std::int64_t> Store::data_version() {
         return sql::error(s.db.get(), "reading data_version");
     }
     return s.data_version_stmt.column_int(0);
+}
+
+std::string Store::mesh_name(const std::string& table) const {
+    auto it = impl_->tables.find(table);
+    return it == impl_->tables.end() ? table : it->second.mesh_name;
 }
 
 std::vector<std::string> Store::synced_tables() const {

@@ -22,7 +22,13 @@ namespace peerlite::store {
 
 // Prepared statements and schema of one synced table.
 struct TableState {
-    schema::TableSchema schema;
+    schema::TableSchema schema; // names as they are in this file
+    // The names the table and its value columns have on the wire: those it had when it was
+    // first synced, kept through renames on this node (_peerlite_names, mesh_names.cpp).
+    std::string mesh_name;
+    std::vector<std::string> mesh_columns; // by value column index
+    // Index of a value column by its name on the wire, or -1.
+    int mesh_column(std::string_view name) const;
     sql::Stmt log_select;  // seq, op, cols, at, k... in seq order
     sql::Stmt log_delete;  // seq <= ?1
     sql::Stmt user_select; // value columns by key
@@ -99,6 +105,8 @@ struct Store::Impl {
 
     std::int64_t now_ms() const;
     TableState* table(const std::string& name);
+    // The synced table a peer's change names (its name on the wire), or nullptr.
+    TableState* table_on_mesh(const std::string& mesh_name);
 
     // Record I/O: a missing record is an empty one (life 0). Call before_change() before
     // changing a loaded record that will be saved: the digest update needs its old hash.

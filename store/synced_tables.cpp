@@ -5,6 +5,7 @@
 
 #include <peerlite/store/store.hpp>
 
+#include "mesh_names.hpp"
 #include "store_impl.hpp"
 
 namespace peerlite::store {
@@ -270,8 +271,16 @@ Result<std::size_t> log_untracked_changes(Store::Impl& s, TableState& t, std::si
 // Brings one table's metadata, triggers and statements in line with its definition.
 // `rebuilt` is set when a synced table had lost its triggers (and its untracked changes
 // were logged: how many).
+// `renamed`: a rename was just followed (mesh_names.cpp), so the triggers are created
+// anew; `triggers_kept`: they were all there before it (nothing went uncaptured).
+struct Renamed {
+    bool renamed = false;
+    bool triggers_kept = true;
+};
+
 Status install_table(Store::Impl& s, const schema::TableSchema& table,
-                     const std::vector<Registered>* reg, std::optional<std::size_t>* rebuilt) {
+                     const std::vector<Registered>* reg, std::optional<std::size_t>* rebuilt,
+                     Renamed renamed = {}) {
     auto* db = s.db.get();
     std::size_t known = reg ? reg->size() : 0;
     if (reg) {
@@ -282,7 +291,9 @@ Status install_table(Store::Impl& s, const schema::TableSchema& table,
     bool fresh = reg == nullptr;
     bool grew = table.values.size() > known;
     bool lost_triggers = false;
-    if (!fresh) {
+    if (renamed.renamed) {
+        lost_triggers = !renamed.triggers_kept;
+    } else if (!fresh) {
         auto present = has_triggers(db, table.name);
         if (!present) {
             return present.status();
@@ -293,11 +304,13 @@ Status install_table(Store::Impl& s, const schema::TableSchema& table,
         if (auto st = register_columns(db, table, known); !st.ok()) {
             return st;
         }
+    }
+    if (fresh || grew || renamed.renamed) {
         if (auto st = sql::exec(db, schema::create_table_metadata_sql(table)); !st.ok()) {
             return st;
         }
     }
-    if (fresh || grew || lost_triggers) {
+    if (fresh || grew || lost_triggers || renamed.renamed) {
         if (auto st = sql::exec(db, schema::create_triggers_sql(table)); !st.ok()) {
             return st;
         }
@@ -323,6 +336,9 @@ Status install_table(Store::Impl& s, const schema::TableSchema& table,
     TableState state;
     state.schema = table;
     if (auto st = state.prepare(db); !st.ok()) {
+        return st;
+    }
+    if (auto st = load_mesh_names(db, state); !st.ok()) {
         return st;
     }
     auto& installed = s.tables.insert_or_assign(table.name, std::move(state)).first->second;
@@ -526,17 +542,70 @@ Status stop_table(Store::Impl& s, const std::string& name, std::string reason) {
     return Status::success();
 }
 
+// Follows renames of a synced table and of its value columns (mesh_names.hpp): `local`
+// and `reg` become the file's names, `renamed` says what install_table() must redo, and
+// `messages` gets a line for each rename.
+Status follow_renames(Store::Impl& s, std::string& local, std::vector<Registered>& reg,
+                      Renamed& renamed, std::vector<std::string>& messages) {
+    auto* db = s.db.get();
+    auto moved = follow_table_rename(db, local);
+    if (!moved) {
+        return moved.status();
+    }
+    if (*moved) {
+        messages.push_back("table '" + local + "' was renamed to '" + (*moved)->to +
+                           "' in this file: followed. It goes on syncing under the name it "
+                           "has on the wire, so peers need not rename it");
+        local = (*moved)->to;
+        renamed = {true, (*moved)->triggers_kept};
+    }
+    std::vector<std::string> names;
+    for (const auto& r : reg) {
+        names.push_back(r.name);
+    }
+    auto columns = follow_column_renames(db, local, names);
+    if (!columns) {
+        return columns.status();
+    }
+    for (std::size_t i = 0; i < reg.size(); ++i) {
+        if (names[i] != reg[i].name) {
+            messages.push_back("table '" + local + "': synced column '" + reg[i].name +
+                               "' was renamed to '" + names[i] +
+                               "': followed. It goes on syncing under the name it has on the "
+                               "wire, so peers need not rename it");
+            reg[i].name = names[i];
+            if (!renamed.renamed) {
+                auto present = has_triggers(db, local); // a rebuild may have renamed it
+                if (!present) {
+                    return present.status();
+                }
+                renamed = {true, *present};
+            }
+        }
+    }
+    return Status::success();
+}
+
 // Follows one synced table through a schema change, in a savepoint of the caller's
 // transaction: a table it cannot follow is stopped and rolled back alone, so the rest of
 // the file goes on syncing; a stopped table that can be followed again resumes.
-Status follow_table(Store::Impl& s, const std::string& name, const std::vector<Registered>& reg) {
+Status follow_table(Store::Impl& s, const std::string& name, std::vector<Registered> reg) {
     auto* db = s.db.get();
     if (auto st = sql::exec(db, "SAVEPOINT peerlite_follow"); !st.ok()) {
         return st;
     }
     std::optional<std::size_t> rebuilt;
-    auto table = schema::inspect_table(db, spec_from_registry(name, reg));
-    auto st = table ? install_table(s, *table, &reg, &rebuilt) : table.status();
+    std::vector<std::string> renames; // what was followed, for the log
+    auto local = name;
+    Renamed renamed;
+    auto st = follow_renames(s, local, reg, renamed, renames);
+    if (!st.ok() && st.code() != Code::busy) {
+        // e.g. metadata of an earlier table under the new name: this table stops, alone.
+        st = Status(Code::schema_mismatch, "its rename cannot be followed: " + st.message());
+    }
+    auto table = st.ok() ? schema::inspect_table(db, spec_from_registry(local, reg))
+                         : Result<schema::TableSchema>(st);
+    st = table ? install_table(s, *table, &reg, &rebuilt, renamed) : table.status();
     if (!st.ok()) {
         s.tables.erase(name);
         if (auto undo = sql::exec(db, "ROLLBACK TO peerlite_follow; RELEASE peerlite_follow");
@@ -548,16 +617,22 @@ Status follow_table(Store::Impl& s, const std::string& name, const std::vector<R
     if (auto done = sql::exec(db, "RELEASE peerlite_follow"); !done.ok()) {
         return done;
     }
-    if (s.stopped.erase(name) > 0) {
+    if (local != name) {
+        s.tables.erase(name);
+    }
+    if (s.stopped.erase(name) + s.stopped.erase(local) > 0) {
         s.unserved = unserved_of(s.stopped);
         s.table_events.push_back(
-            {TableEvent::Kind::resumed, name,
-             "table '" + name + "' syncs again: its shape is one peerlite follows"});
+            {TableEvent::Kind::resumed, local,
+             "table '" + local + "' syncs again: its shape is one peerlite follows"});
+    }
+    for (auto& message : renames) {
+        s.table_events.push_back({TableEvent::Kind::renamed, local, std::move(message)});
     }
     if (rebuilt) {
         s.table_events.push_back(
-            {TableEvent::Kind::repaired, name,
-             "table '" + name +
+            {TableEvent::Kind::repaired, local,
+             "table '" + local +
                  "' had lost its capture triggers (rebuilt, or dropped and created again): "
                  "triggers put back, and " +
                  std::to_string(*rebuilt) +
@@ -570,7 +645,31 @@ Status follow_table(Store::Impl& s, const std::string& name, const std::vector<R
 
 } // namespace
 
-Result<std::vector<std::string>> Store::sync_table(const schema::TableSpec& spec) {
+namespace {
+
+// A table renamed in this file may be declared under its name on the wire (the config
+// written before the rename) or its new name: the declaration in the file's names.
+Status to_file_names(sqlite3* db, schema::TableSpec& spec) {
+    auto local = local_table_of(db, spec.table);
+    if (!local) {
+        return local.status();
+    }
+    if (*local) {
+        spec.table = **local;
+    }
+    for (auto& rule : spec.rules) {
+        auto column = local_column_of(db, spec.table, rule.column);
+        if (!column) {
+            return column.status();
+        }
+        rule.column = std::move(*column);
+    }
+    return Status::success();
+}
+
+} // namespace
+
+Result<std::vector<std::string>> Store::sync_table(const schema::TableSpec& declared) {
     auto& s = *impl_;
     auto tx = s.begin_write();
     if (!tx) {
@@ -580,20 +679,29 @@ Result<std::vector<std::string>> Store::sync_table(const schema::TableSpec& spec
     if (!registry) {
         return registry.status();
     }
-    auto it = registry->find(spec.table);
-    if (it != registry->end()) {
-        // A synced table: follow what happened to it first. One that cannot be followed
-        // stays stopped (a warning, not an error: the rest of the file syncs).
+    if (auto it = registry->find(declared.table); it != registry->end()) {
+        // A synced table: follow what happened to it first (a rename included).
         if (auto st = follow_table(s, it->first, it->second); !st.ok()) {
             return st;
         }
-        if (auto stop = s.stopped.find(spec.table); stop != s.stopped.end()) {
-            auto reason = stop->second.reason;
-            if (auto st = finish_schema_change(s, *tx); !st.ok()) {
-                return st;
-            }
-            return std::vector<std::string>{reason};
+        registry = read_registry(s.db.get());
+        if (!registry) {
+            return registry.status();
         }
+    }
+    auto spec = declared;
+    if (auto st = to_file_names(s.db.get(), spec); !st.ok()) {
+        return st;
+    }
+    auto it = registry->find(spec.table);
+    if (auto stop = s.stopped.find(spec.table); it != registry->end() && stop != s.stopped.end()) {
+        // One that cannot be followed stays stopped (a warning, not an error: the rest of
+        // the file syncs).
+        auto reason = stop->second.reason;
+        if (auto st = finish_schema_change(s, *tx); !st.ok()) {
+            return st;
+        }
+        return std::vector<std::string>{reason};
     }
     auto table = schema::inspect_table(s.db.get(), spec);
     if (!table) {

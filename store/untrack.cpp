@@ -8,6 +8,7 @@
 // then in the state of one that never synced the table and kept what peers sent for it.
 #include <peerlite/store/store.hpp>
 
+#include "mesh_names.hpp"
 #include "store_impl.hpp"
 
 namespace peerlite::store {
@@ -36,7 +37,7 @@ Status drop_sync_metadata(sqlite3* db, const std::string& name) {
     if (auto st = sql::exec(db, text); !st.ok()) {
         return st;
     }
-    for (const char* table : {"_peerlite_columns", "_peerlite_digest_sums"}) {
+    for (const char* table : {"_peerlite_columns", "_peerlite_digest_sums", "_peerlite_names"}) {
         auto stmt = sql::Stmt::prepare(db, std::string("DELETE FROM ") + table + " WHERE tbl = ?1");
         if (!stmt) {
             return stmt.status();
@@ -63,6 +64,12 @@ Result<std::size_t> Store::untrack_table(const std::string& table) {
     auto name = registered_name(s.db.get(), table);
     if (!name) {
         return name.status();
+    }
+    if (!*name) { // declared under the name it has on the wire, renamed in this file since
+        name = local_table_of(s.db.get(), table);
+        if (!name) {
+            return name.status();
+        }
     }
     if (!*name) {
         return Status(Code::not_found, "table '" + table + "' is not synced in " + s.path);

@@ -36,7 +36,12 @@ public:
         db.exec("INSERT INTO " + (as.empty() ? table : as) + " VALUES ('" + id + "', '" + text +
                 "'" + (items ? ", 0" : "") + ") ON CONFLICT(id) DO UPDATE SET " +
                 (items ? "name" : "body") + " = excluded." + (items ? "name" : "body"));
-        rows_[table][id] = "'" + id + "'|'" + text + "'" + (items ? "|0" : "");
+        expect(table, id, text);
+    }
+    // A row written some other way (another table name, column names): what every node
+    // must end holding.
+    void expect(const std::string& table, const std::string& id, const std::string& text) {
+        rows_[table][id] = "'" + id + "'|'" + text + "'" + (table == "items" ? "|0" : "");
     }
     void forget(const std::string& table) { rows_[table].clear(); }
     std::vector<std::string> expected(const std::string& table) const {
@@ -159,8 +164,8 @@ TEST_CASE("a table rebuilt the 12-step way, or dropped and created again in one 
     check_verify_clean(p.t);
 }
 
-TEST_CASE("a renamed table stops alone while the other table syncs; renamed back, everything "
-          "written meanwhile on either side arrives") {
+TEST_CASE("a table and a column renamed on one node keep syncing both ways under their old "
+          "names on the wire; the config may name them either way, and a restart keeps it") {
     Pair p;
     Ledger ledger;
     ledger.put(p.a, "items", "k1", "one");
@@ -168,30 +173,54 @@ TEST_CASE("a renamed table stops alone while the other table syncs; renamed back
     REQUIRE(Mesh::eventually(
         [&] { return p.both_hold(ledger, "items") && p.both_hold(ledger, "notes"); }, 20s));
 
-    p.b.exec("ALTER TABLE items RENAME TO items_old");
-    REQUIRE(Mesh::eventually([&] { return stopped_count(p.t, "b") == 1; }, 10s));
-    CHECK_THAT(p.db->log(), Catch::Contains("table 'items' stopped syncing") &&
-                                Catch::Contains("ALTER TABLE \"items_old\" RENAME TO \"items\""));
-    auto [code, status] = run_binary(peerlite_binary(), "status --config " + p.db->config(),
-                                     p.t.dir.file("status.out"));
-    CHECK(code == 0);
-    CHECK_THAT(status, Catch::Contains("STOPPED table items"));
-
-    // Meanwhile both sides write to both tables: notes keeps syncing.
-    ledger.put(p.a, "items", "a-while", "written on a while b had it renamed");
-    ledger.put(p.b, "items", "b-while", "written on b under the new name", "items_old");
-    ledger.put(p.a, "notes", "n2", "from a");
-    ledger.put(p.b, "notes", "n3", "from b");
-    CHECK(Mesh::eventually([&] { return p.both_hold(ledger, "notes"); }, 20s));
-    CHECK(p.b.scalar("SELECT count(*) FROM items_old WHERE id = 'a-while'") == 0);
-    CHECK(p.a.scalar("SELECT count(*) FROM items WHERE id = 'b-while'") == 0);
-
-    p.b.exec("ALTER TABLE items_old RENAME TO items");
-    CHECK(Mesh::eventually([&] { return p.both_hold(ledger, "items"); }, 20s));
-    CHECK_THAT(p.db->log(), Catch::Contains("table 'items' syncs again"));
+    // What Django's RenameModel and RenameField do on SQLite.
+    p.b.exec("ALTER TABLE notes RENAME TO memos");
+    p.b.exec("ALTER TABLE memos RENAME COLUMN body TO text");
+    REQUIRE(Mesh::eventually(
+        [&] { return p.db->log().find("renamed to 'text'") != std::string::npos; }, 10s));
+    CHECK_THAT(p.db->log(), Catch::Contains("'notes' was renamed to 'memos'") &&
+                                Catch::Contains("synced column 'body' was renamed to 'text'"));
     CHECK(stopped_count(p.t, "b") == 0);
-    check_ledger(p.t, ledger, {"items", "notes"});
-    check_verify_clean(p.t);
+
+    // Both sides write; a never renamed anything.
+    ledger.put(p.a, "notes", "n2", "from a, under the old names");
+    p.b.exec("INSERT INTO memos(id, text) VALUES ('n3', 'from b, under the new names')");
+    ledger.expect("notes", "n3", "from b, under the new names");
+    p.b.exec("UPDATE memos SET text = 'changed on b' WHERE id = 'n1'");
+    ledger.expect("notes", "n1", "changed on b");
+    ledger.put(p.b, "items", "k2", "items goes on");
+    auto b_holds_notes = [&] {
+        return dump(db_path(p.t, "b"), "memos") == ledger.expected("notes");
+    };
+    CHECK(Mesh::eventually(
+        [&] { return ledger.held_by(db_path(p.t, "a"), "notes") && b_holds_notes(); }, 20s));
+    CHECK(Mesh::eventually([&] { return p.both_hold(ledger, "items"); }, 20s));
+
+    // A restart with the config still naming notes, then with it naming memos.
+    REQUIRE(p.db->stop() == 0);
+    p.db->restart();
+    REQUIRE(p.db->ready());
+    CHECK_THAT(p.db->log(), !Catch::Contains("not in the config"));
+    REQUIRE(p.db->stop() == 0);
+    DatabaseConfig cb{"b.db"};
+    cb.tables = "[[database.table]]\nname = \"items\"\nrules = { qty = \"counter\" }\n"
+                "[[database.table]]\nname = \"memos\"\n";
+    cb.seeds = {{p.da->endpoint(), p.t.pub(0)}};
+    p.t.write("b", cb);
+    p.db->restart();
+    REQUIRE(p.db->ready());
+    CHECK_THAT(p.db->log(), !Catch::Contains("not in the config"));
+    ledger.put(p.a, "notes", "n4", "after the restarts of b");
+    CHECK(Mesh::eventually(
+        [&] { return ledger.held_by(db_path(p.t, "a"), "notes") && b_holds_notes(); }, 20s));
+    CHECK(Mesh::eventually([&] { return p.versions_agree(); }, 10s));
+    check_ledger(p.t, ledger, {"items"});
+    for (const auto& node : {"a", "b"}) {
+        auto [code, out] = run_binary(peerlite_binary(), "verify " + db_path(p.t, node),
+                                      p.t.dir.file(std::string(node) + ".verify.out"));
+        INFO(out);
+        CHECK(code == 0);
+    }
 }
 
 TEST_CASE("a dropped table stops alone, named in log and status; created again, it syncs again "
@@ -290,15 +319,14 @@ TEST_CASE("a copy of a node's file is refused by another daemon at start, exit s
     CHECK(dc.wait_exit(15s) == 4);
     INFO(dc.log());
     CHECK_THAT(dc.log(), Catch::Contains("copied from another node") &&
-                             Catch::Contains("peerlite snapshot") &&
-                             Catch::Contains(p.t.pub(1)) && Catch::Contains(p.t.pub(2)));
+                             Catch::Contains("peerlite snapshot") && Catch::Contains(p.t.pub(1)) &&
+                             Catch::Contains(p.t.pub(2)));
     CHECK(dump(copy, "items") == ledger.expected("items")); // refused before touching it
 
     // The documented way: a snapshot, under a new node id, gets everything after it too.
     std::filesystem::remove(copy);
-    auto [code, out] =
-        run_binary(peerlite_binary(), "snapshot " + db_path(p.t, "b") + " " + copy,
-                   p.t.dir.file("snapshot.out"));
+    auto [code, out] = run_binary(peerlite_binary(), "snapshot " + db_path(p.t, "b") + " " + copy,
+                                  p.t.dir.file("snapshot.out"));
     REQUIRE(code == 0);
     dc.restart();
     REQUIRE(dc.ready());
@@ -424,10 +452,9 @@ TEST_CASE("peerlite untrack takes a table out of sync on one node without losing
     ledger.put(p.b, "items", "k3", "from b");
     CHECK(Mesh::eventually([&] { return p.both_hold(ledger, "items"); }, 20s));
     CHECK(dump(db_path(p.t, "a"), "notes") == ledger.expected("notes"));
-    CHECK(dump(b_path, "notes") == std::vector<std::string>{"'b-local'|'stays on b'",
-                                                             "'n1'|'synced before'"});
-    CHECK(p.b.scalar("SELECT count(*) FROM sqlite_schema WHERE name LIKE '%peerlite%notes%'") ==
-          0);
+    CHECK(dump(b_path, "notes") ==
+          std::vector<std::string>{"'b-local'|'stays on b'", "'n1'|'synced before'"});
+    CHECK(p.b.scalar("SELECT count(*) FROM sqlite_schema WHERE name LIKE '%peerlite%notes%'") == 0);
     CHECK(Mesh::eventually([&] { return p.versions_agree(); }, 10s));
 
     // Back in the config, after emptying its copy: b takes the mesh's rows, n2 included.
@@ -441,4 +468,40 @@ TEST_CASE("peerlite untrack takes a table out of sync on one node without losing
     CHECK(Mesh::eventually([&] { return p.both_hold(ledger, "notes"); }, 20s));
     check_ledger(p.t, ledger, {"items", "notes"});
     check_verify_clean(p.t);
+}
+
+TEST_CASE("a key SQLite does not treat as the rowid (INTEGER PRIMARY KEY DESC) stops the daemon "
+          "at start with a message naming it; a table created as Items syncs as items") {
+    Trio t;
+    PlainDb a(db_path(t, "a"));
+    a.exec("CREATE TABLE events(id INTEGER PRIMARY KEY DESC, what TEXT)");
+    DatabaseConfig bad{"a.db"};
+    bad.tables = "[[database.table]]\nname = \"events\"\n";
+    Daemon refused(t.write("a", bad), t.dir.file("a.log"));
+    CHECK(refused.wait_exit(15s) == 2);
+    INFO(refused.log());
+    CHECK_THAT(refused.log(),
+               Catch::Contains("events") && Catch::Contains("INTEGER PRIMARY KEY DESC"));
+    CHECK(a.scalar("SELECT count(*) FROM sqlite_schema WHERE type = 'trigger'") == 0);
+
+    // SQLite names are case-insensitive: the config's items is the file's Items.
+    a.exec("CREATE TABLE Items(id TEXT PRIMARY KEY NOT NULL, name TEXT, qty INTEGER)");
+    PlainDb b(db_path(t, "b"));
+    b.exec(kMeshTable);
+    DatabaseConfig ca{"a.db"};
+    Daemon da(t.write("a", ca), t.dir.file("a2.log"));
+    REQUIRE(da.ready());
+    DatabaseConfig cb{"b.db"};
+    cb.seeds = {{da.endpoint(), t.pub(0)}};
+    Daemon db(t.write("b", cb), t.dir.file("b.log"));
+    REQUIRE(db.ready());
+    a.exec("INSERT INTO Items VALUES ('k1', 'from a', 2)");
+    b.exec("INSERT INTO items VALUES ('k2', 'from b', 3)");
+    const std::vector<std::string> both{"'k1'|'from a'|2", "'k2'|'from b'|3"};
+    CHECK(Mesh::eventually(
+        [&] {
+            return dump(db_path(t, "a"), "Items") == both && dump(db_path(t, "b"), "items") == both;
+        },
+        20s));
+    check_verify_clean(t);
 }

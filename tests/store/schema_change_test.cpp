@@ -179,7 +179,8 @@ TEST_CASE(
     require_digests_consistent(*p.sb);
 }
 
-TEST_CASE("a renamed table stops alone, with the way back, and resumes when renamed back") {
+TEST_CASE("a renamed table is followed: it syncs both ways under its name on the wire, "
+          "whichever name it is declared by, and renamed back it is the same table") {
     Pair p("CREATE TABLE t(id TEXT PRIMARY KEY NOT NULL, v TEXT); "
            "CREATE TABLE other(id TEXT PRIMARY KEY NOT NULL, v TEXT)");
     for (auto* s : {p.sa.get(), p.sb.get()}) {
@@ -188,69 +189,84 @@ TEST_CASE("a renamed table stops alone, with the way back, and resumes when rena
     }
     p.a.exec("INSERT INTO t VALUES ('k', 'one')");
     sync(*p.sa, *p.sb);
-    p.a.exec("ALTER TABLE t RENAME TO t_old");
+    p.a.exec("ALTER TABLE t RENAME TO t_new");
+    p.a.exec("INSERT INTO t_new VALUES ('between', 'written before peerlite noticed')");
     REQUIRE(p.sa->refresh_schema().ok());
-    auto stopped = events(*p.sa, store::TableEvent::Kind::stopped);
-    REQUIRE(stopped.size() == 1);
-    CHECK_THAT(stopped.front(), Catch::Contains("renamed to 't_old'") &&
-                                    Catch::Contains("ALTER TABLE \"t_old\" RENAME TO \"t\""));
-    REQUIRE(p.sa->stopped_tables().size() == 1);
-    CHECK(p.sa->stopped_tables().front().table == "t");
-    CHECK(p.sa->synced_tables() == std::vector<std::string>{"other"});
-    // A sync_table() of it reports why instead of failing.
-    auto again = p.sa->sync_table({"t", {}});
-    REQUIRE(again.ok());
-    CHECK_THAT(again->front(), Catch::Contains("renamed to 't_old'"));
+    auto renamed = events(*p.sa, store::TableEvent::Kind::renamed);
+    REQUIRE(renamed.size() == 1);
+    CHECK_THAT(renamed.front(), Catch::Contains("'t' was renamed to 't_new'"));
+    CHECK(p.sa->stopped_tables().empty());
+    CHECK(p.sa->synced_tables() == std::vector<std::string>{"other", "t_new"});
+    CHECK(p.sa->mesh_name("t_new") == "t");
+    // The config may still say t, or say t_new.
+    CHECK(p.sa->sync_table({"t", {}}).ok());
+    CHECK(p.sa->sync_table({"t_new", {}}).ok());
+    CHECK(p.sa->synced_tables() == std::vector<std::string>{"other", "t_new"});
 
-    // Meanwhile: writes on both sides, to the stopped table and to the other one.
-    p.a.exec("INSERT INTO t_old VALUES ('a-side', 'written renamed')");
-    p.a.exec("INSERT INTO other VALUES ('o', 'flows')");
+    p.a.exec("INSERT INTO t_new VALUES ('a-side', 'written renamed')");
     p.b.exec("UPDATE t SET v = 'two' WHERE id = 'k'");
     sync(*p.sa, *p.sb);
-    auto stats = sync(*p.sb, *p.sa);
-    CHECK(stats.held_back == 1); // b's change to t waits on a
-    CHECK(dump(p.b_path, "other") == std::vector<std::string>{"'o'|'flows'"});
-    CHECK(dump(p.b_path, "t") == std::vector<std::string>{"'k'|'two'"});
-    // a does not claim what it cannot serve: b learns nothing false about t's rows.
-    CHECK_FALSE(p.sa->unserved().empty());
-
-    p.a.exec("ALTER TABLE t_old RENAME TO t");
-    REQUIRE(p.sa->refresh_schema().ok());
-    auto resumed = events(*p.sa, store::TableEvent::Kind::resumed);
-    CHECK(resumed.size() == 1);
-    CHECK(p.sa->stopped_tables().empty());
-    CHECK(p.sa->unserved().empty());
+    sync(*p.sb, *p.sa);
     CHECK(p.sa->held_back()->empty());
+    CHECK(p.sb->held_back()->empty());
+    const std::vector<std::string> both{"'a-side'|'written renamed'",
+                                        "'between'|'written before peerlite noticed'",
+                                        "'k'|'two'"};
+    CHECK(dump(p.a_path, "t_new") == both);
+    CHECK(dump(p.b_path, "t") == both);
+
+    // Reopened (a restart), then renamed back: the same table, nothing held back.
+    p.sa.reset();
+    p.sa = open_store(p.a_path);
+    CHECK(p.sa->mesh_name("t_new") == "t");
+    p.a.exec("ALTER TABLE t_new RENAME TO t");
+    p.a.exec("DELETE FROM t WHERE id = 'between'");
+    REQUIRE(p.sa->refresh_schema().ok());
+    CHECK(p.sa->mesh_name("t") == "t");
+    CHECK(p.a.scalar("SELECT count(*) FROM _peerlite_names") == 0);
     sync(*p.sa, *p.sb);
     sync(*p.sb, *p.sa);
-    CHECK(dump(p.a_path, "t") ==
-          std::vector<std::string>{"'a-side'|'written renamed'", "'k'|'two'"});
-    CHECK(dump(p.b_path, "t") == dump(p.a_path, "t"));
+    CHECK(dump(p.b_path, "t") == std::vector<std::string>{"'a-side'|'written renamed'",
+                                                           "'k'|'two'"});
+    CHECK(dump(p.a_path, "t") == dump(p.b_path, "t"));
     CHECK(p.sa->versions() == p.sb->versions());
     require_digests_consistent(*p.sa);
+    require_digests_consistent(*p.sb);
 }
 
-TEST_CASE("a renamed synced column stops the table, naming the column, until renamed back") {
+TEST_CASE("a renamed synced column is followed: changes flow both ways under its name on the "
+          "wire, a counter keeps its rule, and the declaration may use either name") {
     Pair p("CREATE TABLE t(id TEXT PRIMARY KEY NOT NULL, name TEXT, size INTEGER)");
-    REQUIRE(p.sa->sync_table({"t", {}}).ok());
-    REQUIRE(p.sb->sync_table({"t", {}}).ok());
+    schema::TableSpec spec{"t", {{"size", crdt::MergeRule::counter}}};
+    REQUIRE(p.sa->sync_table(spec).ok());
+    REQUIRE(p.sb->sync_table(spec).ok());
     p.a.exec("INSERT INTO t VALUES ('k', 'x', 1)");
     sync(*p.sa, *p.sb);
     p.a.exec("ALTER TABLE t RENAME COLUMN name TO title");
+    p.b.exec("ALTER TABLE t RENAME COLUMN size TO amount");
     REQUIRE(p.sa->refresh_schema().ok());
-    auto stopped = events(*p.sa, store::TableEvent::Kind::stopped);
-    REQUIRE(stopped.size() == 1);
-    CHECK_THAT(stopped.front(), Catch::Contains("synced column 'name' is gone") &&
-                                    Catch::Contains("id, title, size") &&
-                                    Catch::Contains("RENAME COLUMN <new name> TO \"name\""));
-    p.a.exec("UPDATE t SET title = 'y', size = 2 WHERE id = 'k'");
+    REQUIRE(p.sb->refresh_schema().ok());
+    auto renamed = events(*p.sa, store::TableEvent::Kind::renamed);
+    REQUIRE(renamed.size() == 1);
+    CHECK_THAT(renamed.front(), Catch::Contains("column 'name' was renamed to 'title'"));
+    CHECK(p.sa->stopped_tables().empty());
+    CHECK(p.sb->stopped_tables().empty());
+    // The config written before the rename still declares size a counter.
+    CHECK(p.sb->sync_table(spec).ok());
+    CHECK(p.sb->sync_table({"t", {{"amount", crdt::MergeRule::counter}}}).ok());
+
+    p.a.exec("UPDATE t SET title = 'y', size = size + 1 WHERE id = 'k'");
+    p.b.exec("UPDATE t SET amount = amount + 2 WHERE id = 'k'");
+    p.b.exec("INSERT INTO t VALUES ('b', 'from b', 5)");
     sync(*p.sa, *p.sb);
-    CHECK(dump(p.b_path, "t") == std::vector<std::string>{"'k'|'x'|1"});
-    p.a.exec("ALTER TABLE t RENAME COLUMN title TO name");
-    REQUIRE(p.sa->refresh_schema().ok());
-    CHECK(events(*p.sa, store::TableEvent::Kind::resumed).size() == 1);
-    sync(*p.sa, *p.sb);
-    CHECK(dump(p.b_path, "t") == std::vector<std::string>{"'k'|'y'|2"});
+    sync(*p.sb, *p.sa);
+    CHECK(p.sa->held_back()->empty());
+    CHECK(p.sb->held_back()->empty());
+    CHECK(dump(p.a_path, "t") == std::vector<std::string>{"'b'|'from b'|5", "'k'|'y'|4"});
+    CHECK(dump(p.b_path, "t") == dump(p.a_path, "t"));
+    CHECK(p.sa->versions() == p.sb->versions());
+    require_digests_consistent(*p.sa);
+    require_digests_consistent(*p.sb);
 }
 
 TEST_CASE("a dropped table stops; created again, its missing rows are deleted everywhere") {

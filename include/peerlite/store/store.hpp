@@ -111,10 +111,11 @@ struct StoppedTable {
 };
 
 // Something a schema change made the store do to a table on its own, for the caller to
-// log: it stopped, it resumed, or it had lost its capture triggers (a rebuild) and they
-// were put back, with the changes made meanwhile captured.
+// log: it stopped, it resumed, it had lost its capture triggers (a rebuild) and they
+// were put back, with the changes made meanwhile captured, or it or one of its columns
+// was renamed and the rename followed (it keeps its name on the wire).
 struct TableEvent {
-    enum class Kind { stopped, resumed, repaired };
+    enum class Kind { stopped, resumed, repaired, renamed };
     Kind kind;
     std::string table;
     std::string message;
@@ -158,8 +159,14 @@ public:
     // the table, installs capture triggers, and records rows already present as this
     // node's changes. Warnings (e.g. INTEGER PRIMARY KEY) are returned; so is the reason
     // of a synced table that is stopped (stopped_tables()), which is not an error.
+    // A table renamed in the file since it was first synced may be declared under either
+    // name; so may its renamed columns.
     Result<std::vector<std::string>> sync_table(const schema::TableSpec& spec);
+    // Synced tables, by their names in the file.
     std::vector<std::string> synced_tables() const;
+    // The name a synced table has on the wire: the name it had when first synced, kept
+    // through renames in this file (docs/operating.md); `table` itself when not synced.
+    std::string mesh_name(const std::string& table) const;
     // Takes a synced table out of sync on this node: its capture triggers and sync metadata
     // are removed and it becomes a plain table, rows untouched. Nothing synced is lost:
     // every row's synced state (its record, with its values) moves to the held-back
