@@ -505,3 +505,34 @@ TEST_CASE("a key SQLite does not treat as the rowid (INTEGER PRIMARY KEY DESC) s
         20s));
     check_verify_clean(t);
 }
+
+TEST_CASE("a clone of a whole node (its file and its key) is found on first contact: the "
+          "node it was cloned from rejects it, logs that another daemon speaks as it, and "
+          "counts it") {
+    Pair p;
+    Ledger ledger;
+    ledger.put(p.a, "items", "k1", "before the clone");
+    REQUIRE(Mesh::eventually([&] { return p.both_hold(ledger, "items"); }, 20s));
+    p.a.exec("VACUUM INTO '" + db_path(p.t, "c") + "'");
+    DaemonConfig clone;
+    clone.name = "c";
+    clone.secret_key_file = "a.key"; // the node's folder copied whole
+    for (const auto& k : p.t.keys) {
+        clone.trusted_keys.push_back(k.public_key);
+    }
+    DatabaseConfig cc{"c.db"};
+    cc.tables = kTables;
+    cc.seeds = {{p.da->endpoint(), p.t.pub(0)}};
+    clone.databases = {cc};
+    clone.mesh_extra = "anti_entropy_interval_ms = 300\n";
+    Daemon dc(write_config(p.t.dir, clone), p.t.dir.file("c.log"));
+    REQUIRE(dc.ready());
+    CHECK(Mesh::eventually(
+        [&] { return p.da->log().find("another daemon speaks as this node") != std::string::npos; },
+        15s));
+    INFO(p.da->log());
+    CHECK_THAT(p.da->log(), Catch::Contains("peerlite snapshot"));
+    auto rejected = status_of(p.t, "a")["databases"][0]["counters"];
+    INFO(rejected.dump());
+    CHECK(rejected.dump().find("identity_conflict") != std::string::npos);
+}
