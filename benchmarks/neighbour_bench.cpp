@@ -12,7 +12,8 @@
 //   2. remote rows arriving: a second node writes ~500 rows/s that the daemons bring into
 //      the app's file; baseline: the same app beside a second plain process (a thread with
 //      its own connection) writing the same rows into the app's file itself.
-// Reports refused transactions per 10,000 and the app's transaction rate.
+// Each again with the app beginning its transactions IMMEDIATE (rows 1i, 2i). Reports
+// refused transactions per 10,000 and the app's transaction rate.
 //
 // Usage: neighbour_bench [--transactions N]   (default 10000)
 #include <atomic>
@@ -65,14 +66,16 @@ int step_once(sqlite3* db, const char* sql, int bind = -1, std::int64_t* out = n
 }
 
 // `n` read-then-write transactions on `path`, each: BEGIN; SELECT qty; UPDATE qty + 1; COMMIT.
-AppRun run_app(const std::string& path, int n) {
+// `begin` is "BEGIN" (deferred, what most ORMs issue) or "BEGIN IMMEDIATE" (the advice of
+// docs/beside-your-app.md).
+AppRun run_app(const std::string& path, int n, const char* begin = "BEGIN") {
     auto* db = open_plain(path);
     AppRun run;
     auto start = Clock::now();
     for (int i = 0; i < n; ++i) {
         int id = 1 + (i * 7919) % kAppRows;
         std::int64_t qty = 0;
-        bool ok = step_once(db, "BEGIN") == SQLITE_DONE &&
+        bool ok = step_once(db, begin) == SQLITE_DONE &&
                   step_once(db, "SELECT qty FROM items WHERE id = ?1", id, &qty) == SQLITE_DONE &&
                   step_once(db, ("UPDATE items SET qty = " + std::to_string(qty + 1) +
                                  " WHERE id = ?1")
@@ -127,11 +130,11 @@ void make_file(const std::string& path) {
 // Runs the app on `app_path` while `other_path` (the peer's file, or the app's file itself
 // for the baseline) gets ~500 rows/s from another connection.
 AppRun with_rows_arriving(const std::string& app_path, const std::string& other_path, int n,
-                          int& written) {
+                          int& written, const char* begin = "BEGIN") {
     std::atomic<bool> stop{false};
     std::thread writer(write_remote_rows, other_path, std::ref(stop), std::ref(written));
     std::this_thread::sleep_for(200ms); // rows flowing before the app starts
-    auto run = run_app(app_path, n);
+    auto run = run_app(app_path, n, begin);
     stop = true;
     writer.join();
     return run;
@@ -173,12 +176,18 @@ int main(int argc, char** argv) {
     std::fflush(stdout);
     auto alone = run_app(dir + "/plain.db", n);
     auto local = run_app(dir + "/a.db", n);
+    auto alone_immediate = run_app(dir + "/plain.db", n, "BEGIN IMMEDIATE");
+    auto local_immediate = run_app(dir + "/a.db", n, "BEGIN IMMEDIATE");
     std::printf("  [2/2] with about %d rows/s arriving\n",
                 static_cast<int>(kRemoteRowsPerTick * 1000 / kRemoteTick.count()));
     std::fflush(stdout);
     int plain_written = 0, remote_written = 0;
     auto beside_writer = with_rows_arriving(dir + "/plain.db", dir + "/plain.db", n, plain_written);
     auto beside_daemon = with_rows_arriving(dir + "/a.db", dir + "/b.db", n, remote_written);
+    auto beside_writer_immediate = with_rows_arriving(dir + "/plain.db", dir + "/plain.db", n,
+                                                      plain_written, "BEGIN IMMEDIATE");
+    auto beside_daemon_immediate = with_rows_arriving(dir + "/a.db", dir + "/b.db", n,
+                                                      remote_written, "BEGIN IMMEDIATE");
     // Everything b wrote must have reached a: a measurement with rows stuck is no measurement.
     auto* check = open_plain(dir + "/a.db");
     auto start = Clock::now();
@@ -195,6 +204,9 @@ int main(int argc, char** argv) {
                 "peerlite/s", "ratio");
     print_row("1. local writes only", alone, local);
     print_row("2. ~500 rows/s arriving (baseline: 2nd writer)", beside_writer, beside_daemon);
+    print_row("1i. as 1, the app using BEGIN IMMEDIATE", alone_immediate, local_immediate);
+    print_row("2i. as 2, the app using BEGIN IMMEDIATE", beside_writer_immediate,
+              beside_daemon_immediate);
     std::printf("  remote rows written %d (peerlite run), all arrived: %s; daemon exits %d / %d\n",
                 remote_written, arrived ? "yes" : "NO", exit_a, exit_b);
     std::filesystem::remove_all(dir);

@@ -29,8 +29,10 @@ meson compile -C "$build" ${BENCH_JOBS:+-j "$BENCH_JOBS"} >"$build/compile.log" 
 
 if $quick; then
   store_rows=20000 mesh_writes=100 catchup_rows=100000 bootstrap_rows=200000 wal_seconds=30
+  neighbour_transactions=2000
 else
   store_rows=100000 mesh_writes=200 catchup_rows=100000 bootstrap_rows=1000000 wal_seconds=180
+  neighbour_transactions=10000
 fi
 log="$PWD/$build/bench-$(date -u +%Y%m%d-%H%M%S).log"
 export PEERLITED="$PWD/$build/peer/peerlited"
@@ -45,5 +47,6 @@ b="$build/benchmarks"
   echo "== mesh_bench $mesh_writes $catchup_rows"; "$b/mesh_bench" "$mesh_writes" "$catchup_rows"; echo
   echo "== bootstrap_bench --rows $bootstrap_rows"; "$b/bootstrap_bench" --rows "$bootstrap_rows"; echo
   echo "== wal_bench --seconds $wal_seconds"; "$b/wal_bench" --seconds "$wal_seconds"; echo
+  echo "== neighbour_bench --transactions $neighbour_transactions"; "$b/neighbour_bench" --transactions "$neighbour_transactions"; echo
   echo "== done $(date -u '+%H:%M UTC'), load average $(cut -d' ' -f1-3 /proc/loadavg); output kept in $log"
 } 2>&1 | tee "$log"
