@@ -543,6 +543,15 @@ void Node::Impl::dispatch(const Message& m, Clock::time_point now) {
             } else if constexpr (std::is_same_v<T, transport::SyncRequest>) {
                 serve_sync(from, body, now);
             } else if constexpr (std::is_same_v<T, transport::SyncResponse>) {
+                // A sender claims coverage of what it holds: a claim past its own vector is
+                // false on its face, and believing it would skip versions for good.
+                if (!body.changes.covers.minus(body.sender_has).empty()) {
+                    reject(from.short_string(),
+                           Status(Code::invalid_argument,
+                                  "claims coverage of versions beyond the vector it sent with "
+                                  "the claim"));
+                    return;
+                }
                 check_own_versions(from, body.sender_has);
                 peer_versions[from] = {body.sender_has, servable().minus(body.sender_has), now};
                 pulled(from, body, now);

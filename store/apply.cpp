@@ -389,13 +389,35 @@ bool already_covered(const crdt::VersionVector& versions, const RowChange& row) 
 
 } // namespace
 
+// Far above any life a row can reach by real inserts and deletes (one per write), and far
+// below where adding one would wrap.
+constexpr std::uint64_t kMaxCausalLength = std::uint64_t{1} << 62;
+
 Status Store::Impl::validate(const ChangeSet& changes) {
+    // A claim of coverage is a promise that the sender holds every change of an origin in
+    // a range. None can hold a clock later than one this node would accept from that
+    // origin; believed, a claim up to 2^64-1 would make this node, and every node that
+    // syncs from it, skip all of that origin's future writes.
+    for (const auto& [origin, ranges] : changes.covers.origins()) {
+        if (ranges.empty()) {
+            continue;
+        }
+        if (auto st = clock.check_drift(ranges.highest(), origin); !st.ok()) {
+            return Status(Code::clock_drift,
+                          "a claim of coverage of node " + origin.to_string() +
+                              "'s changes reaches " + ranges.highest().to_string() +
+                              ", past any clock this node accepts now: " + st.message());
+        }
+    }
     for (const auto& row : changes.rows) {
         auto bad = [&](const std::string& what) {
             return Status(Code::corruption, "change for " + where(row) + ": " + what);
         };
         if (row.life.stamp.node.is_nil()) {
             return bad("row life from the nil node id");
+        }
+        if (row.life.life.value() > kMaxCausalLength) {
+            return bad("row life " + std::to_string(row.life.life.value()) + " is out of range");
         }
         if (auto st = clock.check_drift(row.life.stamp.hlc, row.life.stamp.node); !st.ok()) {
             return st;

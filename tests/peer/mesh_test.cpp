@@ -246,6 +246,32 @@ TEST_CASE("a forged counter total under a real stamp is found by content digests
     CHECK(mesh.node(1).counters().column_changes_repaired >= 1);
 }
 
+TEST_CASE("a forged claim covering all of a node's versions is refused, and that node's writes "
+          "keep arriving") {
+    // Regression (issue 20): a trusted member sent node 0 one empty, complete change set
+    // claiming every version of node 1; node 1's next writes then reached no node.
+    auto keys = transport::generate_keys();
+    REQUIRE(keys.ok());
+    Mesh mesh(2, [&](peer::NodeOptions& o) { o.transport.trusted.insert(keys->public_key); });
+    REQUIRE(mesh.full_membership());
+    std::mt19937_64 id_rng(12);
+    auto attacker_id = crdt::NodeId::random(id_rng);
+    zmq::context_t context;
+    auto attacker = trusted_attacker(context, mesh, 0, *keys);
+    store::ChangeSet forged;
+    forged.covers.add(mesh.node(1).id(), crdt::ClockRange{crdt::Hlc::from_raw(1),
+                                                          crdt::Hlc::from_raw(UINT64_MAX)});
+    attacker.send(
+        zmq::buffer(transport::encode(transport::Message{attacker_id, transport::Push{forged}})),
+        zmq::send_flags::none);
+    REQUIRE(Mesh::eventually(
+        [&] { return mesh.node(0).counters().rejected_by_reason["clock_drift"] >= 1; }, 10s));
+    CHECK_FALSE(mesh.node(0).versions().contains(mesh.node(1).id(),
+                                                 crdt::Hlc::from_raw(UINT64_MAX)));
+    mesh.db(1).exec("INSERT INTO items VALUES ('after', 'written after the forged claim', 1)");
+    CHECK(Mesh::eventually([&] { return count_rows(mesh.db(0)) == 1; }, 10s));
+}
+
 TEST_CASE("a node whose key is not trusted is refused") {
     auto outsider_keys = transport::generate_keys();
     REQUIRE(outsider_keys.ok());

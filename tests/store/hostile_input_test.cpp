@@ -74,6 +74,25 @@ TEST_CASE("a change set with a clock far in the future is refused whole, naming 
     require_refused(r, set, Code::clock_drift, peer().to_string());
 }
 
+TEST_CASE("a claim of coverage past any acceptable clock is refused whole, and covers nothing") {
+    // Regression (issue 20): one empty, complete change set claiming all of a node's
+    // versions made its later writes reach no node.
+    Replica r;
+    auto everything = valid_set(now_hlc());
+    everything.covers.add(peer(), crdt::ClockRange{crdt::Hlc::from_raw(1),
+                                                   crdt::Hlc::from_raw(UINT64_MAX)});
+    require_refused(r, everything, Code::clock_drift, "claim of coverage");
+    store::ChangeSet empty_claim;
+    empty_claim.covers.add(peer(), crdt::ClockRange{crdt::Hlc::from_raw(1),
+                                                    crdt::Hlc::from_raw(UINT64_MAX)});
+    require_refused(r, empty_claim, Code::clock_drift, peer().to_string());
+    // A claim within the bound still counts.
+    auto honest = valid_set(now_hlc());
+    honest.covers.add(peer(), crdt::ClockRange{crdt::Hlc::from_raw(1), now_hlc()});
+    REQUIRE(r.store->apply(honest).ok());
+    CHECK(r.store->versions().contains(peer(), crdt::Hlc::from_raw(1)));
+}
+
 TEST_CASE("malformed rows are refused before anything is applied") {
     Replica r;
     auto good = valid_set(now_hlc());
@@ -94,6 +113,13 @@ TEST_CASE("malformed rows are refused before anything is applied") {
     rule_mismatch.rows.front().cells.push_back(
         {"qty", {crdt::CausalLength(1), {now_hlc(), peer()}, crdt::Value::integer(9), {}}});
     require_refused(r, rule_mismatch, Code::schema_mismatch, "column 'qty'");
+
+    auto wrapping_life = good;
+    wrapping_life.rows.front().life.life = crdt::CausalLength(UINT64_MAX);
+    for (auto& c : wrapping_life.rows.front().cells) {
+        c.write.life = crdt::CausalLength(UINT64_MAX);
+    }
+    require_refused(r, wrapping_life, Code::corruption, "out of range");
 
     auto twice = good;
     twice.rows.front().cells.push_back(twice.rows.front().cells.front());
