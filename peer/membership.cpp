@@ -16,7 +16,7 @@ std::string_view state_name(MemberState state) {
 Membership::Membership(transport::Member self, MembershipOptions options)
     : self_(std::move(self)), options_(options) {}
 
-bool Membership::learn(const transport::Member& member, Clock::time_point now) {
+bool Membership::learn(const transport::Member& member, Clock::time_point now, Source source) {
     if (member.id == self_.id || member.id.is_nil()) {
         return false;
     }
@@ -27,11 +27,13 @@ bool Membership::learn(const transport::Member& member, Clock::time_point now) {
         info.last_heard = now; // give it a full suspicion period before doubting it
         return true;
     }
-    bool changed =
-        info.member.endpoint != member.endpoint || info.member.public_key != member.public_key;
-    if (member.incarnation >= info.member.incarnation) {
-        info.member = member;
+    auto& known = info.member;
+    if (source == Source::gossip &&
+        (member.public_key != known.public_key || member.incarnation <= known.incarnation)) {
+        return false;
     }
+    bool changed = known.endpoint != member.endpoint || known.public_key != member.public_key;
+    known = member;
     return changed;
 }
 

@@ -152,7 +152,8 @@ struct Node::Impl {
     void dispatch(const Message& m, Clock::time_point now);
     bool send(const crdt::NodeId& to, const transport::Body& body);
     void reject(const std::string& from, const Status& why);
-    void learn(const transport::Member& m, Clock::time_point now);
+    void learn(const transport::Member& m, Clock::time_point now,
+               Membership::Source source = Membership::Source::gossip);
     bool hello(const crdt::NodeId& to);
     // Opens the store with the configured tables (at start, and after a live restore).
     Status open_store();
@@ -492,11 +493,25 @@ void Node::Impl::handle(const transport::Incoming& in, Clock::time_point now) {
     dispatch(*message, now);
 }
 
-void Node::Impl::learn(const transport::Member& m, Clock::time_point now) {
+void Node::Impl::learn(const transport::Member& m, Clock::time_point now,
+                       Membership::Source source) {
     if (m.id == self) {
         return;
     }
-    if (membership->learn(m, now)) {
+    // Incarnations are start times in milliseconds: one further ahead than a clock may
+    // drift is forged, and would outrank the member's real entries for good.
+    auto wall_ms = options.store.wall
+                       ? options.store.wall().count()
+                       : std::chrono::duration_cast<std::chrono::milliseconds>(
+                             std::chrono::system_clock::now().time_since_epoch())
+                             .count();
+    if (m.incarnation > static_cast<std::uint64_t>(wall_ms + options.store.max_clock_drift.count())) {
+        reject("an entry for member " + m.id.short_string(),
+               Status(Code::clock_drift, "incarnation " + std::to_string(m.incarnation) +
+                                             " is a start time later than any clock allows"));
+        return;
+    }
+    if (membership->learn(m, now, source)) {
         if (auto st = hub->connect(m.id, m.endpoint, m.public_key); !st.ok()) {
             spdlog::warn("[{}] cannot connect to member {}: {}", log_name, m.id.short_string(),
                          st.to_string());
@@ -525,7 +540,10 @@ void Node::Impl::dispatch(const Message& m, Clock::time_point now) {
         [&](const auto& body) {
             using T = std::decay_t<decltype(body)>;
             if constexpr (std::is_same_v<T, transport::Hello>) {
-                learn(body.self, now);
+                // Its own entry counts as its word only if it is the sender's.
+                learn(body.self, now,
+                      body.self.id == from ? Membership::Source::itself
+                                           : Membership::Source::gossip);
                 membership->heard_from(from, now);
                 for (const auto& member : body.members) {
                     learn(member, now);

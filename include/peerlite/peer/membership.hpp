@@ -43,9 +43,16 @@ public:
 
     const transport::Member& self() const { return self_; }
 
-    // Adds or updates a gossiped member. Returns true if it was unknown, or its endpoint
-    // or key changed (the caller then (re)connects to it).
-    bool learn(const transport::Member& member, Clock::time_point now);
+    // Where an entry comes from: the member itself (the `self` entry of its hello, over a
+    // connection authenticated by its key), or another member's word (gossip).
+    enum class Source { itself, gossip };
+    // Adds or updates a member. Returns true if it was unknown, or its endpoint or key
+    // changed (the caller then (re)connects to it). Gossip about a known member changes
+    // it only with a greater incarnation and the same public key: a member's key changes
+    // only by operator action (the config, at a restart), and a stale or forged entry
+    // (lower or equal incarnation) changes nothing. The member's own word always counts.
+    bool learn(const transport::Member& member, Clock::time_point now,
+               Source source = Source::gossip);
     // A message arrived from `id`: it is alive.
     void heard_from(const crdt::NodeId& id, Clock::time_point now);
     // Re-evaluates states; returns members whose state changed, with the new state.
