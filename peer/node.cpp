@@ -18,6 +18,15 @@ using transport::Message;
 
 namespace {
 
+// Bounds on what a peer's messages can make this node hold (issue 20): far above what an
+// honest mesh uses (one relay per probe in flight, one serving session per asking peer).
+constexpr std::size_t kMaxRelays = 1024;
+constexpr std::size_t kMaxSessions = 256;
+
+} // namespace
+
+namespace {
+
 // Seeds are addressed before their node id is known: a stand-in id derived from the
 // endpoint (first byte 0xff marks it; real ids are random version-4 UUIDs).
 crdt::NodeId seed_id(const std::string& endpoint) {
@@ -571,13 +580,21 @@ void Node::Impl::dispatch(const Message& m, Clock::time_point now) {
                     return;
                 }
                 check_own_versions(from, body.sender_has);
-                peer_versions[from] = {body.sender_has, servable().minus(body.sender_has), now};
+                if (membership->find(from) != nullptr) { // only members' vectors are kept
+                    peer_versions[from] = {body.sender_has, servable().minus(body.sender_has),
+                                           now};
+                }
                 pulled(from, body, now);
             } else if constexpr (std::is_same_v<T, transport::Ping>) {
                 if (body.target == self) {
                     send(from, transport::Ack{body.seq, self, membership->self().incarnation});
-                } else {
-                    // Probing `target` for someone whose own pings went unanswered.
+                } else if (membership->find(body.target) != nullptr) {
+                    // Probing `target` for someone whose own pings went unanswered. A relay
+                    // whose target never answers is forgotten when the table is full (its
+                    // requester just sees no ack): a peer's pings cannot grow it.
+                    if (relays.size() >= kMaxRelays) {
+                        relays.erase(relays.begin());
+                    }
                     relays[{body.seq, body.target}] =
                         body.on_behalf_of.is_nil() ? from : body.on_behalf_of;
                     send(body.target, transport::Ping{body.seq, from, body.target});
@@ -898,11 +915,21 @@ void Node::Impl::serve_sync(const crdt::NodeId& from, const transport::SyncReque
     auto key = std::make_pair(from, request.session);
     auto it = sessions.find(key);
     if (it == sessions.end()) {
+        // Serving sessions are held for whoever asks: when the table is full, the one left
+        // unused longest goes (its asker times out and asks again).
+        if (sessions.size() >= kMaxSessions) {
+            sessions.erase(std::min_element(sessions.begin(), sessions.end(),
+                                            [](const auto& a, const auto& b) {
+                                                return a.second.last_used < b.second.last_used;
+                                            }));
+        }
         // A new session: what they lack from us; and if they hold what we lack, pull it.
         check_own_versions(from, request.have);
         Session session;
         session.wanted = servable().minus(request.have);
-        peer_versions[from] = {request.have, session.wanted, now};
+        if (membership->find(from) != nullptr) { // only members' vectors are kept
+            peer_versions[from] = {request.have, session.wanted, now};
+        }
         it = sessions.emplace(key, std::move(session)).first;
         if (!request.have.minus(store->versions()).empty()) {
             sync_with(from);
