@@ -143,7 +143,8 @@ Status load_mesh(const Loader& l, const toml::table& mesh, NodeOptions& node) {
     if (auto st = l.only(mesh, p,
                          {"trusted_keys", "plaintext", "fanout", "direct_push_limit",
                           "anti_entropy_interval_ms", "probe_interval_ms", "probe_timeout_ms",
-                          "gossip_interval_ms", "suspect_after_ms", "dead_after_ms"});
+                          "gossip_interval_ms", "suspect_after_ms", "dead_after_ms",
+                          "forget_unheard_after_s"});
         !st.ok()) {
         return st;
     }
@@ -161,6 +162,11 @@ Status load_mesh(const Loader& l, const toml::table& mesh, NodeOptions& node) {
         !(st = l.millis(mesh, p, "dead_after_ms", node.membership.dead_after, kInterval)).ok()) {
         return st;
     }
+    std::int64_t forget_s = node.membership.forget_unheard_after.count() / 1000;
+    if (!(st = l.number(mesh, p, "forget_unheard_after_s", forget_s, {1, 30 * 86'400})).ok()) {
+        return st;
+    }
+    node.membership.forget_unheard_after = std::chrono::seconds(forget_s);
     // A member dead before it was suspect never gets the suspect phase's grace; one dead
     // before its probe timed out never gets the indirect probes that keep one lost packet
     // or one bad link from being taken for death (Node::Impl::probe).

@@ -25,8 +25,11 @@ bool Membership::learn(const transport::Member& member, Clock::time_point now, S
     if (fresh) {
         info.member = member;
         info.last_heard = now; // give it a full suspicion period before doubting it
+        info.learned = now;
+        info.heard = source == Source::itself;
         return true;
     }
+    info.heard |= source == Source::itself;
     auto& known = info.member;
     if (source == Source::gossip &&
         (member.public_key != known.public_key || member.incarnation <= known.incarnation)) {
@@ -40,7 +43,21 @@ bool Membership::learn(const transport::Member& member, Clock::time_point now, S
 void Membership::heard_from(const crdt::NodeId& id, Clock::time_point now) {
     if (auto it = members_.find(id); it != members_.end()) {
         it->second.last_heard = now; // update() turns it alive and reports the change
+        it->second.heard = true;
     }
+}
+
+std::vector<crdt::NodeId> Membership::forget_unheard(Clock::time_point now) {
+    std::vector<crdt::NodeId> out;
+    for (auto it = members_.begin(); it != members_.end();) {
+        if (!it->second.heard && now - it->second.learned >= options_.forget_unheard_after) {
+            out.push_back(it->first);
+            it = members_.erase(it);
+        } else {
+            ++it;
+        }
+    }
+    return out;
 }
 
 std::vector<std::pair<crdt::NodeId, MemberState>> Membership::update(Clock::time_point now) {

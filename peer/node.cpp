@@ -1171,6 +1171,12 @@ void Node::Impl::tick(Clock::time_point now) {
             sync_with(reachable.front());
         }
     }
+    for (const auto& id : membership->forget_unheard(now)) {
+        spdlog::info("[{}] forgot member {}: known only from gossip, never heard from itself",
+                     log_name, id.short_string());
+        hub->disconnect(id);
+        peer_versions.erase(id);
+    }
     for (const auto& [id, state] : membership->update(now)) {
         spdlog::info("[{}] member {} is {}", log_name, id.short_string(), state_name(state));
         if (state == MemberState::alive) {

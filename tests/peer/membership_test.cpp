@@ -63,3 +63,24 @@ TEST_CASE("a member's own word counts even against a forged entry with a greater
     CHECK(t.members.learn(t.b, t.now, Membership::Source::itself));
     CHECK(t.entry() == t.b);
 }
+
+TEST_CASE("a member known only from gossip is forgotten after the expiry; one heard from stays, "
+          "and a forgotten one that comes back is learned again from its own word") {
+    peer::Clock::time_point now{};
+    peer::MembershipOptions options;
+    options.forget_unheard_after = std::chrono::hours(1);
+    Membership members({id(1), "tcp://127.0.0.1:1000", "key-self", 100}, options);
+    transport::Member rumour{id(3), "tcp://127.0.0.1:3000", "key-c", 500};
+    transport::Member real{id(4), "tcp://127.0.0.1:4000", "key-d", 500};
+    REQUIRE(members.learn(rumour, now));
+    REQUIRE(members.learn(real, now));
+    members.heard_from(real.id, now + std::chrono::minutes(5));
+    CHECK(members.forget_unheard(now + std::chrono::minutes(59)).empty());
+    auto forgotten = members.forget_unheard(now + std::chrono::hours(1));
+    CHECK(forgotten == std::vector<crdt::NodeId>{rumour.id});
+    CHECK(members.find(rumour.id) == nullptr);
+    CHECK(members.find(real.id) != nullptr);
+    // Days later it says hello itself.
+    CHECK(members.learn(rumour, now + std::chrono::hours(72), Membership::Source::itself));
+    CHECK(members.forget_unheard(now + std::chrono::hours(200)).empty());
+}

@@ -29,12 +29,19 @@ std::string_view state_name(MemberState state);
 struct MembershipOptions {
     std::chrono::milliseconds suspect_after{1500};
     std::chrono::milliseconds dead_after{5000};
+    // A member known only from others' gossip, never heard from itself, is forgotten after
+    // this (a real member that comes back, even days later, is learned again from its own
+    // hello). Shorter bounds what forged gossip makes a node hold and probe; longer keeps
+    // a real member that is slow to reach this node.
+    std::chrono::milliseconds forget_unheard_after{std::chrono::hours(1)};
 };
 
 struct MemberInfo {
     transport::Member member;
     MemberState state = MemberState::alive;
     Clock::time_point last_heard{};
+    Clock::time_point learned{};
+    bool heard = false; // a message came from it (not only gossip about it)
 };
 
 class Membership {
@@ -55,6 +62,9 @@ public:
                Source source = Source::gossip);
     // A message arrived from `id`: it is alive.
     void heard_from(const crdt::NodeId& id, Clock::time_point now);
+    // Forgets members known only from gossip for longer than forget_unheard_after; returns
+    // them (the caller drops its connections to them).
+    std::vector<crdt::NodeId> forget_unheard(Clock::time_point now);
     // Re-evaluates states; returns members whose state changed, with the new state.
     std::vector<std::pair<crdt::NodeId, MemberState>> update(Clock::time_point now);
 
