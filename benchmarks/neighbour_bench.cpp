@@ -75,13 +75,14 @@ AppRun run_app(const std::string& path, int n, const char* begin = "BEGIN") {
     for (int i = 0; i < n; ++i) {
         int id = 1 + (i * 7919) % kAppRows;
         std::int64_t qty = 0;
-        bool ok = step_once(db, begin) == SQLITE_DONE &&
-                  step_once(db, "SELECT qty FROM items WHERE id = ?1", id, &qty) == SQLITE_DONE &&
-                  step_once(db, ("UPDATE items SET qty = " + std::to_string(qty + 1) +
-                                 " WHERE id = ?1")
-                                    .c_str(),
-                            id) == SQLITE_DONE &&
-                  step_once(db, "COMMIT") == SQLITE_DONE;
+        bool ok =
+            step_once(db, begin) == SQLITE_DONE &&
+            step_once(db, "SELECT qty FROM items WHERE id = ?1", id, &qty) == SQLITE_DONE &&
+            step_once(
+                db,
+                ("UPDATE items SET qty = " + std::to_string(qty + 1) + " WHERE id = ?1").c_str(),
+                id) == SQLITE_DONE &&
+            step_once(db, "COMMIT") == SQLITE_DONE;
         if (!ok) {
             int code = sqlite3_errcode(db);
             if ((code & 0xff) != SQLITE_BUSY) {
@@ -186,8 +187,8 @@ int main(int argc, char** argv) {
     auto beside_daemon = with_rows_arriving(dir + "/a.db", dir + "/b.db", n, remote_written);
     auto beside_writer_immediate = with_rows_arriving(dir + "/plain.db", dir + "/plain.db", n,
                                                       plain_written, "BEGIN IMMEDIATE");
-    auto beside_daemon_immediate = with_rows_arriving(dir + "/a.db", dir + "/b.db", n,
-                                                      remote_written, "BEGIN IMMEDIATE");
+    auto beside_daemon_immediate =
+        with_rows_arriving(dir + "/a.db", dir + "/b.db", n, remote_written, "BEGIN IMMEDIATE");
     // Everything b wrote must have reached a: a measurement with rows stuck is no measurement.
     auto* check = open_plain(dir + "/a.db");
     auto start = Clock::now();

@@ -1,10 +1,10 @@
 #include <algorithm>
-#include <strings.h>
 #include <atomic>
 #include <mutex>
 #include <optional>
 #include <random>
 #include <set>
+#include <strings.h>
 #include <thread>
 #include <tuple>
 
@@ -385,12 +385,11 @@ Status Node::Impl::open_store() {
 }
 
 void Node::Impl::reopen_store() {
-    spdlog::warn("[{}] {} was replaced while open (a live restore): opening it again",
-                 log_name, options.database);
+    spdlog::warn("[{}] {} was replaced while open (a live restore): opening it again", log_name,
+                 options.database);
     store.reset(); // releases the file and its lock first
     if (auto st = open_store(); !st.ok()) {
-        spdlog::error("[{}] cannot open {} again: {}", log_name, options.database,
-                      st.to_string());
+        spdlog::error("[{}] cannot open {} again: {}", log_name, options.database, st.to_string());
         std::lock_guard lock(shared);
         failure = st;
         running = false;
@@ -509,12 +508,12 @@ void Node::Impl::learn(const transport::Member& m, Clock::time_point now,
     }
     // Incarnations are start times in milliseconds: one further ahead than a clock may
     // drift is forged, and would outrank the member's real entries for good.
-    auto wall_ms = options.store.wall
-                       ? options.store.wall().count()
-                       : std::chrono::duration_cast<std::chrono::milliseconds>(
-                             std::chrono::system_clock::now().time_since_epoch())
-                             .count();
-    if (m.incarnation > static_cast<std::uint64_t>(wall_ms + options.store.max_clock_drift.count())) {
+    auto wall_ms = options.store.wall ? options.store.wall().count()
+                                      : std::chrono::duration_cast<std::chrono::milliseconds>(
+                                            std::chrono::system_clock::now().time_since_epoch())
+                                            .count();
+    if (m.incarnation >
+        static_cast<std::uint64_t>(wall_ms + options.store.max_clock_drift.count())) {
         reject("an entry for member " + m.id.short_string(),
                Status(Code::clock_drift, "incarnation " + std::to_string(m.incarnation) +
                                              " is a start time later than any clock allows"));
@@ -581,8 +580,7 @@ void Node::Impl::dispatch(const Message& m, Clock::time_point now) {
                 }
                 check_own_versions(from, body.sender_has);
                 if (membership->find(from) != nullptr) { // only members' vectors are kept
-                    peer_versions[from] = {body.sender_has, servable().minus(body.sender_has),
-                                           now};
+                    peer_versions[from] = {body.sender_has, servable().minus(body.sender_has), now};
                 }
                 pulled(from, body, now);
             } else if constexpr (std::is_same_v<T, transport::Ping>) {

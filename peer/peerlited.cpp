@@ -1,8 +1,9 @@
 // peerlited: the peer daemon. Runs one node beside an application that keeps using
 // plain SQLite. Exit status: 0 after a clean stop (SIGTERM/SIGINT), 1 on a runtime
 // failure, 2 on a bad command line or configuration, 3 when another peerlited already
-// serves the database, 4 when the database is another node's file (a copy). Two test-only seams, off unless their environment variables are
-// set, let the fault-injection test skew the clock and cut links (test_seams.hpp).
+// serves the database, 4 when the database is another node's file (a copy). Two test-only seams,
+// off unless their environment variables are set, let the fault-injection test skew the clock and
+// cut links (test_seams.hpp).
 #include <csignal>
 #include <cstdio>
 #include <filesystem>
@@ -51,8 +52,8 @@ int keygen(const std::string& prefix) {
 int wait_for_stop(const sigset_t& signals, const std::vector<std::unique_ptr<peer::Node>>& nodes) {
     auto block_file = peer::test_seams::BlockFile::from_env();
     // A stopped engine is rare and its line is already logged: a few checks a second do.
-    auto interval = block_file ? peer::test_seams::kBlockFileInterval
-                               : std::chrono::milliseconds(250);
+    auto interval =
+        block_file ? peer::test_seams::kBlockFileInterval : std::chrono::milliseconds(250);
     timespec wait{0, std::chrono::duration_cast<std::chrono::nanoseconds>(interval).count()};
     for (;;) {
         if (block_file) {

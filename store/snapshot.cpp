@@ -20,8 +20,8 @@
 #include <peerlite/store/store.hpp>
 
 #include "../schema/capture_sql.hpp"
-#include "node_lock.hpp"
 #include "inspect_impl.hpp"
+#include "node_lock.hpp"
 
 namespace peerlite::store {
 

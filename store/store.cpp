@@ -313,7 +313,8 @@ Status Store::Impl::persist_progress() {
 
 Status Store::Impl::check_not_replaced() {
     auto clock_now = read_int(db.get(), "SELECT value FROM _peerlite_meta WHERE key = 'clock'");
-    auto id_now = sql::Stmt::prepare(db.get(), "SELECT value FROM _peerlite_meta WHERE key = 'node_id'");
+    auto id_now =
+        sql::Stmt::prepare(db.get(), "SELECT value FROM _peerlite_meta WHERE key = 'node_id'");
     if (!id_now) {
         return id_now.status();
     }
@@ -328,8 +329,8 @@ Status Store::Impl::check_not_replaced() {
                   path + " was replaced while open (a live restore?): it holds " +
                       (same_id ? "this node's clock up to " + crdt::Hlc::from_raw(held).to_string()
                                : std::string("another node's identity")) +
-                      ", and this node had saved " +
-                      crdt::Hlc::from_raw(saved_clock).to_string() + "; open it again");
+                      ", and this node had saved " + crdt::Hlc::from_raw(saved_clock).to_string() +
+                      "; open it again");
 }
 
 Status Store::Impl::record_conflict(const Conflict& c) {
@@ -410,7 +411,8 @@ Status check_owner(Store::Impl& s) {
     if (s.options.owner.empty()) {
         return Status::success();
     }
-    auto stmt = sql::Stmt::prepare(s.db.get(), "SELECT value FROM _peerlite_meta WHERE key = 'owner'");
+    auto stmt =
+        sql::Stmt::prepare(s.db.get(), "SELECT value FROM _peerlite_meta WHERE key = 'owner'");
     if (!stmt) {
         return stmt.status();
     }

@@ -23,11 +23,11 @@ enum class Code : std::uint8_t {
     schema_mismatch = 4,  // a table's shape differs from what a change expects
     unknown_table = 5,
     unknown_column = 6,
-    io_error = 7,        // the operating system or SQLite failed to read or write
-    busy = 8,            // the resource is locked by someone else; retrying later may succeed
-    not_found = 9,       // a lookup found nothing
-    unsupported = 10,    // a protocol or format version this build does not speak
-    limit_exceeded = 11, // a configured bound (size, count, time) was passed
+    io_error = 7,           // the operating system or SQLite failed to read or write
+    busy = 8,               // the resource is locked by someone else; retrying later may succeed
+    not_found = 9,          // a lookup found nothing
+    unsupported = 10,       // a protocol or format version this build does not speak
+    limit_exceeded = 11,    // a configured bound (size, count, time) was passed
     identity_conflict = 12, // a node id already bound to another owner: a copied file
 };
 

@@ -117,8 +117,7 @@ void add_forget_owner(CLI::App& app, Command& run_command) {
     auto* cmd = app.add_subcommand(
         "forget-owner", "let a node whose key pair was replaced start on its file again (the "
                         "file remembers the public key it ran with, to refuse copies)");
-    cmd->add_option("DB", o->db, "the node's SQLite file (its daemon must be stopped)")
-        ->required();
+    cmd->add_option("DB", o->db, "the node's SQLite file (its daemon must be stopped)")->required();
     cmd->footer("Example:\n"
                 "  peerlite forget-owner beta.db   # after giving beta a new key pair\n"
                 "Never the way to start a node on a copied file: the copy would keep the\n"

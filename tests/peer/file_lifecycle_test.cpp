@@ -121,6 +121,36 @@ struct Pair {
     }
 };
 
+// Writes k1 on a and lets it reach b, backs a up, then writes k2 on a and k3 on b after the
+// backup and lets both arrive: returns the backup's path.
+std::string backup_then_write(Pair& p, Ledger& ledger) {
+    ledger.put(p.a, "items", "k1", "in the backup");
+    REQUIRE(Mesh::eventually([&] { return p.both_hold(ledger, "items"); }, 20s));
+    auto backup = p.t.dir.file("a-backup.db");
+    p.a.exec("VACUUM INTO '" + backup + "'");
+    ledger.put(p.a, "items", "k2", "written on a after the backup");
+    ledger.put(p.b, "items", "k3", "written on b after the backup");
+    REQUIRE(Mesh::eventually([&] { return p.both_hold(ledger, "items"); }, 20s));
+    return backup;
+}
+
+// Restores `backup` into `into` through SQLite's backup API, waiting out a daemon's lock.
+void restore(PlainDb& into, const std::string& backup) {
+    PlainDb source(backup);
+    auto* copy = sqlite3_backup_init(into.get(), "main", source.get(), "main");
+    REQUIRE(copy != nullptr);
+    int rc = SQLITE_OK;
+    for (int attempt = 0; attempt < 500; ++attempt) {
+        rc = sqlite3_backup_step(copy, -1);
+        if (rc != SQLITE_BUSY && rc != SQLITE_LOCKED) {
+            break;
+        }
+        sqlite3_sleep(10);
+    }
+    CHECK(rc == SQLITE_DONE);
+    CHECK(sqlite3_backup_finish(copy) == SQLITE_OK);
+}
+
 } // namespace
 
 TEST_CASE("a table rebuilt the 12-step way, or dropped and created again in one transaction, "
@@ -275,23 +305,11 @@ TEST_CASE("a file restored from a backup while its daemon was down gets back eve
           "after the backup, its own included") {
     Pair p;
     Ledger ledger;
-    ledger.put(p.a, "items", "k1", "in the backup");
-    REQUIRE(Mesh::eventually([&] { return p.both_hold(ledger, "items"); }, 20s));
-    auto backup = p.t.dir.file("a-backup.db");
-    p.a.exec("VACUUM INTO '" + backup + "'");
-    ledger.put(p.a, "items", "k2", "written on a after the backup");
-    ledger.put(p.b, "items", "k3", "written on b after the backup");
-    REQUIRE(Mesh::eventually([&] { return p.both_hold(ledger, "items"); }, 20s));
+    auto backup = backup_then_write(p, ledger);
 
     // The documented procedure: stop the daemon, restore with SQLite's backup API.
     REQUIRE(p.da->stop() == 0);
-    {
-        PlainDb source(backup);
-        auto* copy = sqlite3_backup_init(p.a.get(), "main", source.get(), "main");
-        REQUIRE(copy != nullptr);
-        CHECK(sqlite3_backup_step(copy, -1) == SQLITE_DONE);
-        CHECK(sqlite3_backup_finish(copy) == SQLITE_OK);
-    }
+    restore(p.a, backup);
     REQUIRE(p.a.scalar("SELECT count(*) FROM items") == 1);
     ledger.put(p.a, "items", "k4", "written on a after the restore, before the restart");
     p.da->restart();
@@ -363,29 +381,9 @@ TEST_CASE("a live restore through the backup API, while the daemon runs, is dete
           "opens the file again and gets back every write made after the backup") {
     Pair p;
     Ledger ledger;
-    ledger.put(p.a, "items", "k1", "in the backup");
-    REQUIRE(Mesh::eventually([&] { return p.both_hold(ledger, "items"); }, 20s));
-    auto backup = p.t.dir.file("a-backup.db");
-    p.a.exec("VACUUM INTO '" + backup + "'");
-    ledger.put(p.a, "items", "k2", "written on a after the backup");
-    ledger.put(p.b, "items", "k3", "written on b after the backup");
-    REQUIRE(Mesh::eventually([&] { return p.both_hold(ledger, "items"); }, 20s));
+    auto backup = backup_then_write(p, ledger);
 
-    { // what the sqlite3 shell's .restore does, beside the running daemon
-        PlainDb source(backup);
-        auto* copy = sqlite3_backup_init(p.a.get(), "main", source.get(), "main");
-        REQUIRE(copy != nullptr);
-        int rc = SQLITE_OK;
-        for (int attempt = 0; attempt < 500; ++attempt) {
-            rc = sqlite3_backup_step(copy, -1);
-            if (rc != SQLITE_BUSY && rc != SQLITE_LOCKED) {
-                break;
-            }
-            sqlite3_sleep(10);
-        }
-        CHECK(rc == SQLITE_DONE);
-        CHECK(sqlite3_backup_finish(copy) == SQLITE_OK);
-    }
+    restore(p.a, backup); // what the sqlite3 shell's .restore does, beside the running daemon
     ledger.put(p.a, "items", "k4", "written on a after the restore");
     CHECK(Mesh::eventually([&] { return p.both_hold(ledger, "items"); }, 20s));
     INFO(p.da->log());

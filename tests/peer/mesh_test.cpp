@@ -232,8 +232,9 @@ TEST_CASE("a forged counter total under a real stamp is found by content digests
                            {life, real->life_stamp},
                            {{"name", {life, *name.written, crdt::Value::text("x"), {}}}},
                            {{"qty", {life, contribution.stamp, 2}}}});
-    attacker.send(zmq::buffer(transport::encode(transport::Message{forged_id, transport::Push{forged}})),
-                  zmq::send_flags::none);
+    attacker.send(
+        zmq::buffer(transport::encode(transport::Message{forged_id, transport::Push{forged}})),
+        zmq::send_flags::none);
     REQUIRE(Mesh::eventually(
         [&] { return mesh.db(1).scalar("SELECT count(*) FROM items WHERE qty = 2") == 1; }, 10s));
 
@@ -241,7 +242,8 @@ TEST_CASE("a forged counter total under a real stamp is found by content digests
     REQUIRE(mesh.converged());
     CHECK(mesh.db(0).scalar("SELECT qty FROM items WHERE id = 'k'") == 5);
     CHECK(mesh.db(1).scalar("SELECT qty FROM items WHERE id = 'k'") == 5);
-    auto started = mesh.node(0).counters().repairs_started + mesh.node(1).counters().repairs_started;
+    auto started =
+        mesh.node(0).counters().repairs_started + mesh.node(1).counters().repairs_started;
     CHECK(started >= 1);
     CHECK(mesh.node(1).counters().column_changes_repaired >= 1);
 }
@@ -259,15 +261,15 @@ TEST_CASE("a forged claim covering all of a node's versions is refused, and that
     zmq::context_t context;
     auto attacker = trusted_attacker(context, mesh, 0, *keys);
     store::ChangeSet forged;
-    forged.covers.add(mesh.node(1).id(), crdt::ClockRange{crdt::Hlc::from_raw(1),
-                                                          crdt::Hlc::from_raw(UINT64_MAX)});
+    forged.covers.add(mesh.node(1).id(),
+                      crdt::ClockRange{crdt::Hlc::from_raw(1), crdt::Hlc::from_raw(UINT64_MAX)});
     attacker.send(
         zmq::buffer(transport::encode(transport::Message{attacker_id, transport::Push{forged}})),
         zmq::send_flags::none);
     REQUIRE(Mesh::eventually(
         [&] { return mesh.node(0).counters().rejected_by_reason["clock_drift"] >= 1; }, 10s));
-    CHECK_FALSE(mesh.node(0).versions().contains(mesh.node(1).id(),
-                                                 crdt::Hlc::from_raw(UINT64_MAX)));
+    CHECK_FALSE(
+        mesh.node(0).versions().contains(mesh.node(1).id(), crdt::Hlc::from_raw(UINT64_MAX)));
     mesh.db(1).exec("INSERT INTO items VALUES ('after', 'written after the forged claim', 1)");
     CHECK(Mesh::eventually([&] { return count_rows(mesh.db(0)) == 1; }, 10s));
 }

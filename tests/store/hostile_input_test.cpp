@@ -79,12 +79,12 @@ TEST_CASE("a claim of coverage past any acceptable clock is refused whole, and c
     // versions made its later writes reach no node.
     Replica r;
     auto everything = valid_set(now_hlc());
-    everything.covers.add(peer(), crdt::ClockRange{crdt::Hlc::from_raw(1),
-                                                   crdt::Hlc::from_raw(UINT64_MAX)});
+    everything.covers.add(
+        peer(), crdt::ClockRange{crdt::Hlc::from_raw(1), crdt::Hlc::from_raw(UINT64_MAX)});
     require_refused(r, everything, Code::clock_drift, "claim of coverage");
     store::ChangeSet empty_claim;
-    empty_claim.covers.add(peer(), crdt::ClockRange{crdt::Hlc::from_raw(1),
-                                                    crdt::Hlc::from_raw(UINT64_MAX)});
+    empty_claim.covers.add(
+        peer(), crdt::ClockRange{crdt::Hlc::from_raw(1), crdt::Hlc::from_raw(UINT64_MAX)});
     require_refused(r, empty_claim, Code::clock_drift, peer().to_string());
     // A claim within the bound still counts.
     auto honest = valid_set(now_hlc());

@@ -210,8 +210,7 @@ TEST_CASE("a renamed table is followed: it syncs both ways under its name on the
     CHECK(p.sa->held_back()->empty());
     CHECK(p.sb->held_back()->empty());
     const std::vector<std::string> both{"'a-side'|'written renamed'",
-                                        "'between'|'written before peerlite noticed'",
-                                        "'k'|'two'"};
+                                        "'between'|'written before peerlite noticed'", "'k'|'two'"};
     CHECK(dump(p.a_path, "t_new") == both);
     CHECK(dump(p.b_path, "t") == both);
 
@@ -226,8 +225,8 @@ TEST_CASE("a renamed table is followed: it syncs both ways under its name on the
     CHECK(p.a.scalar("SELECT count(*) FROM _peerlite_names") == 0);
     sync(*p.sa, *p.sb);
     sync(*p.sb, *p.sa);
-    CHECK(dump(p.b_path, "t") == std::vector<std::string>{"'a-side'|'written renamed'",
-                                                           "'k'|'two'"});
+    CHECK(dump(p.b_path, "t") ==
+          std::vector<std::string>{"'a-side'|'written renamed'", "'k'|'two'"});
     CHECK(dump(p.a_path, "t") == dump(p.b_path, "t"));
     CHECK(p.sa->versions() == p.sb->versions());
     require_digests_consistent(*p.sa);
@@ -317,8 +316,7 @@ TEST_CASE("a table taken out of sync keeps serving what it synced: a third node 
                      "'trigger' OR name GLOB '_peerlite_*_t' OR name GLOB '_peerlite_rows_t_*'") ==
           0);
     CHECK(p.b.scalar("SELECT count(*) FROM _peerlite_columns WHERE tbl = 't'") == 0);
-    CHECK(dump(p.b_path, "t") ==
-          std::vector<std::string>{"'k2'|'z'|7", "'k3'|'from b'|0"});
+    CHECK(dump(p.b_path, "t") == std::vector<std::string>{"'k2'|'z'|7", "'k3'|'from b'|0"});
     auto again = p.sb->untrack_table("t");
     CHECK(again.status().code() == Code::not_found);
 
