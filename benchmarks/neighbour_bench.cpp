@@ -16,12 +16,14 @@
 // refused transactions per 10,000 and the app's transaction rate.
 //
 // Usage: neighbour_bench [--transactions N]   (default 10000)
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
 #include <string>
 #include <thread>
+#include <vector>
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
@@ -43,6 +45,19 @@ struct AppRun {
     int transactions = 0;
     int refused = 0; // SQLITE_BUSY at any step
     double seconds = 0;
+    std::vector<double> took_ms; // each transaction, busy-handler waits included
+    double longest_ms() const {
+        return took_ms.empty() ? 0 : *std::max_element(took_ms.begin(), took_ms.end());
+    }
+    double p99_ms() const {
+        if (took_ms.empty()) {
+            return 0;
+        }
+        auto sorted = took_ms;
+        auto at = sorted.begin() + static_cast<std::ptrdiff_t>(sorted.size() * 99 / 100);
+        std::nth_element(sorted.begin(), at, sorted.end());
+        return *at;
+    }
     double per_10k() const { return transactions ? 10000.0 * refused / transactions : 0; }
     double rate() const { return seconds > 0 ? transactions / seconds : 0; }
 };
@@ -75,6 +90,7 @@ AppRun run_app(const std::string& path, int n, const char* begin = "BEGIN") {
     for (int i = 0; i < n; ++i) {
         int id = 1 + (i * 7919) % kAppRows;
         std::int64_t qty = 0;
+        auto began = Clock::now();
         bool ok =
             step_once(db, begin) == SQLITE_DONE &&
             step_once(db, "SELECT qty FROM items WHERE id = ?1", id, &qty) == SQLITE_DONE &&
@@ -92,6 +108,7 @@ AppRun run_app(const std::string& path, int n, const char* begin = "BEGIN") {
             sqlite3_exec(db, "ROLLBACK", nullptr, nullptr, nullptr);
         }
         ++run.transactions;
+        run.took_ms.push_back(seconds_since(began) * 1000);
     }
     run.seconds = seconds_since(start);
     sqlite3_close(db);
@@ -208,6 +225,18 @@ int main(int argc, char** argv) {
     print_row("1i. as 1, the app using BEGIN IMMEDIATE", alone_immediate, local_immediate);
     print_row("2i. as 2, the app using BEGIN IMMEDIATE", beside_writer_immediate,
               beside_daemon_immediate);
+    std::printf("\nlongest and 99th-percentile app transaction, ms (waits for the write lock "
+                "included): baseline / peerlite\n");
+    const std::pair<const char*, std::pair<const AppRun*, const AppRun*>> runs[] = {
+        {"1. local writes only", {&alone, &local}},
+        {"2. ~500 rows/s arriving", {&beside_writer, &beside_daemon}},
+        {"1i. as 1, BEGIN IMMEDIATE", {&alone_immediate, &local_immediate}},
+        {"2i. as 2, BEGIN IMMEDIATE", {&beside_writer_immediate, &beside_daemon_immediate}}};
+    for (const auto& [what, pair] : runs) {
+        std::printf("  %-44s longest %7.1f / %7.1f   p99 %6.2f / %6.2f\n", what,
+                    pair.first->longest_ms(), pair.second->longest_ms(), pair.first->p99_ms(),
+                    pair.second->p99_ms());
+    }
     std::printf("  remote rows written %d (peerlite run), all arrived: %s; daemon exits %d / %d\n",
                 remote_written, arrived ? "yes" : "NO", exit_a, exit_b);
     std::filesystem::remove_all(dir);

@@ -152,6 +152,7 @@ struct Node::Impl {
     Clock::time_point reject_window{};
     int rejects_logged = 0;
     std::uint64_t rejects_unlogged = 0;
+    Clock::time_point last_local_commit; // seen through data_version
     Clock::time_point started, next_checkpoint, next_anti_entropy, next_probe, next_gossip,
         next_publish;
 
@@ -329,6 +330,15 @@ void Node::Impl::loop() {
         if (now >= next_publish) {
             next_publish = now + std::chrono::milliseconds(20);
             publish();
+        }
+    }
+    if (store->picked_up_rows() > 0) {
+        // Not needed for safety (the journal re-issues them after a restart), but a clean
+        // stop leaves a file that holds everything.
+        if (auto written = store->capture(); !written) {
+            spdlog::warn("[{}] could not write picked-up changes at stop (they are written at "
+                         "the next start): {}",
+                         log_name, written.status().to_string());
         }
     }
     publish();
@@ -673,7 +683,7 @@ void Node::Impl::pulled(const crdt::NodeId& from, const transport::SyncResponse&
         retries.erase(from); // a whole session applied: the backoff starts over
         // Both sides now hold the same versions: whatever content still differs, the
         // vectors cannot show. Compare digests (docs/design/digests.md).
-        if (response.sender_has == store->versions()) {
+        if (response.sender_has == store->versions() && store->picked_up_rows() == 0) {
             if (auto mine = store->digests(false)) {
                 send_digests(from, std::move(*mine));
             } else {
@@ -694,7 +704,8 @@ void Node::Impl::send_digests(const crdt::NodeId& to, std::vector<store::TableDi
 // differ, then a repair of the buckets that differ. Compared only when both hold the
 // same versions (a change on its way is not divergence) and the same table schema.
 void Node::Impl::compare_digests(const crdt::NodeId& from, const transport::Digests& theirs) {
-    if (theirs.at != store->versions()) {
+    // The stored digests leave out writes picked up and not yet written into the file.
+    if (theirs.at != store->versions() || store->picked_up_rows() > 0) {
         return;
     }
     bool with_buckets = std::any_of(theirs.tables.begin(), theirs.tables.end(),
@@ -881,6 +892,17 @@ void Node::Impl::push(const crdt::VersionVector& all_gained, const crdt::NodeId&
     store::ReadCursor cursor;
     std::vector<store::ChangeSet> parts;
     auto budget = part_budget(gained);
+    // Fresh local writes come from memory, sparing the app a write to its file.
+    if (auto picked = store->read_picked_up(gained, cursor, options.max_rows_per_message, budget);
+        picked && *picked) {
+        parts.push_back(std::move(**picked));
+    } else {
+        if (!picked) {
+            spdlog::warn("[{}] cannot read picked-up changes: {}", log_name,
+                         picked.status().to_string());
+        }
+        cursor = store::ReadCursor{};
+    }
     while (!cursor.done) {
         auto part = store->read_changes(gained, cursor, options.max_rows_per_message, budget);
         if (!part) {
@@ -935,8 +957,23 @@ void Node::Impl::serve_sync(const crdt::NodeId& from, const transport::SyncReque
     }
     auto& session = it->second;
     session.last_used = now;
-    auto part = store->read_changes(session.wanted, session.cursor, options.max_rows_per_message,
-                                    part_budget(session.wanted));
+    // A session asking only for the newest local writes (it crossed their push) is
+    // answered from memory, in one part, without a write to the file.
+    std::optional<Result<store::ChangeSet>> picked;
+    if (session.cursor.after_clock < 0 && session.cursor.table == 0 && !session.cursor.done) {
+        auto from_memory = store->read_picked_up(session.wanted, session.cursor,
+                                                 options.max_rows_per_message,
+                                                 part_budget(session.wanted));
+        if (from_memory && *from_memory) {
+            picked.emplace(std::move(**from_memory));
+        } else {
+            session.cursor = store::ReadCursor{};
+        }
+    }
+    auto part = picked ? std::move(*picked)
+                       : store->read_changes(session.wanted, session.cursor,
+                                             options.max_rows_per_message,
+                                             part_budget(session.wanted));
     if (part) {
         // Rows no message can carry stay here: the claim must not cover them.
         session.wanted = session.wanted.minus(refuse_oversized(session.cursor));
@@ -1090,9 +1127,21 @@ crdt::VersionVector Node::Impl::servable() const {
 void Node::Impl::tick(Clock::time_point now) {
     // Local commits by any connection change data_version: capture and push them.
     auto version = store->data_version();
-    if (version && *version != data_version) {
-        data_version = *version;
-        auto captured = store->capture();
+    // Written into the file only once the app is quiet: see NodeOptions::write_idle.
+    bool write_now = store->picked_up_rows() > 0 &&
+                     (now - last_local_commit >= options.write_idle ||
+                      store->picked_up_rows() >= options.store.max_picked_up_rows);
+    if ((version && *version != data_version) || write_now) {
+        if (version && *version != data_version) {
+            last_local_commit = now;
+        }
+        data_version = version ? *version : data_version;
+        auto captured = write_now || options.write_idle.count() == 0 ? store->capture()
+                                                                     : store->pick_up();
+        if (!captured && !write_now && options.write_idle.count() > 0) {
+            // A pick-up that could not be journaled is written at once instead.
+            captured = store->capture();
+        }
         if (!captured) {
             // Once per streak: it is tried again every turn until it works.
             if (capture_failures++ == 0) {

@@ -11,6 +11,7 @@ packages=(
   catch2
   libcli11-dev libtomlplusplus-dev libspdlog-dev libfmt-dev
   nlohmann-json3-dev libxxhash-dev
+  python3-django
 )
 
 missing=()

@@ -560,6 +560,11 @@ Result<ApplyStats> Store::Impl::apply_set(const ChangeSet& changes, Arrival arri
         return st;
     }
     ApplyStats total;
+    if (changes.rows.empty() && changes.covers.minus(s.versions).empty()) {
+        // Nothing new (an anti-entropy answer from a peer holding nothing we lack): no
+        // write transaction, so no commit to disturb an app's reads (docs/design/neighbour.md).
+        return total;
+    }
     auto batch = std::max<std::size_t>(1, s.options.apply_batch_rows);
     std::size_t next = 0;
     do {

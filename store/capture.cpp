@@ -11,20 +11,6 @@
 
 namespace peerlite::store {
 
-namespace {
-
-constexpr std::int64_t kLogBatch = 5000;
-
-struct LogEntry {
-    std::int64_t seq;
-    schema::LogOp op;
-    std::uint64_t columns; // bit i: value column i changed
-    std::chrono::milliseconds at;
-    std::vector<crdt::Value> key;
-    std::vector<crdt::Value> old_key; // set when an UPDATE changed the primary key
-};
-
-// The user row's value columns, or nothing if the row is gone.
 Result<std::optional<std::vector<crdt::Value>>> read_user_row(TableState& t,
                                                               const std::vector<crdt::Value>& key) {
     auto& stmt = t.user_select;
@@ -45,6 +31,19 @@ Result<std::optional<std::vector<crdt::Value>>> read_user_row(TableState& t,
     return std::optional(std::move(values));
 }
 
+namespace {
+
+constexpr std::int64_t kLogBatch = 5000;
+
+struct LogEntry {
+    std::int64_t seq;
+    schema::LogOp op;
+    std::uint64_t columns; // bit i: value column i changed
+    std::chrono::milliseconds at;
+    std::vector<crdt::Value> key;
+    std::vector<crdt::Value> old_key; // set when an UPDATE changed the primary key
+};
+
 // Writes the winner back into the user table after a local write lost under max/min, or
 // the sum after a counter refused a value.
 Status restore_cell(TableState& t, const std::vector<crdt::Value>& key, int column,
@@ -58,28 +57,35 @@ Status restore_cell(TableState& t, const std::vector<crdt::Value>& key, int colu
     return stmt.run("restoring a max/min winner or counter sum in '" + t.schema.name + "'");
 }
 
-class Capturer {
-public:
-    Capturer(Store::Impl& s, TableState& t) : s_(s), t_(t) {}
+using Restores = std::map<std::vector<crdt::Value>, std::map<int, crdt::Value>>;
 
-    // Undoes the local max/min writes that lost and the counter values refused. Deferred until
-    // every log entry is read: later entries read the row's values, and a re-insert read after an
-    // undo would otherwise take the undone life's winner into its new life (regression test in
-    // tests/store/capture_test.cpp).
-    Status finish() {
-        for (const auto& [key, columns] : restores_) {
-            for (const auto& [col, value] : columns) {
-                if (auto st = restore_cell(t_, key, col, value); !st.ok()) {
-                    return st;
-                }
+// Undoes the local max/min writes that lost and the counter values refused. Deferred until
+// every log entry is read: later entries read the row's values, and a re-insert read after an
+// undo would otherwise take the undone life's winner into its new life (regression test in
+// tests/store/capture_test.cpp).
+Status write_back(TableState& t, Restores& restores) {
+    for (const auto& [key, columns] : restores) {
+        for (const auto& [col, value] : columns) {
+            if (auto st = restore_cell(t, key, col, value); !st.ok()) {
+                return st;
             }
         }
-        restores_.clear();
-        return Status::success();
     }
+    restores.clear();
+    return Status::success();
+}
+
+// Turns log entries into stamped changes in row records: in the file (`picked` null), or
+// into records kept in memory (a pick-up, docs/design/neighbour.md), read from there first.
+class Capturer {
+public:
+    Capturer(Store::Impl& s, TableState& t, PickedUp::Table* picked)
+        : s_(s), t_(t), picked_(picked), restores_(picked ? picked->restores : own_restores_) {}
+
+    Status finish() { return picked_ ? Status::success() : write_back(t_, restores_); }
 
     Status entry(const LogEntry& e, CaptureStats& stats) {
-        auto record = s_.load_record(t_, e.key);
+        auto record = load(e.key);
         if (!record) {
             return record.status();
         }
@@ -89,13 +95,13 @@ public:
             if (!r.life.life.exists()) {
                 return Status::success();
             }
-            Store::Impl::before_change(t_, e.key, r);
+            touch(e.key, r);
             r.life = crdt::RowWrite{r.life.life.deleted(), stamp};
             r.cells.clear(); // writes to a dead life never show again
             r.counters.clear();
             restores_.erase(e.key);
             ++stats.column_changes;
-            return s_.save_record(t_, e.key, r);
+            return save(e.key, std::move(r));
         }
         auto row = read_user_row(t_, e.key);
         if (!row) {
@@ -104,7 +110,7 @@ public:
         if (!row->has_value()) {
             return Status::success(); // deleted again before pickup: a later entry says so
         }
-        Store::Impl::before_change(t_, e.key, r);
+        touch(e.key, r);
         auto columns = e.columns;
         bool new_life = !r.life.life.exists();
         if (new_life) {
@@ -125,10 +131,33 @@ public:
                 return st;
             }
         }
-        return s_.save_record(t_, e.key, r);
+        return save(e.key, std::move(r));
     }
 
 private:
+    Result<RowRecord> load(const std::vector<crdt::Value>& key) {
+        if (picked_) {
+            if (auto it = picked_->rows.find(key); it != picked_->rows.end()) {
+                return it->second;
+            }
+        }
+        return s_.load_record(t_, key);
+    }
+    // Records picked up get their stored hash when they are written (flush_picked_up).
+    void touch(const std::vector<crdt::Value>& key, RowRecord& r) {
+        if (!picked_) {
+            Store::Impl::before_change(t_, key, r);
+        }
+    }
+    Status save(const std::vector<crdt::Value>& key, RowRecord r) {
+        if (!picked_) {
+            return s_.save_record(t_, key, r);
+        }
+        picked_->rows.insert_or_assign(key, std::move(r));
+        s_.picked.touched.emplace(t_.schema.name, key);
+        return Status::success();
+    }
+
     Status column(RowRecord& r, const std::vector<crdt::Value>& key, int col,
                   const crdt::Value& value, const crdt::Stamp& stamp, bool new_life,
                   CaptureStats& stats) {
@@ -246,8 +275,11 @@ private:
 
     Store::Impl& s_;
     TableState& t_;
-    // Per row key, per column: the winner to write back once the log is read.
-    std::map<std::vector<crdt::Value>, std::map<int, crdt::Value>> restores_;
+    PickedUp::Table* picked_;
+    // Per row key, per column: the winner to write back once the log is read (kept with
+    // the picked-up records until they are written, when picking up).
+    Restores own_restores_;
+    Restores& restores_;
 };
 
 // Log rows with op 4 hold a whole transaction's writes from a Writer (writer.cpp):
@@ -293,10 +325,12 @@ Status expand_batch(std::string_view bytes, const LogEntry& row, int nkeys,
     return in.at_end() ? Status::success() : Status(Code::corruption, "trailing bytes in batch");
 }
 
-Result<std::vector<LogEntry>> read_log(TableState& t) {
+// Up to kLogBatch log entries after `after`, in order.
+Result<std::vector<LogEntry>> read_log(TableState& t, std::int64_t after = -1) {
     auto& stmt = t.log_select;
     sql::Reset reset(stmt);
     stmt.bind_int(1, kLogBatch);
+    stmt.bind_int(2, after);
     std::vector<LogEntry> out;
     int rc;
     while ((rc = stmt.step()) == SQLITE_ROW) {
@@ -334,11 +368,281 @@ Result<std::vector<LogEntry>> read_log(TableState& t) {
 
 } // namespace
 
+namespace {
+
+// Picks up the entries of `t` after p.through while the picked-up rows stay under
+// `max_rows` (checked between batches).
+Status pick_up_table(Store::Impl& s, TableState& t, PickedUp::Table& p, std::size_t max_rows,
+                     CaptureStats& stats) {
+    Capturer capturer(s, t, &p);
+    for (;;) {
+        if (p.rows.size() >= max_rows) {
+            return Status::success();
+        }
+        auto entries = read_log(t, p.through);
+        if (!entries) {
+            return entries.status();
+        }
+        if (entries->empty()) {
+            return Status::success();
+        }
+        for (auto& e : *entries) {
+            if (!e.old_key.empty()) {
+                LogEntry removed{e.seq, schema::LogOp::remove, 0, e.at, e.old_key, {}};
+                if (auto st = capturer.entry(removed, stats); !st.ok()) {
+                    return st;
+                }
+                e.op = schema::LogOp::insert;
+            }
+            if (auto st = capturer.entry(e, stats); !st.ok()) {
+                return st;
+            }
+            p.through = e.seq;
+        }
+        stats.log_entries += entries->size();
+    }
+}
+
+} // namespace
+
+namespace {
+
+// A picked-up record as a row change, whole, in the file's names (for the journal: LWW
+// cells carry no value, as in the record).
+RowChange record_change(const TableState& t, const std::vector<crdt::Value>& key,
+                        const RowRecord& r) {
+    RowChange out;
+    out.table = t.schema.name;
+    out.key = key;
+    out.life = r.life;
+    for (const auto& c : r.cells) {
+        out.cells.push_back({t.schema.values[static_cast<std::size_t>(c.column)].name, c.write});
+    }
+    for (const auto& c : r.counters) {
+        out.counters.push_back(
+            {t.schema.values[static_cast<std::size_t>(c.column)].name, c.write});
+    }
+    return out;
+}
+
+} // namespace
+
+Result<CaptureStats> Store::Impl::pick_up_round(bool journal_round) {
+    CaptureStats stats;
+    PickupJournal::Round round;
+    auto start = clock.last();
+    picked.touched.clear();
+    for (auto& [name, t] : tables) {
+        auto& p = picked.tables[name];
+        auto st = pick_up_table(*this, t, p, options.max_picked_up_rows, stats);
+        if (!st.ok()) {
+            return st;
+        }
+        if (p.through < 0) {
+            picked.tables.erase(name);
+            continue;
+        }
+        round.through.emplace_back(name, p.through);
+    }
+    if (stats.log_entries == 0) {
+        return stats;
+    }
+    if (clock.last() != start) {
+        // Every own clock this covers, from the last one covered: those never issued (the
+        // clock jumped over them, e.g. past a received change) are held vacuously.
+        auto from = std::min(start.raw(), versions.of(self).highest().raw()) + 1;
+        picked.issued.add(crdt::ClockRange{crdt::Hlc::from_raw(from), clock.last()});
+        cover_own_clocks();
+    }
+    picked.rows = 0;
+    for (const auto& [name, p] : picked.tables) {
+        picked.rows += p.rows.size();
+    }
+    if (journal_round) {
+        // Before anything picked up here is pushed: a restart takes these records back.
+        if (!journal) {
+            return Status(Code::io_error, "no pick-up journal");
+        }
+        ChangeSet rows, write_backs;
+        for (const auto& [name, key] : picked.touched) {
+            auto& p = picked.tables[name];
+            const auto& t = *table(name);
+            if (auto it = p.rows.find(key); it != p.rows.end()) {
+                rows.rows.push_back(record_change(t, key, it->second));
+            }
+            RowChange back; // the row's write-backs now, none included
+            back.table = name;
+            back.key = key;
+            back.life = {{}, {clock.last(), self}};
+            if (auto it = p.restores.find(key); it != p.restores.end()) {
+                for (const auto& [col, value] : it->second) {
+                    back.cells.push_back({t.schema.values[static_cast<std::size_t>(col)].name,
+                                          {{}, {clock.last(), self}, value, {}}});
+                }
+            }
+            write_backs.rows.push_back(std::move(back));
+        }
+        round.end_clock = clock.last().raw();
+        round.rows = encode(rows);
+        round.write_backs = encode(write_backs);
+        if (auto st = journal->append(round); !st.ok()) {
+            return st;
+        }
+        journal_dirty = true;
+    }
+    return stats;
+}
+
+Status Store::Impl::replay_journal() {
+    journal_replayed = true;
+    auto rounds = std::exchange(replay_rounds, {});
+    auto limits = PickupJournal::decode_limits();
+    for (const auto& round : rounds) {
+        auto before = clock.last();
+        for (const auto& [name, through] : round.through) {
+            if (table(name) != nullptr) {
+                picked.tables[name].through = through;
+            }
+        }
+        auto rows = decode(round.rows, limits);
+        auto write_backs = decode(round.write_backs, limits);
+        if (!rows || !write_backs) {
+            return Status(Code::corruption, path + ".peerlite.journal: " +
+                                                (rows ? write_backs : rows).status().message());
+        }
+        for (const auto& change : rows->rows) {
+            auto* t = table(change.table);
+            if (t == nullptr) {
+                continue; // the table went while the node was down
+            }
+            auto r = record_from_change(change, [&](std::string_view name) {
+                auto col = t->schema.value_index(name);
+                return col < 0 ? std::nullopt
+                               : std::optional<ColumnRef>(ColumnRef{
+                                     col, t->schema.values[static_cast<std::size_t>(col)].rule});
+            });
+            picked.tables[change.table].rows.insert_or_assign(change.key, std::move(r));
+        }
+        for (const auto& back : write_backs->rows) {
+            auto* t = table(back.table);
+            if (t == nullptr) {
+                continue;
+            }
+            auto& restores = picked.tables[back.table].restores;
+            restores.erase(back.key);
+            for (const auto& c : back.cells) {
+                if (auto col = t->schema.value_index(c.column); col >= 0) {
+                    restores[back.key][col] = c.write.value;
+                }
+            }
+        }
+        clock.restore(crdt::Hlc::from_raw(round.end_clock));
+        if (clock.last() != before) {
+            auto from = std::min(before.raw(), versions.of(self).highest().raw()) + 1;
+            picked.issued.add(crdt::ClockRange{crdt::Hlc::from_raw(from), clock.last()});
+            cover_own_clocks();
+        }
+    }
+    picked.rows = 0;
+    for (auto it = picked.tables.begin(); it != picked.tables.end();) {
+        picked.rows += it->second.rows.size();
+        it = it->second.through < 0 ? picked.tables.erase(it) : std::next(it);
+    }
+    return Status::success();
+}
+
+namespace {
+
+// Writes the picked-up records into the caller's transaction and drops them from memory
+// (a failed transaction takes them back from the journal: begin_write()).
+Status write_picked_rows(Store::Impl& s) {
+    for (auto& [name, p] : s.picked.tables) {
+        auto* t = s.table(name);
+        if (t == nullptr) {
+            return Status(Code::schema_mismatch, "table '" + name +
+                                                     "' went away with writes picked up from "
+                                                     "it not yet written");
+        }
+        for (const auto& [key, r] : p.rows) {
+            auto stored = s.load_record(*t, key);
+            if (!stored) {
+                return stored.status();
+            }
+            Store::Impl::before_change(*t, key, *stored);
+            auto out = r;
+            out.stored = stored->stored;
+            out.hash = stored->hash;
+            if (auto st = s.save_record(*t, key, out); !st.ok()) {
+                return st;
+            }
+        }
+        p.rows.clear();
+    }
+    s.picked.rows = 0;
+    s.picked_consumed = true;
+    return Status::success();
+}
+
+} // namespace
+
+Status Store::Impl::flush_picked_up() {
+    // Everything logged after what was picked up joins it first: a later write to a row
+    // cancels a write-back owed to it (as in one capture). In batches, so a long log does
+    // not all sit in memory.
+    CaptureStats more;
+    for (;;) {
+        if (auto st = write_picked_rows(*this); !st.ok()) {
+            return st;
+        }
+        auto before = more.log_entries;
+        for (auto& [name, t] : tables) {
+            auto& p = picked.tables[name];
+            if (auto st = pick_up_table(*this, t, p, kLogBatch, more); !st.ok()) {
+                return st;
+            }
+        }
+        if (more.log_entries == before) {
+            break;
+        }
+    }
+    picked.touched.clear();
+    for (auto& [name, p] : picked.tables) {
+        auto* t = table(name);
+        if (t == nullptr || p.through < 0) {
+            continue;
+        }
+        if (auto st = write_back(*t, p.restores); !st.ok()) {
+            return st;
+        }
+        t->log_delete.bind_int(1, p.through);
+        if (auto st = t->log_delete.run("clearing the capture log of '" + name + "'"); !st.ok()) {
+            return st;
+        }
+    }
+    picked_flushed = true;
+    return Status::success();
+}
+
 Result<CaptureStats> Store::Impl::capture_locked() {
     CaptureStats stats;
+    if (!journal_replayed) {
+        if (auto st = replay_journal(); !st.ok()) {
+            return st;
+        }
+    }
+    if (!picked.empty() && !picked_flushed) {
+        auto before = clock.last();
+        if (auto st = flush_picked_up(); !st.ok()) {
+            return st;
+        }
+        if (clock.last() != before) {
+            cover_own_clocks();
+        }
+        return stats;
+    }
     auto before = clock.last();
     for (auto& [name, t] : tables) {
-        Capturer capturer(*this, t);
+        Capturer capturer(*this, t, nullptr);
         for (;;) {
             auto entries = read_log(t);
             if (!entries) {
@@ -383,6 +687,7 @@ Result<bool> Store::Impl::log_pending() {
     for (auto& [name, t] : tables) {
         sql::Reset reset(t.log_select);
         t.log_select.bind_int(1, 1);
+        t.log_select.bind_int(2, -1);
         int rc = t.log_select.step();
         if (rc == SQLITE_ROW) {
             return true;
@@ -407,6 +712,36 @@ Result<std::optional<sql::Transaction>> Store::Impl::read_if_all_stamped() {
         return std::optional<sql::Transaction>(); // the read transaction rolls back here
     }
     return std::optional<sql::Transaction>(std::move(*look));
+}
+
+Result<CaptureStats> Store::pick_up() {
+    auto& s = *impl_;
+    s.take_back_picked();
+    if (auto st = refresh_schema(); !st.ok()) {
+        return st;
+    }
+    auto held = s.hold_journal(); // from before the snapshot to the round's append
+    auto look = sql::Transaction::begin_read(s.db.get());
+    if (!look) {
+        return look.status();
+    }
+    if (!s.journal_replayed) {
+        if (auto st = s.replay_journal(); !st.ok()) {
+            return st;
+        }
+    }
+    auto stats = s.pick_up_round(true);
+    if (!stats) {
+        return stats.status();
+    }
+    if (auto st = s.commit(*look); !st.ok()) {
+        return st;
+    }
+    return stats;
+}
+
+std::size_t Store::picked_up_rows() const {
+    return impl_->picked.rows;
 }
 
 std::vector<CaptureWarning> Store::take_capture_warnings() {
@@ -437,7 +772,7 @@ Result<CaptureStats> Store::capture() {
     if (!stats) {
         return stats.status();
     }
-    if (stats->log_entries == 0) {
+    if (stats->log_entries == 0 && !s.picked_flushed) {
         return stats; // nothing to commit; the transaction rolls back harmlessly
     }
     if (auto st = s.persist_progress(); !st.ok()) {

@@ -153,6 +153,13 @@ Result<std::optional<RowRecord>> Inspector::Impl::record(const TableInfo& t,
     auto vmax = crdt::Hlc::from_raw(static_cast<std::uint64_t>(stmt->column_int(1)));
     auto r = decode_record(stmt->column_blob(0), vmax, nodes);
     if (!r) {
+        // Nodes met since the list was read (a long-lived Inspector beside a daemon).
+        if (auto st = nodes.load(db.get()); !st.ok()) {
+            return st;
+        }
+        r = decode_record(stmt->column_blob(0), vmax, nodes);
+    }
+    if (!r) {
         return Status(Code::corruption, "table '" + t.name + "', key " + format_key(key) + ": " +
                                             r.status().message());
     }

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -11,6 +12,7 @@
 #include "../schema/sqlite.hpp"
 #include "../schema/table_schema.hpp"
 #include "node_table.hpp"
+#include "pickup_journal.hpp"
 #include "row_record.hpp"
 
 namespace peerlite::store {
@@ -25,6 +27,8 @@ struct Inspector::Impl {
     std::map<std::string, schema::TableSchema> schemas;
     // Tables registered for sync whose definition cannot be read (dropped, renamed...).
     std::vector<Violation> broken;
+    // The daemon's pick-up journal while a PickUpHold lives.
+    std::optional<PickupJournal::View> held;
 
     // Reads identity, node list and table registry; call inside a ReadTx.
     Status load();

@@ -59,7 +59,7 @@ Status begin_stamped(Store::Impl& s, std::optional<sql::Transaction>& tx) {
     if (!captured) {
         return captured.status();
     }
-    if (captured->log_entries > 0) {
+    if (captured->log_entries > 0 || s.picked_flushed) {
         if (auto st = s.persist_progress(); !st.ok()) {
             return st;
         }
@@ -118,15 +118,25 @@ private:
     std::size_t max_rows_, max_bytes_, bytes_ = 0;
 };
 
+// Whether the user row joined to the scanned record exists, and its values.
+bool present(const TableState& t, const sql::Stmt& scan) {
+    return scan.column_int(static_cast<int>(t.schema.key.size()) + 2) != 0;
+}
+auto scanned_value(const TableState& t, const sql::Stmt& scan) {
+    auto first = static_cast<int>(t.schema.key.size()) + 3;
+    return [&scan, first](int column) { return scan.column(first + column); };
+}
+
 // The row change to send for one scanned record, or none when it holds nothing wanted.
 // A version travels whole: one write stamps the row's life and its cells with the same
 // clock, and the receiver covers that version once it has it. So every entry carrying a
 // sent stamp goes along, and the life (always sent, as context) brings the entries that
 // share its stamp.
-std::optional<RowChange> wanted_row(const TableState& t, const sql::Stmt& scan,
+// `present`: the user row exists; `value_at(i)` is its value column i.
+template <typename ValueAt>
+std::optional<RowChange> wanted_row(const TableState& t, const std::vector<crdt::Value>& key,
+                                    bool present, const ValueAt& value_at,
                                     const RowRecord& record, const Want& want) {
-    auto nkeys = static_cast<int>(t.schema.key.size());
-    bool present = scan.column_int(nkeys + 2) != 0;
     std::vector<crdt::Stamp> sent{record.life.stamp};
     bool any = want.stamp(record.life.stamp);
     for (const auto& c : record.cells) {
@@ -149,9 +159,7 @@ std::optional<RowChange> wanted_row(const TableState& t, const sql::Stmt& scan,
     };
     RowChange row; // in the names it has on the wire
     row.table = t.mesh_name;
-    for (int i = 0; i < nkeys; ++i) {
-        row.key.push_back(scan.column(i));
-    }
+    row.key = key;
     row.life = record.life;
     for (const auto& c : record.cells) {
         if (!is_sent(c.write.stamp)) {
@@ -159,8 +167,7 @@ std::optional<RowChange> wanted_row(const TableState& t, const sql::Stmt& scan,
         }
         auto w = c.write;
         if (!c.has_value) {
-            w.value = present && w.life == record.life.life ? scan.column(nkeys + 3 + c.column)
-                                                            : crdt::Value();
+            w.value = present && w.life == record.life.life ? value_at(c.column) : crdt::Value();
         }
         row.cells.push_back({t.mesh_columns[static_cast<std::size_t>(c.column)], w});
     }
@@ -211,7 +218,8 @@ Result<bool> scan_table(Store::Impl& s, TableState& t, const Want& want, ReadCur
             return row.status();
         }
         if (want.buckets == nullptr || (*want.buckets)[key_bucket(row->key)]) {
-            if (auto change = wanted_row(t, scan, row->record, want)) {
+            if (auto change = wanted_row(t, row->key, present(t, scan), scanned_value(t, scan),
+                                         row->record, want)) {
                 if (!page.take(std::move(*change))) {
                     return false;
                 }
@@ -306,6 +314,72 @@ Result<ChangeSet> Store::read_changes(const crdt::VersionVector& wanted, ReadCur
     return std::move(page.out);
 }
 
+Result<std::optional<ChangeSet>> Store::read_picked_up(const crdt::VersionVector& wanted,
+                                                       ReadCursor& cursor, std::size_t max_rows,
+                                                       std::size_t max_bytes) {
+    auto& s = *impl_;
+    using None = std::optional<ChangeSet>;
+    s.take_back_picked();
+    if (!s.journal_replayed) {
+        return None(); // a failed write took them: read_changes() writes them back first
+    }
+    auto only_picked = [&] {
+        if (s.picked.empty() || wanted.empty()) {
+            return false;
+        }
+        for (const auto& [origin, ranges] : wanted.origins()) {
+            if (origin != s.self || !ranges.minus(s.picked.issued).empty()) {
+                return false;
+            }
+        }
+        return true;
+    };
+    if (!only_picked()) {
+        return None();
+    }
+    if (auto st = refresh_schema(); !st.ok()) {
+        return st;
+    }
+    auto held = s.hold_journal(); // from before the snapshot to the round's append
+    auto look = sql::Transaction::begin_read(s.db.get());
+    if (!look) {
+        return look.status();
+    }
+    // Values are read from the user rows: every write visible in this snapshot must be
+    // picked up first, or a value would travel under an older write's stamp.
+    if (auto caught_up = s.pick_up_round(true); !caught_up) {
+        return caught_up.status();
+    }
+    if (!only_picked()) {
+        return None();
+    }
+    Page page(cursor, std::max<std::size_t>(1, max_rows), max_bytes);
+    for (auto& [name, p] : s.picked.tables) {
+        auto* t = s.table(name);
+        if (t == nullptr) {
+            return None();
+        }
+        for (const auto& [key, record] : p.rows) {
+            auto values = read_user_row(*t, key);
+            if (!values) {
+                return values.status();
+            }
+            auto value_at = [&](int column) {
+                return (**values)[static_cast<std::size_t>(column)];
+            };
+            auto change = wanted_row(*t, key, values->has_value(), value_at, record, Want{&wanted});
+            if (change && !page.take(std::move(*change))) {
+                return None(); // more than one change set: read_changes() writes them first
+            }
+        }
+    }
+    cursor.done = true;
+    if (auto st = s.commit(*look); !st.ok()) {
+        return st;
+    }
+    return None(std::move(page.out));
+}
+
 Result<ChangeSet> Store::read_buckets(const std::string& table,
                                       const std::vector<std::uint32_t>& buckets, ReadCursor& cursor,
                                       std::size_t max_rows, std::size_t max_bytes) {
@@ -374,7 +448,8 @@ Status Store::Impl::for_each_whole_row(TableState& t,
         if (!row) {
             return row.status();
         }
-        if (auto change = wanted_row(t, t.scan, row->record, Want{})) {
+        if (auto change = wanted_row(t, row->key, present(t, t.scan), scanned_value(t, t.scan),
+                                     row->record, Want{})) {
             if (auto st = take(std::move(*change)); !st.ok()) {
                 return st;
             }

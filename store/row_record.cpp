@@ -171,4 +171,28 @@ Result<RowRecord> decode_record(std::string_view bytes, crdt::Hlc vmax, const No
     return r;
 }
 
+RowRecord record_from_change(
+    const RowChange& change,
+    const std::function<std::optional<ColumnRef>(std::string_view)>& column) {
+    RowRecord r;
+    r.life = change.life;
+    for (const auto& c : change.cells) {
+        if (auto col = column(c.column)) {
+            r.cells.push_back(
+                {col->index, c.write, col->rule != crdt::MergeRule::last_writer_wins});
+        }
+    }
+    for (const auto& c : change.counters) {
+        if (auto col = column(c.column)) {
+            r.counters.push_back({col->index, c.write});
+        }
+    }
+    std::sort(r.cells.begin(), r.cells.end(),
+              [](const auto& a, const auto& b) { return a.column < b.column; });
+    std::sort(r.counters.begin(), r.counters.end(), [](const auto& a, const auto& b) {
+        return std::tie(a.column, a.write.stamp.node) < std::tie(b.column, b.write.stamp.node);
+    });
+    return r;
+}
+
 } // namespace peerlite::store

@@ -22,7 +22,10 @@
 #include <string_view>
 #include <vector>
 
+#include <functional>
+
 #include <peerlite/crdt/merge.hpp>
+#include <peerlite/store/change_set.hpp>
 
 #include "node_table.hpp"
 
@@ -55,6 +58,17 @@ struct RowRecord {
     // The greatest clock in the record: the index the change reader scans by.
     crdt::Hlc max_clock() const;
 };
+
+// A synced value column as a record refers to it.
+struct ColumnRef {
+    int index = 0;
+    crdt::MergeRule rule = crdt::MergeRule::last_writer_wins;
+};
+// The record a whole-row change describes (the pick-up journal's form), its columns
+// found by name through `column` (nothing: no longer synced, left out), sorted as stored.
+RowRecord record_from_change(
+    const RowChange& change,
+    const std::function<std::optional<ColumnRef>(std::string_view)>& column);
 
 // Encodes relative to record.max_clock(), which the caller stores as vmax.
 Result<std::string> encode_record(const RowRecord& record, NodeTable& nodes);

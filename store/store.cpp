@@ -187,10 +187,25 @@ void TableState::drop_digest_deltas() {
     digest_touched.clear();
 }
 
+void Store::Impl::take_back_picked() {
+    if (!picked_consumed) {
+        return;
+    }
+    // A transaction took the picked-up records and failed: they come back, exactly as they
+    // were pushed, from the journal.
+    picked = PickedUp{};
+    replay_rounds = journal ? journal->rounds_for(self.to_string(), journal_base)
+                            : std::vector<PickupJournal::Round>{};
+    journal_replayed = false;
+    picked_consumed = false;
+}
+
 Result<sql::Transaction> Store::Impl::begin_write() {
     for (auto& [name, t] : tables) {
         t.drop_digest_deltas();
     }
+    take_back_picked();
+    picked_flushed = false; // a transaction that wrote them and failed wrote nothing
     return sql::Transaction::begin(db.get());
 }
 
@@ -214,12 +229,40 @@ void Store::Impl::cover_own_clocks() {
     }
 }
 
+std::optional<PickupJournal::Hold> Store::Impl::hold_journal() {
+    if (!journal) {
+        return std::nullopt;
+    }
+    return std::optional<PickupJournal::Hold>(std::in_place, journal->hold());
+}
+
 Status Store::Impl::commit(sql::Transaction& tx) {
+    // A commit that writes picked-up rows and the journal's restart are one step to a
+    // reader of the journal (pickup_journal.hpp).
+    std::optional<PickupJournal::Hold> held;
+    if ((picked_flushed || journal_dirty) && journal) {
+        held.emplace(journal->hold());
+    }
     if (auto st = tx.commit(); !st.ok()) {
         return st;
     }
-    // Only when our own high-water moved: most commits (applies, reads) leave it.
-    if (auto own = versions.of(self).highest().raw(); own > recorded_own_clock) {
+    if (picked_flushed) {
+        picked = PickedUp{};
+        picked_flushed = false;
+        picked_consumed = false;
+    }
+    // The journal speaks for picked-up rounds since the clock the file holds: started
+    // afresh once nothing picked up is left unwritten (after a crashed store's rounds were
+    // re-issued).
+    if (journal && journal_replayed && picked.empty() &&
+        (journal_dirty || journal_base != saved_clock || !journal_started)) {
+        journal_started = journal->restart(self.to_string(), saved_clock).ok();
+        journal_base = saved_clock;
+        journal_dirty = false;
+    }
+    // Only when our own high-water moved: most commits (applies, reads) leave it. Versions
+    // picked up and not yet written are not the file's (the journal speaks for them).
+    if (auto own = versions.of(self).highest().raw(); own > recorded_own_clock && picked.empty()) {
         lock->record({self.to_string(), own});
         recorded_own_clock = own;
     }
@@ -524,6 +567,11 @@ Result<std::unique_ptr<Store>> Store::open(const std::string& path, StoreOptions
         return lock.status();
     }
     impl->lock.emplace(std::move(*lock));
+    auto journal = PickupJournal::open(path);
+    if (!journal) {
+        return journal.status();
+    }
+    impl->journal.emplace(std::move(*journal));
     auto db = sql::open(path, impl->options.busy_timeout_ms, &impl->journal_mode_before);
     if (!db) {
         return db.status();
@@ -559,8 +607,14 @@ Result<std::unique_ptr<Store>> Store::open(const std::string& path, StoreOptions
         if (auto s = load_identity(*impl); !s.ok()) {
             return s;
         }
+        // Rounds a crashed store picked up and may have pushed: re-issued alike at the
+        // first capture. A rollback makes them describe another file.
+        impl->replay_rounds = impl->journal->rounds_for(impl->self.to_string(), impl->saved_clock);
         if (auto s = impl->detect_rollback(); !s.ok()) {
             return s;
+        }
+        if (impl->rolled_back) {
+            impl->replay_rounds.clear();
         }
         if (auto s = impl->commit(*tx); !s.ok()) {
             return s;

@@ -16,6 +16,7 @@
 #include "digest.hpp"
 #include "node_lock.hpp"
 #include "node_table.hpp"
+#include "pickup_journal.hpp"
 #include "row_record.hpp"
 
 namespace peerlite::store {
@@ -29,7 +30,7 @@ struct TableState {
     std::vector<std::string> mesh_columns; // by value column index
     // Index of a value column by its name on the wire, or -1.
     int mesh_column(std::string_view name) const;
-    sql::Stmt log_select;  // seq, op, cols, at, k... in seq order
+    sql::Stmt log_select;  // seq, op, cols, at, k... in seq order: ?1 rows after seq ?2
     sql::Stmt log_delete;  // seq <= ?1
     sql::Stmt user_select; // value columns by key
     sql::Stmt user_upsert; // all key and value columns
@@ -60,6 +61,25 @@ struct TableState {
     Status load_defaults(sqlite3* db);
     // Binds the key values at parameters first, first+1, ...
     static void bind_key(sql::Stmt& stmt, int first, const std::vector<crdt::Value>& key);
+};
+
+// Local writes picked up from the capture logs and stamped, not yet written into the file
+// (docs/design/neighbour.md): the row records capture would write, kept in memory until a
+// transaction the store commits anyway writes them (Impl::flush_picked_up()).
+struct PickedUp {
+    struct Table {
+        std::map<std::vector<crdt::Value>, RowRecord> rows;
+        // Per row, per column: the winner to write back into the user table at the flush
+        // (a local max/min write that lost, a counter value refused).
+        std::map<std::vector<crdt::Value>, std::map<int, crdt::Value>> restores;
+        std::int64_t through = -1; // the last log entry picked up (its log row stays)
+    };
+    std::map<std::string, Table> tables;
+    crdt::ClockRanges issued; // this node's stamps issued into it
+    std::size_t rows = 0;
+    // Rows the current pick-up round changed (its journal entry).
+    std::set<std::pair<std::string, std::vector<crdt::Value>>> touched;
+    bool empty() const { return tables.empty(); }
 };
 
 struct Store::Impl {
@@ -164,7 +184,31 @@ struct Store::Impl {
     Status prune_conflicts();
 
     // Parts implemented in capture.cpp, apply.cpp, read_changes.cpp.
+    // Writes what was picked up and captures what is left, into the caller's write
+    // transaction: after it (and the commit) the file holds every local write stamped.
     Result<CaptureStats> capture_locked();
+    // Picks up, inside the caller's read or write transaction, what the triggers logged
+    // since the last pick-up into `picked` (stamped; journaled when `journal_round`).
+    Result<CaptureStats> pick_up_round(bool journal_round);
+    // Re-issues the rounds a crashed store journaled (once, at the first capture).
+    Status replay_journal();
+    // Writes `picked` into the caller's write transaction (records, write-backs, log
+    // entries deleted); `picked` itself is emptied by commit().
+    Status flush_picked_up();
+    PickedUp picked;
+    bool picked_flushed = false;  // in the current write transaction
+    bool picked_consumed = false; // its records moved into the current write transaction
+    // After a write transaction that took the picked-up records failed: reloads them from
+    // the journal (at the next replay). Called before any use of `picked`.
+    void take_back_picked();
+    std::optional<PickupJournal> journal;
+    // The journal's exclusive lock (PickupJournal::hold()), if there is a journal.
+    std::optional<PickupJournal::Hold> hold_journal();
+    std::vector<PickupJournal::Round> replay_rounds; // a crashed store's, read at open
+    bool journal_replayed = false;
+    bool journal_dirty = false;       // rounds appended since it was last restarted
+    bool journal_started = false;     // restarted by this store (else pick-ups fail)
+    std::uint64_t journal_base = 0;   // the clock it was restarted at
     // Whether any capture log holds entries, as of the current transaction's snapshot.
     Result<bool> log_pending();
     // A read transaction when every local write is already stamped (no capture log holds
@@ -185,6 +229,10 @@ struct Store::Impl {
     Result<ApplyStats> apply_set(const ChangeSet& changes, Arrival arrival);
     Status hold_back(const RowChange& row, const std::string& reason);
 };
+
+// The user row's value columns, or nothing if the row is gone (capture.cpp).
+Result<std::optional<std::vector<crdt::Value>>> read_user_row(TableState& t,
+                                                              const std::vector<crdt::Value>& key);
 
 // Key values and conflict values as stored in _peerlite_conflicts and _peerlite_pending.
 std::string encode_values(const std::vector<crdt::Value>& values);

@@ -22,6 +22,10 @@ std::string life_text(const store::RowHistory& h) {
 
 void print_text(const store::TableInfo& t, const store::RowHistory& h) {
     std::printf("%s  %s\n", row_text(t.name, h.key).c_str(), life_text(h).c_str());
+    if (h.picked_up) {
+        std::printf("  note: stamped and sent to peers by the daemon; written into the file "
+                    "when the app is idle\n");
+    }
     if (h.pending > 0) {
         std::printf("  note: %zu write(s) to this row are captured but not stamped yet\n",
                     h.pending);
@@ -82,6 +86,7 @@ nlohmann::json to_json(const store::TableInfo& t, const store::RowHistory& h) {
             {"life", h.life},
             {"life_stamp", h.known ? stamp_json(h.life_stamp) : nlohmann::json()},
             {"pending_writes", h.pending},
+            {"picked_up", h.picked_up},
             {"columns", columns}};
 }
 

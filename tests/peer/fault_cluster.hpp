@@ -124,6 +124,10 @@ public:
 
     int size() const { return static_cast<int>(names_.size()); }
     Daemon& daemon(int i) { return *daemons_[static_cast<std::size_t>(i)]; }
+    // Everything node i's daemons logged, over every restart.
+    std::string whole_log(int i) const {
+        return read_file(dir_.file(names_[static_cast<std::size_t>(i)] + ".log"));
+    }
     State& state(int i) { return states_[static_cast<std::size_t>(i)]; }
     std::string db_path(int i) const {
         return dir_.file(names_[static_cast<std::size_t>(i)] + ".db");

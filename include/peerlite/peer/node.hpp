@@ -70,6 +70,12 @@ struct NodeOptions {
     // failure sooner; longer costs less while a failure persists.
     std::chrono::milliseconds retry_backoff_min{100};
     std::chrono::milliseconds retry_backoff_max{10'000};
+    // Local writes are picked up and pushed without writing to the file (a write right
+    // after an app's commit would make SQLite refuse the app's next read-then-write
+    // transaction: docs/design/neighbour.md); they are written into it once no local commit
+    // was seen for this long, or when store.max_picked_up_rows are held. Shorter keeps less
+    // in memory and in the journal; longer leaves a busy app alone for longer.
+    std::chrono::milliseconds write_idle{500};
     transport::MessageLimits limits;
 };
 

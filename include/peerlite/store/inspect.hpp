@@ -9,6 +9,10 @@
 // An Inspector sees what has been captured (stamped) and merged. Writes still in a
 // table's capture log (made while no peerlite process ran, or in the last milliseconds
 // before a daemon's pickup) are reported as pending where it matters, never guessed at.
+// A daemon stamps local writes in memory and writes them into the file later, when the
+// app is idle (docs/design/neighbour.md); history() reads those stamps from the daemon's
+// journal (<file>.peerlite.journal) and marks the row `picked_up`. The other calls show
+// the file as written.
 //
 // Thread safety: one thread at a time, like a Store.
 #pragma once
@@ -64,6 +68,9 @@ struct RowHistory {
     std::uint64_t life = 0;  // causal length: odd while the row exists, even once deleted
     crdt::Stamp life_stamp;  // the insert or delete that set `life`
     std::size_t pending = 0; // capture-log entries for this key not stamped yet
+    // Stamped by a daemon (and sent to peers) but not yet written into the file: life,
+    // stamps and contributions are the journal's.
+    bool picked_up = false;
     std::vector<CellHistory> columns;
 };
 
@@ -112,6 +119,8 @@ std::string format_key(const std::vector<crdt::Value>& key);
 
 class Inspector {
 public:
+    struct Impl;
+
     // Code::not_found: no such file. Code::invalid_argument: not a peerlite database
     // (not SQLite, or no peerlite metadata). Code::unsupported: another format version.
     static Result<std::unique_ptr<Inspector>> open(const std::string& path);
@@ -136,6 +145,24 @@ public:
     Result<std::vector<Conflict>> conflicts(const ConflictQuery& query = {});
     // Code::not_found when peerlite knows nothing of the key and the row does not exist.
     Result<RowHistory> history(const TableInfo& table, const std::vector<crdt::Value>& key);
+
+    // Keeps a daemon from stamping (picking up) or writing back local writes while it
+    // lives, so that what history() shows stays true meanwhile, but for the caller's own
+    // writes. For a tool or test that reads history() and then writes in the same
+    // transaction; the daemon's pushes wait for it, so keep it short.
+    class PickUpHold {
+    public:
+        PickUpHold(PickUpHold&& other) noexcept;
+        PickUpHold& operator=(PickUpHold&&) = delete;
+        ~PickUpHold();
+
+    private:
+        friend class Inspector;
+        explicit PickUpHold(Impl* impl) : impl_(impl) {}
+        Impl* impl_;
+    };
+    // Code::io_error when the journal cannot be read.
+    Result<PickUpHold> hold_pick_ups();
     Result<TableContents> contents(const TableInfo& table);
 
     // The change feed: every captured or merged change this replica covers and the
@@ -153,8 +180,6 @@ public:
 
     // SQLite's data_version: changes whenever another connection commits.
     Result<std::int64_t> data_version();
-
-    struct Impl;
 
 private:
     explicit Inspector(std::unique_ptr<Impl> impl);

@@ -51,6 +51,11 @@ struct StoreOptions {
     // its metadata) while another connection holds it: an app in a long transaction
     // delays a starting node rather than stopping it. Past this, Code::busy.
     std::chrono::milliseconds open_timeout = std::chrono::seconds(60);
+    // At most about this many rows are held picked up in memory (pick_up()); past it, a
+    // pick-up stops early and the caller writes them with capture(). Larger keeps the
+    // file untouched through longer bursts of local writes; each row costs a few hundred
+    // bytes of memory.
+    std::size_t max_picked_up_rows = 50'000;
     // Who runs this file as its node, e.g. the daemon's public key; empty: not checked.
     // Recorded at the first open that names one; a later open naming another is refused
     // (Code::identity_conflict): the file is a copy of another node's file, which would
@@ -194,7 +199,26 @@ public:
     // What schema changes made the store do since the last call, oldest first.
     std::vector<TableEvent> take_table_events();
 
-    // Picks up writes captured by triggers since the last call and stamps them.
+    // Picks up what the triggers logged since the last pick-up and stamps it, in memory
+    // only: no write to the file, so an app's transactions are not disturbed
+    // (docs/design/neighbour.md). The stamps are final: they are journaled beside the file
+    // (<file>.peerlite.journal) before this returns, so a store reopened after a crash
+    // issues the same ones. Versions picked up count as held (versions()); they reach the
+    // file with the next capture(), apply() or other write, and can be read for peers
+    // with read_picked_up(). Stops early past StoreOptions::max_picked_up_rows.
+    Result<CaptureStats> pick_up();
+    // Rows picked up and not yet written to the file.
+    std::size_t picked_up_rows() const;
+    // The picked-up rows holding versions in `wanted`, as one change set within the
+    // budgets, without writing to the file; nothing when `wanted` holds versions that
+    // were not picked up, or they do not fit one change set (then use read_changes(),
+    // which writes them first). Rows too large for any message are reported in `cursor`.
+    Result<std::optional<ChangeSet>> read_picked_up(const crdt::VersionVector& wanted,
+                                                    ReadCursor& cursor, std::size_t max_rows,
+                                                    std::size_t max_bytes);
+
+    // Picks up writes captured by triggers since the last call, stamps them, and writes
+    // them into the file (with anything picked up before).
     Result<CaptureStats> capture();
 
     // Warnings of every capture since the last call, oldest first, for the caller to log.

@@ -1,0 +1,234 @@
+#include "pickup_journal.hpp"
+
+#include "bytes.hpp"
+
+#include <cerrno>
+#include <utility>
+
+#include <fcntl.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+namespace peerlite::store {
+
+namespace {
+
+std::string read_all(int fd) {
+    std::string text;
+    char buf[65536];
+    off_t at = 0;
+    for (;;) {
+        auto n = ::pread(fd, buf, sizeof buf, at);
+        if (n <= 0) {
+            return text;
+        }
+        text.append(buf, static_cast<std::size_t>(n));
+        at += n;
+    }
+}
+
+Status write_all(int fd, const std::string& text, const std::string& what) {
+    std::size_t done = 0;
+    while (done < text.size()) {
+        auto n = ::write(fd, text.data() + done, text.size() - done);
+        if (n < 0) {
+            return Status(Code::io_error, "cannot write the pick-up journal (" + what + ")");
+        }
+        done += static_cast<std::size_t>(n);
+    }
+    return Status::success();
+}
+
+// Reads the journal's header and every complete round; a frame cut short ends it.
+void parse(const std::string& text, PickupJournal::Contents& out) {
+    ByteReader frames(text);
+    std::string_view frame;
+    if (!frames.bytes(frame)) {
+        return;
+    }
+    {
+        ByteReader header(frame);
+        std::string_view node;
+        std::uint64_t base = 0;
+        if (!header.bytes(node) || !header.varint(base)) {
+            return;
+        }
+        out.node = std::string(node);
+        out.base = base;
+        out.started = true;
+    }
+    while (frames.bytes(frame)) {
+        ByteReader in(frame);
+        PickupJournal::Round round;
+        std::uint64_t n = 0;
+        if (!in.varint(round.end_clock) || !in.varint(n) || n > frame.size()) {
+            break;
+        }
+        bool ok = true;
+        for (std::uint64_t i = 0; i < n && ok; ++i) {
+            std::string_view table;
+            std::int64_t seq = 0;
+            ok = in.bytes(table) && in.zigzag(seq);
+            round.through.emplace_back(std::string(table), seq);
+        }
+        std::string_view rows, write_backs;
+        if (!ok || !in.bytes(rows) || !in.bytes(write_backs)) {
+            break;
+        }
+        round.rows = std::string(rows);
+        round.write_backs = std::string(write_backs);
+        out.rounds.push_back(std::move(round));
+    }
+}
+
+std::string journal_path(const std::string& database) {
+    return database + ".peerlite.journal";
+}
+
+} // namespace
+
+Result<PickupJournal> PickupJournal::open(const std::string& database) {
+    auto path = journal_path(database);
+    int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+    if (fd < 0) {
+        return Status(Code::io_error, "cannot open the pick-up journal " + path);
+    }
+    PickupJournal journal(fd);
+    parse(read_all(fd), journal.contents_);
+    return journal;
+}
+
+PickupJournal::Hold::Hold(PickupJournal* journal) : journal_(journal) {
+    if (journal_ == nullptr || journal_->held_) {
+        journal_ = nullptr; // already held by an enclosing Hold, or no journal
+        return;
+    }
+    // Waits for readers (a few statements long); EINTR retried.
+    while (::flock(journal_->fd_, LOCK_EX) != 0 && errno == EINTR) {
+    }
+    journal_->held_ = true;
+}
+
+PickupJournal::Hold::~Hold() {
+    if (journal_ != nullptr) {
+        ::flock(journal_->fd_, LOCK_UN);
+        journal_->held_ = false;
+    }
+}
+
+PickupJournal::Hold PickupJournal::hold() {
+    return Hold(this);
+}
+
+Result<PickupJournal::View> PickupJournal::read_held(const std::string& database,
+                                                     bool create) {
+    auto path = journal_path(database);
+    View view;
+    int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | (create ? O_CREAT : 0), 0644);
+    if (fd < 0 && errno == ENOENT && !create) {
+        return view; // no store ever ran on the file here
+    }
+    if (fd < 0) {
+        return Status(Code::io_error, "cannot open the pick-up journal " + path);
+    }
+    view.fd_ = fd;
+    while (::flock(fd, LOCK_SH) != 0) {
+        if (errno != EINTR) {
+            return Status(Code::io_error, "cannot lock the pick-up journal " + path);
+        }
+    }
+    parse(read_all(fd), view.contents);
+    return view;
+}
+
+DecodeLimits PickupJournal::decode_limits() {
+    DecodeLimits limits;
+    limits.max_bytes = SIZE_MAX;
+    limits.max_rows = SIZE_MAX;
+    limits.max_columns = SIZE_MAX;
+    limits.max_value_bytes = SIZE_MAX;
+    limits.max_nodes = SIZE_MAX;
+    return limits;
+}
+
+PickupJournal::View::View(View&& other) noexcept
+    : contents(std::move(other.contents)), fd_(std::exchange(other.fd_, -1)) {}
+
+PickupJournal::View::~View() {
+    if (fd_ >= 0) {
+        ::close(fd_); // releases the shared lock
+    }
+}
+
+PickupJournal::PickupJournal(PickupJournal&& other) noexcept
+    : fd_(std::exchange(other.fd_, -1)), contents_(std::move(other.contents_)) {}
+
+PickupJournal& PickupJournal::operator=(PickupJournal&& other) noexcept {
+    if (this != &other) {
+        if (fd_ >= 0) {
+            ::close(fd_);
+        }
+        fd_ = std::exchange(other.fd_, -1);
+        contents_ = std::move(other.contents_);
+    }
+    return *this;
+}
+
+PickupJournal::~PickupJournal() {
+    if (fd_ >= 0) {
+        ::close(fd_);
+    }
+}
+
+std::vector<PickupJournal::Round> PickupJournal::Contents::rounds_for(const std::string& of,
+                                                                    std::uint64_t at) const {
+    if (!started || of != node || at != base) {
+        return {};
+    }
+    return rounds;
+}
+
+std::vector<PickupJournal::Round> PickupJournal::rounds_for(const std::string& node,
+                                                           std::uint64_t base) const {
+    return contents_.rounds_for(node, base);
+}
+
+Status PickupJournal::append(const Round& round) {
+    if (!contents_.started) {
+        return Status(Code::io_error, "the pick-up journal was not started");
+    }
+    ByteWriter payload;
+    payload.varint(round.end_clock);
+    payload.varint(round.through.size());
+    for (const auto& [table, seq] : round.through) {
+        payload.bytes(table);
+        payload.zigzag(seq);
+    }
+    payload.bytes(round.rows);
+    payload.bytes(round.write_backs);
+    ByteWriter frame;
+    frame.bytes(payload.data());
+    if (auto st = write_all(fd_, frame.data(), "a round"); !st.ok()) {
+        contents_.started = false; // a partial frame ends the journal: nothing more may be relied on
+        return st;
+    }
+    contents_.rounds.push_back(round);
+    return Status::success();
+}
+
+Status PickupJournal::restart(const std::string& node, std::uint64_t base) {
+    if (::ftruncate(fd_, 0) != 0) {
+        contents_.started = false;
+        return Status(Code::io_error, "cannot empty the pick-up journal");
+    }
+    contents_ = Contents{node, base, true, {}};
+    ByteWriter header;
+    header.bytes(node);
+    header.varint(base);
+    ByteWriter frame;
+    frame.bytes(header.data());
+    return write_all(fd_, frame.data(), "its header");
+}
+
+} // namespace peerlite::store
