@@ -489,6 +489,13 @@ Result<CaptureStats> Store::Impl::pick_up_round(bool journal_round) {
             return st;
         }
         journal_dirty = true;
+        // Pushed from here on: if the file is ever rolled back past them (a restore, which
+        // leaves the journal describing another file), they must count as lost from it,
+        // never be issued again (docs/design/coverage.md).
+        if (auto own = versions.of(self).highest().raw(); own > recorded_own_clock) {
+            lock->record({self.to_string(), own});
+            recorded_own_clock = own;
+        }
     }
     return stats;
 }

@@ -278,6 +278,10 @@ Status Store::Impl::detect_rollback() {
     }
     const auto& recorded = lock->recorded();
     auto held = versions.of(self).highest();
+    if (!replay_rounds.empty()) {
+        // Picked up and pushed, not yet in the file: the journal gives them back.
+        held = std::max(held, crdt::Hlc::from_raw(replay_rounds.back().end_clock));
+    }
     if (recorded && recorded->node == self.to_string()) {
         recorded_own_clock = recorded->own_clock;
     }
