@@ -171,6 +171,10 @@ int main(int argc, char** argv) {
     int n = 10000;
     app.add_option("--transactions", n, "read-then-write transactions per measurement")
         ->check(CLI::PositiveNumber);
+    std::string limits;
+    app.add_option("--limits", limits,
+                   "lines for both daemons' [limits] block, to compare settings, e.g. "
+                   "'apply_delay_ms = 0' (docs/config.md)");
     CLI11_PARSE(app, argc, argv);
 
     auto dir = (std::filesystem::temp_directory_path() /
@@ -184,10 +188,13 @@ int main(int argc, char** argv) {
         make_file(dir + "/" + name);
     }
     auto key_a = make_key(dir, "a"), key_b = make_key(dir, "b");
-    Daemon a(write_config(dir, daemon_config("a", {key_a, key_b}, "a.db")), dir + "/a.log");
+    auto config_a = daemon_config("a", {key_a, key_b}, "a.db");
+    config_a.extra = limits.empty() ? "" : "[limits]\n" + limits + "\n";
+    Daemon a(write_config(dir, config_a), dir + "/a.log");
     a.wait_ready(60s);
-    Daemon b(write_config(dir, daemon_config("b", {key_a, key_b}, "b.db", {{a.endpoint(), key_a}})),
-             dir + "/b.log");
+    auto config_b = daemon_config("b", {key_a, key_b}, "b.db", {{a.endpoint(), key_a}});
+    config_b.extra = config_a.extra;
+    Daemon b(write_config(dir, config_b), dir + "/b.log");
     b.wait_ready(60s);
 
     std::printf("  [1/2] local writes only\n");

@@ -52,6 +52,8 @@ struct Session {
     crdt::VersionVector wanted; // the claim: what the asker lacked, less oversized rows
     store::ReadCursor cursor;
     Clock::time_point last_used;
+    // What the file serves, once the first part has been read (the rest came from memory).
+    std::optional<crdt::VersionVector> from_file;
 };
 
 // A row as people name it in a log line: table[key1,key2].
@@ -153,6 +155,19 @@ struct Node::Impl {
     int rejects_logged = 0;
     std::uint64_t rejects_unlogged = 0;
     Clock::time_point last_local_commit; // seen through data_version
+    Clock::time_point picked_since;      // when the rows picked up now began to be
+    // Complete change sets pushed by each peer while the app was committing, merged into
+    // one, applied together (NodeOptions::apply_delay).
+    struct HeldPush {
+        store::ChangeSet changes;
+        bool forward = false;
+        Clock::time_point since;
+    };
+    std::map<crdt::NodeId, HeldPush> held_pushes;
+    // Whether a push arriving now waits (the app committed within write_idle).
+    bool hold_pushes(Clock::time_point now) const;
+    // Applies the held pushes due at `now` (all of them when `all`).
+    void apply_held_pushes(Clock::time_point now, bool all);
     Clock::time_point started, next_checkpoint, next_anti_entropy, next_probe, next_gossip,
         next_publish;
 
@@ -196,6 +211,13 @@ struct Node::Impl {
     void retry_later(const crdt::NodeId& peer, const std::string& why, Clock::time_point now);
     std::size_t part_budget(const crdt::VersionVector& claim);
     crdt::VersionVector refuse_oversized(store::ReadCursor& cursor);
+    // The rows holding the versions of `wanted` that are picked up and not yet written
+    // into the file, read from memory (rows too large for a message are added to
+    // `cursor.oversized`), and what of `wanted` is left for the file; nothing if none are
+    // wanted or they do not fit one part (the file then serves them all, after writing).
+    std::optional<std::pair<store::ChangeSet, crdt::VersionVector>>
+    read_from_memory(const crdt::VersionVector& wanted, store::ReadCursor& cursor,
+                     std::size_t budget);
     void publish();
     template <class F>
     void count(F&& f) {
@@ -332,6 +354,7 @@ void Node::Impl::loop() {
             publish();
         }
     }
+    apply_held_pushes(Clock::now(), true); // the senders would send them again; spare them
     if (store->picked_up_rows() > 0) {
         // Not needed for safety (the journal re-issues them after a restart), but a clean
         // stop leaves a file that holds everything.
@@ -572,6 +595,21 @@ void Node::Impl::dispatch(const Message& m, Clock::time_point now) {
                     learn(member, now);
                 }
             } else if constexpr (std::is_same_v<T, transport::Push>) {
+                if (body.changes.complete && hold_pushes(now)) {
+                    auto [held, fresh] = held_pushes.try_emplace(from);
+                    if (fresh) {
+                        held->second.since = now;
+                    }
+                    auto& changes = held->second.changes;
+                    changes.rows.insert(changes.rows.end(), body.changes.rows.begin(),
+                                        body.changes.rows.end());
+                    changes.covers.merge(body.changes.covers);
+                    held->second.forward |= body.forward;
+                    if (changes.rows.size() >= options.store.apply_batch_rows) {
+                        apply_held_pushes(now, true);
+                    }
+                    return;
+                }
                 Status failure;
                 if (!apply(from, body.changes, body.forward, &failure)) {
                     retry_later(from, failure.to_string(), now);
@@ -892,19 +930,14 @@ void Node::Impl::push(const crdt::VersionVector& all_gained, const crdt::NodeId&
     store::ReadCursor cursor;
     std::vector<store::ChangeSet> parts;
     auto budget = part_budget(gained);
-    // Fresh local writes come from memory, sparing the app a write to its file.
-    if (auto picked = store->read_picked_up(gained, cursor, options.max_rows_per_message, budget);
-        picked && *picked) {
-        parts.push_back(std::move(**picked));
-    } else {
-        if (!picked) {
-            spdlog::warn("[{}] cannot read picked-up changes: {}", log_name,
-                         picked.status().to_string());
-        }
-        cursor = store::ReadCursor{};
+    // Fresh local writes come from memory, the rest from the file: neither writes to it.
+    auto from_file = gained;
+    if (auto picked = read_from_memory(gained, cursor, budget)) {
+        parts.push_back(std::move(picked->first));
+        from_file = std::move(picked->second);
     }
     while (!cursor.done) {
-        auto part = store->read_changes(gained, cursor, options.max_rows_per_message, budget);
+        auto part = store->read_changes(from_file, cursor, options.max_rows_per_message, budget);
         if (!part) {
             spdlog::error("[{}] cannot read changes to push: {}", log_name,
                           part.status().to_string());
@@ -928,6 +961,29 @@ void Node::Impl::push(const crdt::VersionVector& all_gained, const crdt::NodeId&
             }
         }
     }
+}
+
+std::optional<std::pair<store::ChangeSet, crdt::VersionVector>>
+Node::Impl::read_from_memory(const crdt::VersionVector& wanted, store::ReadCursor& cursor,
+                             std::size_t budget) {
+    auto picked = store->picked_up_versions();
+    auto in_memory = wanted.minus(wanted.minus(picked));
+    if (in_memory.empty()) {
+        return std::nullopt;
+    }
+    store::ReadCursor memory;
+    auto part = store->read_picked_up(in_memory, memory, options.max_rows_per_message, budget);
+    if (!part) {
+        spdlog::warn("[{}] cannot read picked-up changes: {}", log_name,
+                     part.status().to_string());
+        return std::nullopt;
+    }
+    if (!*part) {
+        return std::nullopt;
+    }
+    cursor.oversized.insert(cursor.oversized.end(), memory.oversized.begin(),
+                            memory.oversized.end());
+    return std::make_pair(std::move(**part), wanted.minus(in_memory));
 }
 
 void Node::Impl::serve_sync(const crdt::NodeId& from, const transport::SyncRequest& request,
@@ -957,21 +1013,20 @@ void Node::Impl::serve_sync(const crdt::NodeId& from, const transport::SyncReque
     }
     auto& session = it->second;
     session.last_used = now;
-    // A session asking only for the newest local writes (it crossed their push) is
-    // answered from memory, in one part, without a write to the file.
+    // The newest local writes (a session that crossed their push) come from memory, in
+    // the first part; the rest from the file. Neither writes to it.
     std::optional<Result<store::ChangeSet>> picked;
-    if (session.cursor.after_clock < 0 && session.cursor.table == 0 && !session.cursor.done) {
-        auto from_memory = store->read_picked_up(session.wanted, session.cursor,
-                                                 options.max_rows_per_message,
-                                                 part_budget(session.wanted));
-        if (from_memory && *from_memory) {
-            picked.emplace(std::move(**from_memory));
-        } else {
-            session.cursor = store::ReadCursor{};
+    if (!session.from_file) {
+        session.from_file = session.wanted;
+        if (auto from_memory =
+                read_from_memory(session.wanted, session.cursor, part_budget(session.wanted))) {
+            picked.emplace(std::move(from_memory->first));
+            session.from_file = std::move(from_memory->second);
+            session.cursor.done = session.from_file->empty();
         }
     }
     auto part = picked ? std::move(*picked)
-                       : store->read_changes(session.wanted, session.cursor,
+                       : store->read_changes(*session.from_file, session.cursor,
                                              options.max_rows_per_message,
                                              part_budget(session.wanted));
     if (part) {
@@ -1124,12 +1179,40 @@ crdt::VersionVector Node::Impl::servable() const {
     return store->versions().minus(store->unserved());
 }
 
+bool Node::Impl::hold_pushes(Clock::time_point now) const {
+    return options.apply_delay.count() > 0 && last_local_commit != Clock::time_point{} &&
+           now - last_local_commit < options.write_idle;
+}
+
+void Node::Impl::apply_held_pushes(Clock::time_point now, bool all) {
+    for (auto it = held_pushes.begin(); it != held_pushes.end();) {
+        if (!all && hold_pushes(now) && now - it->second.since < options.apply_delay) {
+            ++it;
+            continue;
+        }
+        // Complete sets merged: their rows together, and the union of their claims, each
+        // of which its own rows fulfil.
+        auto held = std::move(it->second);
+        auto from = it->first;
+        it = held_pushes.erase(it);
+        Status failure;
+        if (!apply(from, held.changes, held.forward, &failure)) {
+            retry_later(from, failure.to_string(), now);
+        }
+    }
+}
+
 void Node::Impl::tick(Clock::time_point now) {
+    apply_held_pushes(now, false);
     // Local commits by any connection change data_version: capture and push them.
     auto version = store->data_version();
     // Written into the file only once the app is quiet: see NodeOptions::write_idle.
+    if (store->picked_up_rows() == 0) {
+        picked_since = now;
+    }
     bool write_now = store->picked_up_rows() > 0 &&
                      (now - last_local_commit >= options.write_idle ||
+                      now - picked_since >= options.write_max_delay ||
                       store->picked_up_rows() >= options.store.max_picked_up_rows);
     if ((version && *version != data_version) || write_now) {
         if (version && *version != data_version) {

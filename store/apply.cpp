@@ -572,6 +572,17 @@ Result<ApplyStats> Store::Impl::apply_set(const ChangeSet& changes, Arrival arri
         if (!tx) {
             return tx.status();
         }
+        std::vector<const RowChange*> rows;
+        for (auto end = std::min(next + batch, changes.rows.size()); next < end; ++next) {
+            rows.push_back(&changes.rows[next]);
+        }
+        // Local writes first: they are older. Stamped in memory, and kept there unless a
+        // row here meets one of them (which needs its record in the file): writing them
+        // all would make this transaction long, and the app waits for it.
+        auto in_memory = s.pick_up_beside(rows);
+        if (!in_memory) {
+            return in_memory.status();
+        }
         auto nodes_before = s.nodes.size();
         auto versions_before = s.versions;
         auto fail = [&](Status st) {
@@ -579,13 +590,10 @@ Result<ApplyStats> Store::Impl::apply_set(const ChangeSet& changes, Arrival arri
             s.versions = versions_before;
             return st;
         };
-        auto captured = s.capture_locked(); // local writes first: they are older
-        if (!captured) {
-            return fail(captured.status());
-        }
-        std::vector<const RowChange*> rows;
-        for (auto end = std::min(next + batch, changes.rows.size()); next < end; ++next) {
-            rows.push_back(&changes.rows[next]);
+        if (!*in_memory) {
+            if (auto captured = s.capture_locked(); !captured) {
+                return fail(captured.status());
+            }
         }
         // Versions inside the set's claim are covered by the claim with the last batch; a
         // crash before it leaves them uncovered, so the peer sends them again.

@@ -339,8 +339,7 @@ Result<std::vector<LogEntry>> read_log(TableState& t, std::int64_t after = -1) {
         auto op = stmt.column_int(1);
         e.columns = static_cast<std::uint64_t>(stmt.column_int(2));
         // julianday() of the write: days since noon UTC, 24 November 4714 BC.
-        e.at = std::chrono::milliseconds(static_cast<std::int64_t>(
-            (sqlite3_column_double(stmt.get(), 3) - 2440587.5) * 86'400'000.0));
+        e.at = std::chrono::milliseconds(log_time_ms(sqlite3_column_double(stmt.get(), 3)));
         auto nkeys = static_cast<int>(t.schema.key.size());
         if (op == kBatchOp) {
             if (auto st = expand_batch(stmt.column_blob(4), e, nkeys, out); !st.ok()) {
@@ -398,6 +397,7 @@ Status pick_up_table(Store::Impl& s, TableState& t, PickedUp::Table& p, std::siz
                 return st;
             }
             p.through = e.seq;
+            p.through_at_ms = e.at.count();
         }
         stats.log_entries += entries->size();
     }
@@ -442,7 +442,7 @@ Result<CaptureStats> Store::Impl::pick_up_round(bool journal_round) {
             picked.tables.erase(name);
             continue;
         }
-        round.through.emplace_back(name, p.through);
+        round.through.push_back({name, p.through, p.through_at_ms});
     }
     if (stats.log_entries == 0) {
         return stats;
@@ -504,11 +504,14 @@ Status Store::Impl::replay_journal() {
     journal_replayed = true;
     auto rounds = std::exchange(replay_rounds, {});
     auto limits = PickupJournal::decode_limits();
+    // Own clocks the rounds issued: from the last the file holds. The file's saved clock
+    // may already be past them (an apply beside them saved it), so it is not a guide.
+    auto issued_after = versions.of(self).highest().raw();
     for (const auto& round : rounds) {
-        auto before = clock.last();
-        for (const auto& [name, through] : round.through) {
-            if (table(name) != nullptr) {
-                picked.tables[name].through = through;
+        for (const auto& through : round.through) {
+            if (table(through.table) != nullptr) {
+                picked.tables[through.table].through = through.seq;
+                picked.tables[through.table].through_at_ms = through.at_ms;
             }
         }
         auto rows = decode(round.rows, limits);
@@ -544,11 +547,14 @@ Status Store::Impl::replay_journal() {
             }
         }
         clock.restore(crdt::Hlc::from_raw(round.end_clock));
-        if (clock.last() != before) {
-            auto from = std::min(before.raw(), versions.of(self).highest().raw()) + 1;
-            picked.issued.add(crdt::ClockRange{crdt::Hlc::from_raw(from), clock.last()});
-            cover_own_clocks();
+        if (round.end_clock > issued_after) {
+            picked.issued.add(crdt::ClockRange{crdt::Hlc::from_raw(issued_after + 1),
+                                               crdt::Hlc::from_raw(round.end_clock)});
+            issued_after = round.end_clock;
         }
+    }
+    if (!rounds.empty()) {
+        cover_own_clocks();
     }
     picked.rows = 0;
     for (auto it = picked.tables.begin(); it != picked.tables.end();) {
@@ -592,6 +598,25 @@ Status write_picked_rows(Store::Impl& s) {
 
 } // namespace
 
+namespace {
+
+Result<bool> user_table_exists(sqlite3* db, const std::string& name) {
+    auto stmt = sql::Stmt::prepare(
+        db, "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?1 COLLATE NOCASE");
+    if (!stmt) {
+        return stmt.status();
+    }
+    sql::Reset reset(*stmt);
+    stmt->bind_text(1, name);
+    int rc = stmt->step();
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
+        return sql::error(db, "looking for table '" + name + "'");
+    }
+    return rc == SQLITE_ROW;
+}
+
+} // namespace
+
 Status Store::Impl::flush_picked_up() {
     // Everything logged after what was picked up joins it first: a later write to a row
     // cancels a write-back owed to it (as in one capture). In batches, so a long log does
@@ -618,8 +643,16 @@ Status Store::Impl::flush_picked_up() {
         if (t == nullptr || p.through < 0) {
             continue;
         }
-        if (auto st = write_back(*t, p.restores); !st.ok()) {
-            return st;
+        // A table dropped since (refresh_schema() writes its picked-up rows before it
+        // stops it) has no row to put a value back into.
+        auto present = user_table_exists(db.get(), t->schema.name);
+        if (!present) {
+            return present.status();
+        }
+        if (*present) {
+            if (auto st = write_back(*t, p.restores); !st.ok()) {
+                return st;
+            }
         }
         t->log_delete.bind_int(1, p.through);
         if (auto st = t->log_delete.run("clearing the capture log of '" + name + "'"); !st.ok()) {
@@ -690,11 +723,45 @@ Result<CaptureStats> Store::Impl::capture_locked() {
     return stats;
 }
 
-Result<bool> Store::Impl::log_pending() {
+Result<bool> Store::Impl::pick_up_beside(const std::vector<const RowChange*>& rows) {
+    if (!journal_replayed || !journal || !journal_started || picked_flushed) {
+        return false;
+    }
+    {
+        auto held = hold_journal();
+        if (auto round = pick_up_round(true); !round) {
+            return round.status();
+        }
+    }
+    auto pending = log_pending(true);
+    if (!pending) {
+        return pending.status();
+    }
+    if (*pending) {
+        return false; // more than max_picked_up_rows
+    }
+    for (const auto* row : rows) {
+        auto* t = table_on_mesh(row->table);
+        if (t == nullptr) {
+            continue; // held back, not applied
+        }
+        if (auto p = picked.tables.find(t->schema.name);
+            p != picked.tables.end() && p->second.rows.count(row->key) > 0) {
+            return false;
+        }
+    }
+    return true;
+}
+
+Result<bool> Store::Impl::log_pending(bool after_picked) {
     for (auto& [name, t] : tables) {
+        std::int64_t after = -1;
+        if (auto p = picked.tables.find(name); after_picked && p != picked.tables.end()) {
+            after = p->second.through;
+        }
         sql::Reset reset(t.log_select);
         t.log_select.bind_int(1, 1);
-        t.log_select.bind_int(2, -1);
+        t.log_select.bind_int(2, after);
         int rc = t.log_select.step();
         if (rc == SQLITE_ROW) {
             return true;
@@ -749,6 +816,14 @@ Result<CaptureStats> Store::pick_up() {
 
 std::size_t Store::picked_up_rows() const {
     return impl_->picked.rows;
+}
+
+crdt::VersionVector Store::picked_up_versions() const {
+    crdt::VersionVector out;
+    if (!impl_->picked.empty()) {
+        out.add(impl_->self, impl_->picked.issued);
+    }
+    return out;
 }
 
 std::vector<CaptureWarning> Store::take_capture_warnings() {

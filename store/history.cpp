@@ -47,17 +47,14 @@ Result<PickedUpRow> picked_up_row(Inspector::Impl& s, const PickupJournal::Conte
     if (journal.rounds.empty()) {
         return out;
     }
-    auto clock = sql::Stmt::prepare(s.db.get(),
-                                    "SELECT value FROM _peerlite_meta WHERE key = 'clock'");
-    if (!clock) {
-        return clock.status();
+    auto rounds = journal.rounds_for(s.db.get(), s.self.to_string());
+    if (!rounds) {
+        return rounds.status();
     }
-    sql::Reset reset(*clock);
-    auto saved = clock->step() == SQLITE_ROW ? static_cast<std::uint64_t>(clock->column_int(0)) : 0;
-    for (const auto& round : journal.rounds_for(s.self.to_string(), saved)) {
-        for (const auto& [table, seq] : round.through) {
-            if (table == t.name) {
-                out.through = std::max(out.through, seq);
+    for (const auto& round : *rounds) {
+        for (const auto& through : round.through) {
+            if (through.table == t.name) {
+                out.through = std::max(out.through, through.seq);
             }
         }
         auto rows = decode(round.rows, PickupJournal::decode_limits());

@@ -2,6 +2,9 @@
 
 #include "bytes.hpp"
 
+#include "../schema/capture_sql.hpp"
+#include "../schema/sqlite.hpp"
+
 #include <cerrno>
 #include <utility>
 
@@ -68,9 +71,10 @@ void parse(const std::string& text, PickupJournal::Contents& out) {
         bool ok = true;
         for (std::uint64_t i = 0; i < n && ok; ++i) {
             std::string_view table;
-            std::int64_t seq = 0;
-            ok = in.bytes(table) && in.zigzag(seq);
-            round.through.emplace_back(std::string(table), seq);
+            PickupJournal::Through through;
+            ok = in.bytes(table) && in.zigzag(through.seq) && in.zigzag(through.at_ms);
+            through.table = std::string(table);
+            round.through.push_back(std::move(through));
         }
         std::string_view rows, write_backs;
         if (!ok || !in.bytes(rows) || !in.bytes(write_backs)) {
@@ -181,17 +185,41 @@ PickupJournal::~PickupJournal() {
     }
 }
 
-std::vector<PickupJournal::Round> PickupJournal::Contents::rounds_for(const std::string& of,
-                                                                    std::uint64_t at) const {
-    if (!started || of != node || at != base) {
-        return {};
+Result<std::vector<PickupJournal::Round>> PickupJournal::Contents::rounds_for(
+    sqlite3* db, const std::string& of) const {
+    if (!started || of != node || rounds.empty()) {
+        return std::vector<Round>{};
+    }
+    auto clock = sql::Stmt::prepare(db, "SELECT value FROM _peerlite_meta WHERE key = 'clock'");
+    if (!clock) {
+        return clock.status();
+    }
+    sql::Reset reset_clock(*clock);
+    if (clock->step() != SQLITE_ROW || static_cast<std::uint64_t>(clock->column_int(0)) < base) {
+        return std::vector<Round>{}; // a file from before the journal started
+    }
+    for (const auto& through : rounds.back().through) {
+        auto entry = sql::Stmt::prepare(db, "SELECT at FROM " +
+                                                sql::quote(schema::log_table(through.table)) +
+                                                " WHERE seq = ?1");
+        if (!entry) {
+            return std::vector<Round>{}; // the table is gone
+        }
+        sql::Reset reset(*entry);
+        entry->bind_int(1, through.seq);
+        if (entry->step() != SQLITE_ROW ||
+            log_time_ms(sqlite3_column_double(entry->get(), 0)) != through.at_ms) {
+            return std::vector<Round>{}; // the writes they stamped are not in this file
+        }
     }
     return rounds;
 }
 
-std::vector<PickupJournal::Round> PickupJournal::rounds_for(const std::string& node,
-                                                           std::uint64_t base) const {
-    return contents_.rounds_for(node, base);
+std::vector<PickupJournal::Round> PickupJournal::rounds_for(const std::string& node) const {
+    if (!contents_.started || contents_.node != node) {
+        return {};
+    }
+    return contents_.rounds;
 }
 
 Status PickupJournal::append(const Round& round) {
@@ -201,9 +229,10 @@ Status PickupJournal::append(const Round& round) {
     ByteWriter payload;
     payload.varint(round.end_clock);
     payload.varint(round.through.size());
-    for (const auto& [table, seq] : round.through) {
-        payload.bytes(table);
-        payload.zigzag(seq);
+    for (const auto& through : round.through) {
+        payload.bytes(through.table);
+        payload.zigzag(through.seq);
+        payload.zigzag(through.at_ms);
     }
     payload.bytes(round.rows);
     payload.bytes(round.write_backs);

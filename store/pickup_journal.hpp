@@ -9,7 +9,8 @@
 // File <database>.peerlite.journal, binary, a sequence of frames, each a varint length
 // and that many bytes (store/bytes.hpp):
 //   header := node id (text) , base clock (varint: the clock the file held at the start)
-//   round  := end clock (varint) , n (varint) , n x (table (bytes) , last log seq (zigzag)) ,
+//   round  := end clock (varint) , n (varint) ,
+//             n x (table (bytes) , last log seq (zigzag) , its time in ms (zigzag)) ,
 //             rows (bytes: an encoded change set) , write-backs (bytes: an encoded change set)
 // A frame cut short by a crash ends the journal: that round was not complete, so nothing
 // it stamped was pushed. A journal whose header names another node or clock describes
@@ -27,16 +28,31 @@
 #include <utility>
 #include <vector>
 
+#include <sqlite3.h>
+
 #include <peerlite/status.hpp>
 #include <peerlite/store/change_set.hpp>
 
 namespace peerlite::store {
 
+// A capture-log entry's `at` (julianday() of the write) in milliseconds since 1970.
+inline std::int64_t log_time_ms(double julianday) {
+    return static_cast<std::int64_t>((julianday - 2440587.5) * 86'400'000.0);
+}
+
 class PickupJournal {
 public:
+    // The last capture-log entry of a table a round picked up. Its time tells it apart
+    // from another write that took the same seq in another state of the file (seqs are
+    // reused once a log is emptied).
+    struct Through {
+        std::string table;
+        std::int64_t seq = 0;
+        std::int64_t at_ms = 0; // the entry's `at`, as log_time_ms() reads it
+    };
     struct Round {
-        std::uint64_t end_clock = 0;                               // raw HLC after the round
-        std::vector<std::pair<std::string, std::int64_t>> through; // table, last log seq
+        std::uint64_t end_clock = 0; // raw HLC after the round
+        std::vector<Through> through;
         std::string rows;        // encoded ChangeSet: each changed record, whole
         std::string write_backs; // encoded ChangeSet: each changed row's pending write-backs
     };
@@ -45,9 +61,11 @@ public:
         std::uint64_t base = 0;
         bool started = false; // a header was read (or written)
         std::vector<Round> rounds;
-        // The rounds, if the journal was started for `of` at clock `at` (the file's node
-        // id and saved clock): otherwise it speaks for another state of the file.
-        std::vector<Round> rounds_for(const std::string& of, std::uint64_t at) const;
+        // The rounds, if the journal speaks for the file `db` holds now (call inside a
+        // transaction): started for node `of`, at a clock the file has reached, and every
+        // capture-log entry the rounds picked up still in the file. A file restored from
+        // a backup, or copied, that lacks those writes is another state: nothing.
+        Result<std::vector<Round>> rounds_for(sqlite3* db, const std::string& of) const;
     };
 
     // Excludes readers (and other holders) while it lives; nested holds are no-ops.
@@ -91,8 +109,10 @@ public:
     PickupJournal& operator=(PickupJournal&& other) noexcept;
     ~PickupJournal();
 
-    // The complete rounds read at open, if the journal was started for `node` at `base`.
-    std::vector<Round> rounds_for(const std::string& node, std::uint64_t base) const;
+    // The complete rounds read at open (or appended since), if it was started for `node`.
+    // For the file this store has open; Contents::rounds_for() checks another.
+    const Contents& contents() const { return contents_; }
+    std::vector<Round> rounds_for(const std::string& node) const;
     // Appends one round in a single write. A failure means it must not be relied on.
     Status append(const Round& round);
     // Empties the journal and starts it for `node` at `base` (after a commit).

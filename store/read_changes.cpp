@@ -39,8 +39,42 @@ struct Want {
 
 namespace {
 
-// Opens `tx` on a snapshot in which every local write is stamped.
-Status begin_stamped(Store::Impl& s, std::optional<sql::Transaction>& tx) {
+// A read transaction in which every local write is stamped, the newest in memory only
+// (picked up, not yet written into the file), if `wanted` holds none of those: a read for
+// peers then leaves the app's file alone (docs/design/neighbour.md). The caller reads
+// picked-up records in place of the file's (scan_table()). Nothing when it cannot be had.
+Result<std::optional<sql::Transaction>> read_beside_picked(Store::Impl& s,
+                                                           const crdt::VersionVector& wanted) {
+    using None = std::optional<sql::Transaction>;
+    s.take_back_picked();
+    if (!s.journal_replayed) {
+        return None(); // a failed write took them: the writing path takes them back
+    }
+    auto held = s.hold_journal(); // from before the snapshot to the round's append
+    auto look = sql::Transaction::begin_read(s.db.get());
+    if (!look) {
+        return look.status();
+    }
+    // Values are read from the user rows: every write this snapshot shows must be picked
+    // up, or a value would travel under an older write's stamp.
+    if (auto caught_up = s.pick_up_round(true); !caught_up) {
+        return caught_up.status();
+    }
+    auto pending = s.log_pending(true);
+    if (!pending) {
+        return pending.status();
+    }
+    auto own = wanted.of(s.self);
+    if (*pending || !(own.minus(s.picked.issued) == own)) {
+        return None(); // more than max_picked_up_rows, or own picked-up versions wanted
+    }
+    return None(std::move(*look));
+}
+
+// Opens `tx` on a snapshot in which every local write is stamped; `wanted`, when given,
+// lets it leave picked-up writes unwritten (read_beside_picked()).
+Status begin_stamped(Store::Impl& s, std::optional<sql::Transaction>& tx,
+                     const crdt::VersionVector* wanted = nullptr) {
     {
         auto stamped = s.read_if_all_stamped();
         if (!stamped) {
@@ -48,6 +82,16 @@ Status begin_stamped(Store::Impl& s, std::optional<sql::Transaction>& tx) {
         }
         if (*stamped) {
             tx.emplace(std::move(**stamped));
+            return Status::success();
+        }
+    }
+    if (wanted != nullptr) {
+        auto read = read_beside_picked(s, *wanted);
+        if (!read) {
+            return read.status();
+        }
+        if (*read) {
+            tx.emplace(std::move(**read));
             return Status::success();
         }
     }
@@ -202,6 +246,8 @@ Result<bool> scan_table(Store::Impl& s, TableState& t, const Want& want, ReadCur
                         Page& page) {
     auto& scan = cursor.after_key.empty() ? t.scan : t.scan_after;
     sql::Reset reset(scan);
+    auto in_memory = s.picked.tables.find(t.schema.name);
+    const auto* picked = in_memory == s.picked.tables.end() ? nullptr : &in_memory->second;
     scan.bind_int(1, cursor.after_clock);
     // No LIMIT: rows that hold nothing wanted are skipped, so the page ends by its budgets.
     scan.bind_int(2, -1);
@@ -217,9 +263,16 @@ Result<bool> scan_table(Store::Impl& s, TableState& t, const Want& want, ReadCur
         if (!row) {
             return row.status();
         }
+        // A row picked up and not yet written: its record in memory is the current one.
+        const RowRecord* record = &row->record;
+        if (picked != nullptr) {
+            if (auto it = picked->rows.find(row->key); it != picked->rows.end()) {
+                record = &it->second;
+            }
+        }
         if (want.buckets == nullptr || (*want.buckets)[key_bucket(row->key)]) {
             if (auto change = wanted_row(t, row->key, present(t, scan), scanned_value(t, scan),
-                                         row->record, want)) {
+                                         *record, want)) {
                 if (!page.take(std::move(*change))) {
                     return false;
                 }
@@ -278,7 +331,7 @@ Result<ChangeSet> Store::read_changes(const crdt::VersionVector& wanted, ReadCur
     // write's clock. A read snapshot whose capture logs are empty has every value stamped:
     // read under it, taking no write lock; otherwise capture in a write transaction.
     std::optional<sql::Transaction> tx;
-    if (auto st = begin_stamped(s, tx); !st.ok()) {
+    if (auto st = begin_stamped(s, tx, &wanted); !st.ok()) {
         return st;
     }
     std::vector<TableState*> tables;

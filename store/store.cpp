@@ -194,7 +194,7 @@ void Store::Impl::take_back_picked() {
     // A transaction took the picked-up records and failed: they come back, exactly as they
     // were pushed, from the journal.
     picked = PickedUp{};
-    replay_rounds = journal ? journal->rounds_for(self.to_string(), journal_base)
+    replay_rounds = journal ? journal->rounds_for(self.to_string())
                             : std::vector<PickupJournal::Round>{};
     journal_replayed = false;
     picked_consumed = false;
@@ -304,6 +304,7 @@ Status Store::Impl::detect_rollback() {
 }
 
 Status Store::Impl::persist_progress() {
+    bool unwritten_own = false;
     if (own_gap && versions.of(self).covers(*own_gap)) {
         own_gap.reset(); // peers gave every one back
         own_gap_dirty = true;
@@ -336,7 +337,14 @@ Status Store::Impl::persist_progress() {
         if (auto s = version_delete.run("clearing versions"); !s.ok()) {
             return s;
         }
-        for (const auto& r : versions.of(origin).ranges()) {
+        // Own versions picked up and not written here are not the file's yet: the journal
+        // speaks for them until they are (docs/design/neighbour.md).
+        auto held = versions.of(origin);
+        if (origin == self && !picked.empty() && !picked_flushed) {
+            held = held.minus(picked.issued);
+            unwritten_own = true;
+        }
+        for (const auto& r : held.ranges()) {
             version_insert.bind_int(1, static_cast<std::int64_t>(*idx));
             version_insert.bind_int(2, static_cast<std::int64_t>(r.first.raw()));
             version_insert.bind_int(3, static_cast<std::int64_t>(r.last.raw()));
@@ -346,6 +354,9 @@ Status Store::Impl::persist_progress() {
         }
     }
     dirty_origins.clear();
+    if (unwritten_own) {
+        dirty_origins.insert(self); // saved whole once they are written
+    }
     if (auto st = flush_digests(); !st.ok()) {
         return st;
     }
@@ -613,7 +624,11 @@ Result<std::unique_ptr<Store>> Store::open(const std::string& path, StoreOptions
         }
         // Rounds a crashed store picked up and may have pushed: re-issued alike at the
         // first capture. A rollback makes them describe another file.
-        impl->replay_rounds = impl->journal->rounds_for(impl->self.to_string(), impl->saved_clock);
+        auto rounds = impl->journal->contents().rounds_for(impl->db.get(), impl->self.to_string());
+        if (!rounds) {
+            return Status(rounds.status().code(), path + ": " + rounds.status().message());
+        }
+        impl->replay_rounds = std::move(*rounds);
         if (auto s = impl->detect_rollback(); !s.ok()) {
             return s;
         }

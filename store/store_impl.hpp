@@ -73,6 +73,7 @@ struct PickedUp {
         // (a local max/min write that lost, a counter value refused).
         std::map<std::vector<crdt::Value>, std::map<int, crdt::Value>> restores;
         std::int64_t through = -1; // the last log entry picked up (its log row stays)
+        std::int64_t through_at_ms = 0; // its time (PickupJournal::Through)
     };
     std::map<std::string, Table> tables;
     crdt::ClockRanges issued; // this node's stamps issued into it
@@ -187,6 +188,11 @@ struct Store::Impl {
     // Writes what was picked up and captures what is left, into the caller's write
     // transaction: after it (and the commit) the file holds every local write stamped.
     Result<CaptureStats> capture_locked();
+    // Inside the caller's write transaction, before `rows` from a peer are applied: picks
+    // up what the triggers logged, in memory. True when every local write is then stamped
+    // and no row of `rows` meets a picked-up row, so they can be applied beside them;
+    // false when capture_locked() must write them first.
+    Result<bool> pick_up_beside(const std::vector<const RowChange*>& rows);
     // Picks up, inside the caller's read or write transaction, what the triggers logged
     // since the last pick-up into `picked` (stamped; journaled when `journal_round`).
     Result<CaptureStats> pick_up_round(bool journal_round);
@@ -210,7 +216,8 @@ struct Store::Impl {
     bool journal_started = false;     // restarted by this store (else pick-ups fail)
     std::uint64_t journal_base = 0;   // the clock it was restarted at
     // Whether any capture log holds entries, as of the current transaction's snapshot.
-    Result<bool> log_pending();
+    // `after_picked`: only entries not picked up yet.
+    Result<bool> log_pending(bool after_picked = false);
     // A read transaction when every local write is already stamped (no capture log holds
     // entries in its snapshot), or none when some wait: callers then capture under
     // SQLite's write lock. Most calls find nothing pending and take no write lock.

@@ -735,6 +735,13 @@ Status Store::refresh_schema() {
     if (auto st = s.check_not_replaced(); !st.ok()) {
         return st;
     }
+    // Rows picked up under the old definitions are written under them, before a table is
+    // stopped, renamed or rebuilt: its records then say what the mesh was sent.
+    if (!s.picked.empty()) {
+        if (auto flushed = s.capture_locked(); !flushed) {
+            return flushed.status();
+        }
+    }
     auto registry = read_registry(s.db.get());
     if (!registry) {
         return registry.status();

@@ -2,6 +2,7 @@
 // the app's file is not written, the writes reach peers from memory, and a store that dies
 // before writing them takes back exactly what it pushed.
 #include <catch2/catch.hpp>
+#include <sqlite3.h>
 
 #include "store_fixture.hpp"
 
@@ -111,4 +112,83 @@ TEST_CASE("a store that dies with pushed writes still in memory takes back exact
     REQUIRE(db.ok());
     REQUIRE(da->size() == 1);
     CHECK(da->front().total == db->front().total);
+}
+
+TEST_CASE("changes from a peer are applied beside picked-up writes, which stay in memory "
+          "unless a change meets one of them, and a crash after the apply still takes them "
+          "back as pushed") {
+    Pair p;
+    p.a.exec("INSERT INTO t VALUES ('k1', 'x', 5, 1)");
+    p.push_picked();
+    // b's own row: it meets nothing picked up on a.
+    p.b.exec("INSERT INTO t VALUES ('k2', 'y', 1, 1)");
+    REQUIRE(p.sb->capture().ok());
+    sync(*p.sb, *p.sa);
+    CHECK(p.sa->picked_up_rows() == 1);                                  // still in memory
+    CHECK(p.a.scalar("SELECT count(*) FROM _peerlite_rows_t WHERE k0 = 'k1'") == 0);
+    CHECK(p.a.scalar("SELECT count(*) FROM _peerlite_rows_t WHERE k0 = 'k2'") == 1);
+    auto pushed = p.sa->versions();
+    auto node = p.sa->node_id();
+    p.sa.reset(); // dies with k1 picked up, after the apply committed
+    p.sa = open_store(p.a_path);
+    REQUIRE(p.sa->sync_table(kSpec).ok());
+    CHECK(pushed.of(node).minus(p.sa->versions().of(node)).empty()); // k1's stamp held again
+    CHECK(p.sb->versions().of(node).minus(p.sa->versions().of(node)).empty());
+    sync(*p.sa, *p.sb);
+    sync(*p.sb, *p.sa);
+    CHECK(dump(p.a_path, "t") == std::vector<std::string>{"'k1'|'x'|5|1", "'k2'|'y'|1|1"});
+    CHECK(dump(p.a_path, "t") == dump(p.b_path, "t"));
+    CHECK(p.sa->versions() == p.sb->versions());
+    auto da = p.sa->digests(false), db = p.sb->digests(false);
+    REQUIRE(da.ok());
+    REQUIRE(db.ok());
+    CHECK(da->front().total == db->front().total);
+
+    // A change to a row picked up on a: the picked-up rows are written first.
+    p.a.exec("UPDATE t SET name = 'a2' WHERE id = 'k2'");
+    p.push_picked();
+    CHECK(p.sa->picked_up_rows() == 1);
+    p.b.exec("UPDATE t SET n = n + 4 WHERE id = 'k2'");
+    REQUIRE(p.sb->capture().ok());
+    sync(*p.sb, *p.sa);
+    CHECK(p.sa->picked_up_rows() == 0);
+    sync(*p.sa, *p.sb);
+    CHECK(dump(p.a_path, "t") == dump(p.b_path, "t"));
+    CHECK(dump(p.a_path, "t").back() == "'k2'|'a2'|1|5");
+    require_digests_consistent(*p.sa);
+    require_digests_consistent(*p.sb);
+}
+
+TEST_CASE("a journal beside a file restored from before its pick-ups is ignored: the writes "
+          "it stamped are asked back from the peers that got them") {
+    Pair p;
+    p.a.exec("INSERT INTO t VALUES ('k0', 'base', 1, 1)");
+    REQUIRE(p.sa->capture().ok());
+    sync(*p.sa, *p.sb);
+    auto backup = p.dir.file("backup.db");
+    p.a.exec("VACUUM INTO '" + backup + "'");
+    p.a.exec("INSERT INTO t VALUES ('k1', 'x', 5, 1)");
+    p.push_picked(); // b holds k1; a has it only in memory and in its journal
+    auto node = p.sa->node_id();
+    p.sa.reset();
+    {
+        // Restored in place with the backup API while no store has it open.
+        PlainDb from(backup);
+        auto* copy = sqlite3_backup_init(p.a.get(), "main", from.get(), "main");
+        REQUIRE(copy != nullptr);
+        REQUIRE(sqlite3_backup_step(copy, -1) == SQLITE_DONE);
+        REQUIRE(sqlite3_backup_finish(copy) == SQLITE_OK);
+    }
+    p.sa = open_store(p.a_path);
+    REQUIRE(p.sa->sync_table(kSpec).ok());
+    REQUIRE(p.sa->rolled_back().has_value()); // the pushed stamps count as lost here
+    CHECK(p.sa->picked_up_rows() == 0);
+    CHECK(dump(p.a_path, "t") == std::vector<std::string>{"'k0'|'base'|1|1"});
+    sync(*p.sb, *p.sa); // k1 comes back from b
+    sync(*p.sa, *p.sb);
+    CHECK(dump(p.a_path, "t") == dump(p.b_path, "t"));
+    CHECK(dump(p.a_path, "t").size() == 2);
+    CHECK(p.sa->versions() == p.sb->versions());
+    CHECK(p.sa->versions().of(node).covers(p.sb->versions().of(node).ranges().back()));
+    require_digests_consistent(*p.sa);
 }

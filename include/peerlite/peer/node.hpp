@@ -76,6 +76,17 @@ struct NodeOptions {
     // was seen for this long, or when store.max_picked_up_rows are held. Shorter keeps less
     // in memory and in the journal; longer leaves a busy app alone for longer.
     std::chrono::milliseconds write_idle{500};
+    // ... and at the latest this long after the first of them was picked up, even if the
+    // app never pauses: the journal beside the file (which a restart replays) grows
+    // until they are written. Shorter bounds it tighter; each write may refuse one of a
+    // busy app's deferred read-then-write transactions.
+    std::chrono::milliseconds write_max_delay{10'000};
+    // While the app commits (a local commit within write_idle), changes pushed by a peer
+    // wait up to this long and are applied together, one transaction per peer: each
+    // daemon commit can refuse an app's deferred read-then-write transaction, so fewer
+    // commits refuse fewer (docs/design/neighbour.md). Longer makes received changes
+    // visible later while the app is busy; 0 applies every push at once.
+    std::chrono::milliseconds apply_delay{50};
     transport::MessageLimits limits;
 };
 

@@ -209,6 +209,8 @@ public:
     Result<CaptureStats> pick_up();
     // Rows picked up and not yet written to the file.
     std::size_t picked_up_rows() const;
+    // This node's versions held in them (read_picked_up() serves these).
+    crdt::VersionVector picked_up_versions() const;
     // The picked-up rows holding versions in `wanted`, as one change set within the
     // budgets, without writing to the file; nothing when `wanted` holds versions that
     // were not picked up, or they do not fit one change set (then use read_changes(),
