@@ -52,8 +52,11 @@ struct Session {
     crdt::VersionVector wanted; // the claim: what the asker lacked, less oversized rows
     store::ReadCursor cursor;
     Clock::time_point last_used;
-    // What the file serves, once the first part has been read (the rest came from memory).
+    // Split at the first part: own versions still in memory (served first, from there,
+    // with their own cursor) and what the file serves.
     std::optional<crdt::VersionVector> from_file;
+    crdt::VersionVector in_memory;
+    store::ReadCursor memory;
 };
 
 // A row as people name it in a log line: table[key1,key2].
@@ -215,7 +218,7 @@ struct Node::Impl {
     // into the file, read from memory (rows too large for a message are added to
     // `cursor.oversized`), and what of `wanted` is left for the file; nothing if none are
     // wanted or they do not fit one part (the file then serves them all, after writing).
-    std::optional<std::pair<store::ChangeSet, crdt::VersionVector>>
+    std::optional<std::pair<std::vector<store::ChangeSet>, crdt::VersionVector>>
     read_from_memory(const crdt::VersionVector& wanted, store::ReadCursor& cursor,
                      std::size_t budget);
     void publish();
@@ -884,6 +887,11 @@ std::optional<store::ApplyStats> Node::Impl::apply(const crdt::NodeId& from,
     if (forward) {
         before = store->versions();
     }
+    // Local writes picked up first, outside the apply's write transaction, which then has
+    // only the last few to pick up: the app may be waiting for it (docs/design/neighbour.md).
+    if (options.write_idle.count() > 0) {
+        (void)store->pick_up(); // a failure is the apply's to report
+    }
     auto stats = store->apply(changes);
     if (!stats) {
         reject(from.short_string(), stats.status());
@@ -933,7 +941,7 @@ void Node::Impl::push(const crdt::VersionVector& all_gained, const crdt::NodeId&
     // Fresh local writes come from memory, the rest from the file: neither writes to it.
     auto from_file = gained;
     if (auto picked = read_from_memory(gained, cursor, budget)) {
-        parts.push_back(std::move(picked->first));
+        parts = std::move(picked->first);
         from_file = std::move(picked->second);
     }
     while (!cursor.done) {
@@ -963,7 +971,7 @@ void Node::Impl::push(const crdt::VersionVector& all_gained, const crdt::NodeId&
     }
 }
 
-std::optional<std::pair<store::ChangeSet, crdt::VersionVector>>
+std::optional<std::pair<std::vector<store::ChangeSet>, crdt::VersionVector>>
 Node::Impl::read_from_memory(const crdt::VersionVector& wanted, store::ReadCursor& cursor,
                              std::size_t budget) {
     auto picked = store->picked_up_versions();
@@ -972,18 +980,24 @@ Node::Impl::read_from_memory(const crdt::VersionVector& wanted, store::ReadCurso
         return std::nullopt;
     }
     store::ReadCursor memory;
-    auto part = store->read_picked_up(in_memory, memory, options.max_rows_per_message, budget);
-    if (!part) {
-        spdlog::warn("[{}] cannot read picked-up changes: {}", log_name,
-                     part.status().to_string());
-        return std::nullopt;
-    }
-    if (!*part) {
-        return std::nullopt;
+    std::vector<store::ChangeSet> parts;
+    while (!memory.done) {
+        auto part = store->read_picked_up(in_memory, memory, options.max_rows_per_message, budget);
+        if (!part) {
+            spdlog::warn("[{}] cannot read picked-up changes: {}", log_name,
+                         part.status().to_string());
+            return std::nullopt;
+        }
+        if (!*part) {
+            return std::nullopt; // written into the file meanwhile: the file serves them all
+        }
+        if (!(*part)->rows.empty() || parts.empty()) {
+            parts.push_back(std::move(**part));
+        }
     }
     cursor.oversized.insert(cursor.oversized.end(), memory.oversized.begin(),
                             memory.oversized.end());
-    return std::make_pair(std::move(**part), wanted.minus(in_memory));
+    return std::make_pair(std::move(parts), wanted.minus(in_memory));
 }
 
 void Node::Impl::serve_sync(const crdt::NodeId& from, const transport::SyncRequest& request,
@@ -1015,15 +1029,35 @@ void Node::Impl::serve_sync(const crdt::NodeId& from, const transport::SyncReque
     session.last_used = now;
     // The newest local writes (a session that crossed their push) come from memory, in
     // the first part; the rest from the file. Neither writes to it.
-    std::optional<Result<store::ChangeSet>> picked;
     if (!session.from_file) {
         session.from_file = session.wanted;
-        if (auto from_memory =
-                read_from_memory(session.wanted, session.cursor, part_budget(session.wanted))) {
-            picked.emplace(std::move(from_memory->first));
-            session.from_file = std::move(from_memory->second);
-            session.cursor.done = session.from_file->empty();
+        session.in_memory = session.wanted.minus(session.wanted.minus(store->picked_up_versions()));
+        if (!session.in_memory.empty()) {
+            session.from_file = session.wanted.minus(session.in_memory);
         }
+    }
+    std::optional<Result<store::ChangeSet>> picked;
+    if (!session.in_memory.empty() && !session.memory.done) {
+        auto budget = part_budget(session.wanted);
+        auto from_memory = store->read_picked_up(session.in_memory, session.memory,
+                                                 options.max_rows_per_message, budget);
+        if (from_memory && *from_memory) {
+            picked.emplace(std::move(**from_memory));
+            session.cursor.oversized.insert(session.cursor.oversized.end(),
+                                            session.memory.oversized.begin(),
+                                            session.memory.oversized.end());
+            session.memory.oversized.clear();
+        } else {
+            // Written into the file meanwhile (or unreadable): the file serves them all.
+            session.memory.done = true;
+            session.from_file = session.wanted;
+            store::ReadCursor fresh;
+            fresh.oversized = std::move(session.cursor.oversized);
+            session.cursor = std::move(fresh);
+        }
+    }
+    if (picked && session.memory.done && session.from_file->empty()) {
+        session.cursor.done = true;
     }
     auto part = picked ? std::move(*picked)
                        : store->read_changes(*session.from_file, session.cursor,

@@ -788,30 +788,33 @@ Result<std::optional<sql::Transaction>> Store::Impl::read_if_all_stamped() {
     return std::optional<sql::Transaction>(std::move(*look));
 }
 
-Result<CaptureStats> Store::pick_up() {
-    auto& s = *impl_;
-    s.take_back_picked();
-    if (auto st = refresh_schema(); !st.ok()) {
-        return st;
-    }
-    auto held = s.hold_journal(); // from before the snapshot to the round's append
-    auto look = sql::Transaction::begin_read(s.db.get());
+Result<CaptureStats> Store::Impl::pick_up_reading() {
+    take_back_picked();
+    auto held = hold_journal(); // from before the snapshot to the round's append
+    auto look = sql::Transaction::begin_read(db.get());
     if (!look) {
         return look.status();
     }
-    if (!s.journal_replayed) {
-        if (auto st = s.replay_journal(); !st.ok()) {
+    if (!journal_replayed) {
+        if (auto st = replay_journal(); !st.ok()) {
             return st;
         }
     }
-    auto stats = s.pick_up_round(true);
+    auto stats = pick_up_round(true);
     if (!stats) {
         return stats.status();
     }
-    if (auto st = s.commit(*look); !st.ok()) {
+    if (auto st = commit(*look); !st.ok()) {
         return st;
     }
     return stats;
+}
+
+Result<CaptureStats> Store::pick_up() {
+    if (auto st = refresh_schema(); !st.ok()) {
+        return st;
+    }
+    return impl_->pick_up_reading();
 }
 
 std::size_t Store::picked_up_rows() const {

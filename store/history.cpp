@@ -168,8 +168,8 @@ Result<RowHistory> Inspector::history(const TableInfo& t, const std::vector<crdt
     return row;
 }
 
-Result<Inspector::PickUpHold> Inspector::hold_pick_ups() {
-    auto view = PickupJournal::read_held(impl_->path, true);
+Result<Inspector::PickUpHold> Inspector::hold_pick_ups(std::chrono::milliseconds wait) {
+    auto view = PickupJournal::read_held(impl_->path, true, wait);
     if (!view) {
         return view.status();
     }

@@ -6,6 +6,8 @@
 #include "../schema/sqlite.hpp"
 
 #include <cerrno>
+#include <chrono>
+#include <thread>
 #include <utility>
 
 #include <fcntl.h>
@@ -125,8 +127,8 @@ PickupJournal::Hold PickupJournal::hold() {
     return Hold(this);
 }
 
-Result<PickupJournal::View> PickupJournal::read_held(const std::string& database,
-                                                     bool create) {
+Result<PickupJournal::View> PickupJournal::read_held(const std::string& database, bool create,
+                                                     std::chrono::milliseconds wait) {
     auto path = journal_path(database);
     View view;
     int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | (create ? O_CREAT : 0), 0644);
@@ -137,10 +139,19 @@ Result<PickupJournal::View> PickupJournal::read_held(const std::string& database
         return Status(Code::io_error, "cannot open the pick-up journal " + path);
     }
     view.fd_ = fd;
-    while (::flock(fd, LOCK_SH) != 0) {
-        if (errno != EINTR) {
+    // A store holds the lock for one pick-up round (milliseconds), unless its process is
+    // stopped (SIGSTOP, a debugger) in the middle of one: then give up rather than hang.
+    auto deadline = std::chrono::steady_clock::now() + wait;
+    while (::flock(fd, LOCK_SH | LOCK_NB) != 0) {
+        if (errno != EWOULDBLOCK && errno != EINTR) {
             return Status(Code::io_error, "cannot lock the pick-up journal " + path);
         }
+        if (std::chrono::steady_clock::now() >= deadline) {
+            return Status(Code::busy, "the daemon serving " + database +
+                                          " holds its pick-up journal " + path +
+                                          " (is it stopped?); try again");
+        }
+        std::this_thread::sleep_for(std::chrono::milliseconds(1));
     }
     parse(read_all(fd), view.contents);
     return view;

@@ -23,6 +23,7 @@
 // restart; a reader holds it shared (read_held()).
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <string>
 #include <utility>
@@ -101,7 +102,9 @@ public:
     // Reads the journal beside `database` from another process. `create`: make an empty
     // one if there is none, so that a store starting meanwhile waits for the returned
     // lock; otherwise no journal reads as empty, and nothing is held.
-    static Result<View> read_held(const std::string& database, bool create);
+    // Code::busy if a store holds it for longer than `wait` (its process stopped mid-round).
+    static Result<View> read_held(const std::string& database, bool create,
+                                  std::chrono::milliseconds wait = std::chrono::seconds(2));
     // Limits for decoding a round's change sets: written by a store, so trusted, and
     // bounded by StoreOptions::max_picked_up_rows.
     static DecodeLimits decode_limits();

@@ -406,13 +406,31 @@ Result<std::optional<ChangeSet>> Store::read_picked_up(const crdt::VersionVector
     if (!only_picked()) {
         return None();
     }
+    auto finish_part = [&](ChangeSet part) -> Result<None> {
+        if (auto st = s.commit(*look); !st.ok()) {
+            return st;
+        }
+        return None(std::move(part));
+    };
+    // In (table, key) order from the cursor on: cursor.table counts picked-up tables, and
+    // after_key is the last row taken. Rows picked up after a part was read holding wanted
+    // versions are ones the part already held: they only supersede.
     Page page(cursor, std::max<std::size_t>(1, max_rows), max_bytes);
+    std::size_t index = 0;
     for (auto& [name, p] : s.picked.tables) {
+        if (index++ < cursor.table) {
+            continue;
+        }
         auto* t = s.table(name);
         if (t == nullptr) {
             return None();
         }
-        for (const auto& [key, record] : p.rows) {
+        auto from = cursor.after_key.empty() ? p.rows.begin() : p.rows.upper_bound(cursor.after_key);
+        for (auto it = from; it != p.rows.end(); ++it) {
+            const auto& [key, record] = *it;
+            if (page.full()) {
+                return finish_part(std::move(page.out));
+            }
             auto values = read_user_row(*t, key);
             if (!values) {
                 return values.status();
@@ -422,9 +440,12 @@ Result<std::optional<ChangeSet>> Store::read_picked_up(const crdt::VersionVector
             };
             auto change = wanted_row(*t, key, values->has_value(), value_at, record, Want{&wanted});
             if (change && !page.take(std::move(*change))) {
-                return None(); // more than one change set: read_changes() writes them first
+                return finish_part(std::move(page.out));
             }
+            cursor.after_key = key;
         }
+        cursor.table = index;
+        cursor.after_key.clear();
     }
     cursor.done = true;
     if (auto st = s.commit(*look); !st.ok()) {

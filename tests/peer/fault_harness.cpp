@@ -84,8 +84,15 @@ public:
         // Until the commit, the daemon neither picks up (stamps) nor writes back: what
         // the inspector shows of the key stays true (episodes are cut where it picked up).
         auto* inspector = inspect(node);
-        auto hold = inspector ? inspector->hold_pick_ups()
+        // A daemon paused (SIGSTOP) in the middle of a pick-up holds its journal until the
+        // pause ends: the write is skipped as busy, as one blocked by its write lock is.
+        auto hold = inspector ? inspector->hold_pick_ups(std::chrono::milliseconds(50))
                               : Result<store::Inspector::PickUpHold>(Status(Code::io_error, ""));
+        if (hold.status().code() == Code::busy) {
+            c.exec("ROLLBACK");
+            ++busy;
+            return false;
+        }
         if (inspector && !hold) {
             problems.push_back("node " + std::to_string(node) +
                                ": cannot hold pick-ups: " + hold.status().message());

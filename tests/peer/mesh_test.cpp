@@ -303,6 +303,9 @@ TEST_CASE("five nodes converge by epidemic push when pushing to all is switched 
         o.direct_push_limit = 0;
         o.fanout = 4;
         o.anti_entropy_interval = std::chrono::seconds(30);
+        // Every push applied as it arrives: held pushes would be applied together after
+        // the writes above, and forwarded copies would then rarely arrive twice.
+        o.apply_delay = std::chrono::milliseconds(0);
     });
     REQUIRE(mesh.full_membership());
     for (int i = 0; i < 5; ++i) {

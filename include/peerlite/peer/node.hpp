@@ -86,7 +86,7 @@ struct NodeOptions {
     // daemon commit can refuse an app's deferred read-then-write transaction, so fewer
     // commits refuse fewer (docs/design/neighbour.md). Longer makes received changes
     // visible later while the app is busy; 0 applies every push at once.
-    std::chrono::milliseconds apply_delay{50};
+    std::chrono::milliseconds apply_delay{100};
     transport::MessageLimits limits;
 };
 

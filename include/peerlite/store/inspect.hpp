@@ -17,6 +17,7 @@
 // Thread safety: one thread at a time, like a Store.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <map>
 #include <memory>
@@ -161,8 +162,9 @@ public:
         explicit PickUpHold(Impl* impl) : impl_(impl) {}
         Impl* impl_;
     };
-    // Code::io_error when the journal cannot be read.
-    Result<PickUpHold> hold_pick_ups();
+    // Code::io_error when the journal cannot be read; Code::busy when a daemon holds it
+    // for more than `wait` (its process is stopped in the middle of a pick-up).
+    Result<PickUpHold> hold_pick_ups(std::chrono::milliseconds wait = std::chrono::seconds(2));
     Result<TableContents> contents(const TableInfo& table);
 
     // The change feed: every captured or merged change this replica covers and the

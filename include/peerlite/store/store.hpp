@@ -55,7 +55,7 @@ struct StoreOptions {
     // pick-up stops early and the caller writes them with capture(). Larger keeps the
     // file untouched through longer bursts of local writes; each row costs a few hundred
     // bytes of memory.
-    std::size_t max_picked_up_rows = 50'000;
+    std::size_t max_picked_up_rows = 10'000;
     // Who runs this file as its node, e.g. the daemon's public key; empty: not checked.
     // Recorded at the first open that names one; a later open naming another is refused
     // (Code::identity_conflict): the file is a copy of another node's file, which would
@@ -211,10 +211,11 @@ public:
     std::size_t picked_up_rows() const;
     // This node's versions held in them (read_picked_up() serves these).
     crdt::VersionVector picked_up_versions() const;
-    // The picked-up rows holding versions in `wanted`, as one change set within the
-    // budgets, without writing to the file; nothing when `wanted` holds versions that
-    // were not picked up, or they do not fit one change set (then use read_changes(),
-    // which writes them first). Rows too large for any message are reported in `cursor`.
+    // The next part of the picked-up rows holding versions in `wanted`, within the budgets,
+    // without writing to the file, from `cursor` on (a fresh cursor starts; done after
+    // the last part). Nothing when `wanted` holds versions not picked up (any more: they
+    // were written meanwhile): then read_changes() serves them. Rows too large for any
+    // message are reported in `cursor`.
     Result<std::optional<ChangeSet>> read_picked_up(const crdt::VersionVector& wanted,
                                                     ReadCursor& cursor, std::size_t max_rows,
                                                     std::size_t max_bytes);
