@@ -23,8 +23,8 @@
 #include <filesystem>
 #include <string>
 #include <thread>
-#include <vector>
 #include <unistd.h>
+#include <vector>
 
 #include <CLI/CLI.hpp>
 
@@ -249,11 +249,14 @@ int main(int argc, char** argv) {
     // Everything b wrote must have reached a: a measurement with rows stuck is no measurement.
     auto* check = open_plain(dir + "/a.db");
     auto start = Clock::now();
-    while (scalar(check, "SELECT count(*) FROM items WHERE id >= 100000 AND id < 1000000") < remote_written &&
+    while (scalar(check, "SELECT count(*) FROM items WHERE id >= 100000 AND id < 1000000") <
+               remote_written &&
            seconds_since(start) < 60) {
         std::this_thread::sleep_for(50ms);
     }
-    bool arrived = scalar(check, "SELECT count(*) FROM items WHERE id >= 100000 AND id < 1000000") == remote_written;
+    bool arrived =
+        scalar(check, "SELECT count(*) FROM items WHERE id >= 100000 AND id < 1000000") ==
+        remote_written;
     sqlite3_close(check);
     int exit_a = a.stop(), exit_b = b.stop();
 

@@ -336,8 +336,7 @@ Status load_limits(const Loader& l, const toml::table& t, NodeOptions& node) {
         !(st = l.millis(t, p, "write_idle_ms", node.write_idle, {0, 60'000})).ok() ||
         !(st = l.millis(t, p, "apply_delay_ms", node.apply_delay, {0, 10'000})).ok() ||
         !(st = l.millis(t, p, "write_max_delay_ms", node.write_max_delay, {1, 3'600'000})).ok() ||
-        !(st = l.number(t, p, "max_picked_up_rows", node.store.max_picked_up_rows,
-                        {1, 10'000'000}))
+        !(st = l.number(t, p, "max_picked_up_rows", node.store.max_picked_up_rows, {1, 10'000'000}))
              .ok()) {
         return st;
     }

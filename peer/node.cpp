@@ -1059,10 +1059,10 @@ void Node::Impl::serve_sync(const crdt::NodeId& from, const transport::SyncReque
     if (picked && session.memory.done && session.from_file->empty()) {
         session.cursor.done = true;
     }
-    auto part = picked ? std::move(*picked)
-                       : store->read_changes(*session.from_file, session.cursor,
-                                             options.max_rows_per_message,
-                                             part_budget(session.wanted));
+    auto part =
+        picked ? std::move(*picked)
+               : store->read_changes(*session.from_file, session.cursor,
+                                     options.max_rows_per_message, part_budget(session.wanted));
     if (part) {
         // Rows no message can carry stay here: the claim must not cover them.
         session.wanted = session.wanted.minus(refuse_oversized(session.cursor));
@@ -1253,8 +1253,8 @@ void Node::Impl::tick(Clock::time_point now) {
             last_local_commit = now;
         }
         data_version = version ? *version : data_version;
-        auto captured = write_now || options.write_idle.count() == 0 ? store->capture()
-                                                                     : store->pick_up();
+        auto captured =
+            write_now || options.write_idle.count() == 0 ? store->capture() : store->pick_up();
         if (!captured && !write_now && options.write_idle.count() > 0) {
             // A pick-up that could not be journaled is written at once instead.
             captured = store->capture();

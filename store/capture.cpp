@@ -419,8 +419,7 @@ RowChange record_change(const TableState& t, const std::vector<crdt::Value>& key
         out.cells.push_back({t.schema.values[static_cast<std::size_t>(c.column)].name, c.write});
     }
     for (const auto& c : r.counters) {
-        out.counters.push_back(
-            {t.schema.values[static_cast<std::size_t>(c.column)].name, c.write});
+        out.counters.push_back({t.schema.values[static_cast<std::size_t>(c.column)].name, c.write});
     }
     return out;
 }

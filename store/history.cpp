@@ -1,12 +1,12 @@
 // What one node knows of one row: Inspector::history().
+#include <algorithm>
+#include <utility>
+
 #include <peerlite/store/inspect.hpp>
 
 #include "../schema/capture_sql.hpp"
 #include "conflict_log.hpp"
 #include "inspect_impl.hpp"
-
-#include <algorithm>
-#include <utility>
 
 namespace peerlite::store {
 
@@ -36,7 +36,7 @@ Result<std::size_t> pending_entries(sqlite3* db, const TableInfo& t,
 
 // What a daemon picked up of a table and has not written into the file yet.
 struct PickedUpRow {
-    std::int64_t through = -1;     // the table's last capture-log entry picked up
+    std::int64_t through = -1;       // the table's last capture-log entry picked up
     std::optional<RowRecord> record; // the row's record as picked up, if it was
 };
 
@@ -69,8 +69,8 @@ Result<PickedUpRow> picked_up_row(Inspector::Impl& s, const PickupJournal::Conte
             out.record = record_from_change(change, [&](std::string_view name) {
                 auto col = t.column_index(name);
                 return col < 0 ? std::nullopt
-                               : std::optional<ColumnRef>(ColumnRef{
-                                     col, t.columns[static_cast<std::size_t>(col)].rule});
+                               : std::optional<ColumnRef>(
+                                     ColumnRef{col, t.columns[static_cast<std::size_t>(col)].rule});
             });
         }
     }

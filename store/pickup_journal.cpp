@@ -1,19 +1,17 @@
 #include "pickup_journal.hpp"
 
-#include "bytes.hpp"
-
-#include "../schema/capture_sql.hpp"
-#include "../schema/sqlite.hpp"
-
 #include <cerrno>
 #include <chrono>
-#include <thread>
-#include <utility>
-
 #include <fcntl.h>
 #include <sys/file.h>
 #include <sys/stat.h>
+#include <thread>
 #include <unistd.h>
+#include <utility>
+
+#include "../schema/capture_sql.hpp"
+#include "../schema/sqlite.hpp"
+#include "bytes.hpp"
 
 namespace peerlite::store {
 
@@ -196,8 +194,8 @@ PickupJournal::~PickupJournal() {
     }
 }
 
-Result<std::vector<PickupJournal::Round>> PickupJournal::Contents::rounds_for(
-    sqlite3* db, const std::string& of) const {
+Result<std::vector<PickupJournal::Round>>
+PickupJournal::Contents::rounds_for(sqlite3* db, const std::string& of) const {
     if (!started || of != node || rounds.empty()) {
         return std::vector<Round>{};
     }
@@ -250,7 +248,8 @@ Status PickupJournal::append(const Round& round) {
     ByteWriter frame;
     frame.bytes(payload.data());
     if (auto st = write_all(fd_, frame.data(), "a round"); !st.ok()) {
-        contents_.started = false; // a partial frame ends the journal: nothing more may be relied on
+        contents_.started =
+            false; // a partial frame ends the journal: nothing more may be relied on
         return st;
     }
     contents_.rounds.push_back(round);

@@ -168,7 +168,9 @@ bool present(const TableState& t, const sql::Stmt& scan) {
 }
 auto scanned_value(const TableState& t, const sql::Stmt& scan) {
     auto first = static_cast<int>(t.schema.key.size()) + 3;
-    return [&scan, first](int column) { return scan.column(first + column); };
+    return [&scan, first](int column) {
+        return scan.column(first + column);
+    };
 }
 
 // The row change to send for one scanned record, or none when it holds nothing wanted.
@@ -179,8 +181,8 @@ auto scanned_value(const TableState& t, const sql::Stmt& scan) {
 // `present`: the user row exists; `value_at(i)` is its value column i.
 template <typename ValueAt>
 std::optional<RowChange> wanted_row(const TableState& t, const std::vector<crdt::Value>& key,
-                                    bool present, const ValueAt& value_at,
-                                    const RowRecord& record, const Want& want) {
+                                    bool present, const ValueAt& value_at, const RowRecord& record,
+                                    const Want& want) {
     std::vector<crdt::Stamp> sent{record.life.stamp};
     bool any = want.stamp(record.life.stamp);
     for (const auto& c : record.cells) {
@@ -425,7 +427,8 @@ Result<std::optional<ChangeSet>> Store::read_picked_up(const crdt::VersionVector
         if (t == nullptr) {
             return None();
         }
-        auto from = cursor.after_key.empty() ? p.rows.begin() : p.rows.upper_bound(cursor.after_key);
+        auto from =
+            cursor.after_key.empty() ? p.rows.begin() : p.rows.upper_bound(cursor.after_key);
         for (auto it = from; it != p.rows.end(); ++it) {
             const auto& [key, record] = *it;
             if (page.full()) {

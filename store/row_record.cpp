@@ -171,9 +171,9 @@ Result<RowRecord> decode_record(std::string_view bytes, crdt::Hlc vmax, const No
     return r;
 }
 
-RowRecord record_from_change(
-    const RowChange& change,
-    const std::function<std::optional<ColumnRef>(std::string_view)>& column) {
+RowRecord
+record_from_change(const RowChange& change,
+                   const std::function<std::optional<ColumnRef>(std::string_view)>& column) {
     RowRecord r;
     r.life = change.life;
     for (const auto& c : change.cells) {

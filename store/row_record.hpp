@@ -17,12 +17,11 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
-
-#include <functional>
 
 #include <peerlite/crdt/merge.hpp>
 #include <peerlite/store/change_set.hpp>
@@ -66,9 +65,9 @@ struct ColumnRef {
 };
 // The record a whole-row change describes (the pick-up journal's form), its columns
 // found by name through `column` (nothing: no longer synced, left out), sorted as stored.
-RowRecord record_from_change(
-    const RowChange& change,
-    const std::function<std::optional<ColumnRef>(std::string_view)>& column);
+RowRecord
+record_from_change(const RowChange& change,
+                   const std::function<std::optional<ColumnRef>(std::string_view)>& column);
 
 // Encodes relative to record.max_clock(), which the caller stores as vmax.
 Result<std::string> encode_record(const RowRecord& record, NodeTable& nodes);

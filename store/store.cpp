@@ -194,8 +194,8 @@ void Store::Impl::take_back_picked() {
     // A transaction took the picked-up records and failed: they come back, exactly as they
     // were pushed, from the journal.
     picked = PickedUp{};
-    replay_rounds = journal ? journal->rounds_for(self.to_string())
-                            : std::vector<PickupJournal::Round>{};
+    replay_rounds =
+        journal ? journal->rounds_for(self.to_string()) : std::vector<PickupJournal::Round>{};
     journal_replayed = false;
     picked_consumed = false;
 }

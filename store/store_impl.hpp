@@ -72,7 +72,7 @@ struct PickedUp {
         // Per row, per column: the winner to write back into the user table at the flush
         // (a local max/min write that lost, a counter value refused).
         std::map<std::vector<crdt::Value>, std::map<int, crdt::Value>> restores;
-        std::int64_t through = -1; // the last log entry picked up (its log row stays)
+        std::int64_t through = -1;      // the last log entry picked up (its log row stays)
         std::int64_t through_at_ms = 0; // its time (PickupJournal::Through)
     };
     std::map<std::string, Table> tables;
@@ -214,9 +214,9 @@ struct Store::Impl {
     std::optional<PickupJournal::Hold> hold_journal();
     std::vector<PickupJournal::Round> replay_rounds; // a crashed store's, read at open
     bool journal_replayed = false;
-    bool journal_dirty = false;       // rounds appended since it was last restarted
-    bool journal_started = false;     // restarted by this store (else pick-ups fail)
-    std::uint64_t journal_base = 0;   // the clock it was restarted at
+    bool journal_dirty = false;     // rounds appended since it was last restarted
+    bool journal_started = false;   // restarted by this store (else pick-ups fail)
+    std::uint64_t journal_base = 0; // the clock it was restarted at
     // Whether any capture log holds entries, as of the current transaction's snapshot.
     // `after_picked`: only entries not picked up yet.
     Result<bool> log_pending(bool after_picked = false);

@@ -62,7 +62,8 @@ Status TableState::prepare(sqlite3* db) {
     };
     std::vector<Spec> specs = {
         {&log_select, "SELECT seq, op, cols, at, " + meta_keys + old_keys + " FROM " +
-                          quote(schema::log_table(s.name)) + " WHERE seq > ?2 ORDER BY seq LIMIT ?1"},
+                          quote(schema::log_table(s.name)) +
+                          " WHERE seq > ?2 ORDER BY seq LIMIT ?1"},
         {&log_delete, "DELETE FROM " + quote(schema::log_table(s.name)) + " WHERE seq <= ?1"},
         {&user_select, "SELECT " + (nvalues ? values : "1") + " FROM " + table + " WHERE " +
                            schema::key_match(s)},

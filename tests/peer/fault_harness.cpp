@@ -14,8 +14,9 @@
 #include <thread>
 
 #include <catch2/catch.hpp>
-#include <peerlite/store/inspect.hpp>
 #include <sqlite3.h>
+
+#include <peerlite/store/inspect.hpp>
 
 #include "fault_cluster.hpp"
 #include "fault_oracle.hpp"
@@ -186,7 +187,8 @@ private:
         Stmt user(c, "SELECT name, qty, best FROM items WHERE id = ?1");
         // The record as the daemon holds it: written into the file or only picked up.
         auto& items = items_[static_cast<std::size_t>(node)];
-        auto history = inspectors_[static_cast<std::size_t>(node)]->history(items, {crdt::Value::text(k)});
+        auto history =
+            inspectors_[static_cast<std::size_t>(node)]->history(items, {crdt::Value::text(k)});
         if (!history && history.status().code() != Code::not_found) {
             problems.push_back("node " + std::to_string(node) + " key " + k +
                                ": history: " + history.status().message());
@@ -812,8 +814,7 @@ FaultReport run_faults(const FaultOptions& o) {
         // Each local write keeps the one stamp it was pushed under, across kills between
         // its push and its write into the file (docs/design/neighbour.md): otherwise a
         // peer holds a version of this node that this node never issued.
-        if (cluster.whole_log(i).find("holds changes under this node's id") !=
-            std::string::npos) {
+        if (cluster.whole_log(i).find("holds changes under this node's id") != std::string::npos) {
             report.problems.push_back("n" + std::to_string(i) +
                                       ": a peer holds changes under its id that it never "
                                       "wrote (a write stamped twice across a restart?)");

@@ -100,8 +100,7 @@ TEST_CASE("a store that dies with pushed writes still in memory takes back exact
     CHECK(p.sb->versions().of(node).minus(p.sa->versions().of(node)).empty());
     sync(*p.sa, *p.sb);
     sync(*p.sb, *p.sa);
-    CHECK(dump(p.a_path, "t") ==
-          std::vector<std::string>{"'k1'|'later'|20|3", "'k2'|'again'|2|0"});
+    CHECK(dump(p.a_path, "t") == std::vector<std::string>{"'k1'|'later'|20|3", "'k2'|'again'|2|0"});
     CHECK(dump(p.a_path, "t") == dump(p.b_path, "t"));
     CHECK(p.sa->versions() == p.sb->versions());
     require_digests_consistent(*p.sa);
@@ -124,7 +123,7 @@ TEST_CASE("changes from a peer are applied beside picked-up writes, which stay i
     p.b.exec("INSERT INTO t VALUES ('k2', 'y', 1, 1)");
     REQUIRE(p.sb->capture().ok());
     sync(*p.sb, *p.sa);
-    CHECK(p.sa->picked_up_rows() == 1);                                  // still in memory
+    CHECK(p.sa->picked_up_rows() == 1); // still in memory
     CHECK(p.a.scalar("SELECT count(*) FROM _peerlite_rows_t WHERE k0 = 'k1'") == 0);
     CHECK(p.a.scalar("SELECT count(*) FROM _peerlite_rows_t WHERE k0 = 'k2'") == 1);
     auto pushed = p.sa->versions();
