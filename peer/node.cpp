@@ -215,9 +215,9 @@ struct Node::Impl {
     std::size_t part_budget(const crdt::VersionVector& claim);
     crdt::VersionVector refuse_oversized(store::ReadCursor& cursor);
     // The rows holding the versions of `wanted` that are picked up and not yet written
-    // into the file, read from memory (rows too large for a message are added to
+    // into the file, read from memory in parts (rows too large for a message are added to
     // `cursor.oversized`), and what of `wanted` is left for the file; nothing if none are
-    // wanted or they do not fit one part (the file then serves them all, after writing).
+    // wanted or they were written meanwhile (the file then serves them all).
     std::optional<std::pair<std::vector<store::ChangeSet>, crdt::VersionVector>>
     read_from_memory(const crdt::VersionVector& wanted, store::ReadCursor& cursor,
                      std::size_t budget);

@@ -84,6 +84,19 @@ public:
 
     Status finish() { return picked_ ? Status::success() : write_back(t_, restores_); }
 
+    // One log entry as the triggers wrote it: an UPDATE that changed the primary key is
+    // the old row deleted and the new one inserted.
+    Status logged(LogEntry e, CaptureStats& stats) {
+        if (!e.old_key.empty()) {
+            LogEntry removed{e.seq, schema::LogOp::remove, 0, e.at, e.old_key, {}};
+            if (auto st = entry(removed, stats); !st.ok()) {
+                return st;
+            }
+            e.op = schema::LogOp::insert;
+        }
+        return entry(e, stats);
+    }
+
     Status entry(const LogEntry& e, CaptureStats& stats) {
         auto record = load(e.key);
         if (!record) {
@@ -385,15 +398,8 @@ Status pick_up_table(Store::Impl& s, TableState& t, PickedUp::Table& p, std::siz
         if (entries->empty()) {
             return Status::success();
         }
-        for (auto& e : *entries) {
-            if (!e.old_key.empty()) {
-                LogEntry removed{e.seq, schema::LogOp::remove, 0, e.at, e.old_key, {}};
-                if (auto st = capturer.entry(removed, stats); !st.ok()) {
-                    return st;
-                }
-                e.op = schema::LogOp::insert;
-            }
-            if (auto st = capturer.entry(e, stats); !st.ok()) {
+        for (const auto& e : *entries) {
+            if (auto st = capturer.logged(e, stats); !st.ok()) {
                 return st;
             }
             p.through = e.seq;
@@ -690,16 +696,8 @@ Result<CaptureStats> Store::Impl::capture_locked() {
             if (entries->empty()) {
                 break;
             }
-            for (auto& e : *entries) {
-                if (!e.old_key.empty()) {
-                    // A changed primary key: the old row deleted, the new one inserted.
-                    LogEntry removed{e.seq, schema::LogOp::remove, 0, e.at, e.old_key, {}};
-                    if (auto st = capturer.entry(removed, stats); !st.ok()) {
-                        return st;
-                    }
-                    e.op = schema::LogOp::insert;
-                }
-                if (auto st = capturer.entry(e, stats); !st.ok()) {
+            for (const auto& e : *entries) {
+                if (auto st = capturer.logged(e, stats); !st.ok()) {
                     return st;
                 }
             }
@@ -787,8 +785,7 @@ Result<std::optional<sql::Transaction>> Store::Impl::read_if_all_stamped() {
     return std::optional<sql::Transaction>(std::move(*look));
 }
 
-Result<CaptureStats> Store::Impl::pick_up_reading() {
-    take_back_picked();
+Result<std::pair<sql::Transaction, CaptureStats>> Store::Impl::begin_read_picked_up() {
     auto held = hold_journal(); // from before the snapshot to the round's append
     auto look = sql::Transaction::begin_read(db.get());
     if (!look) {
@@ -803,17 +800,23 @@ Result<CaptureStats> Store::Impl::pick_up_reading() {
     if (!stats) {
         return stats.status();
     }
-    if (auto st = commit(*look); !st.ok()) {
-        return st;
-    }
-    return stats;
+    return std::make_pair(std::move(*look), *stats);
 }
 
 Result<CaptureStats> Store::pick_up() {
+    auto& s = *impl_;
+    s.take_back_picked();
     if (auto st = refresh_schema(); !st.ok()) {
         return st;
     }
-    return impl_->pick_up_reading();
+    auto read = s.begin_read_picked_up();
+    if (!read) {
+        return read.status();
+    }
+    if (auto st = s.commit(read->first); !st.ok()) {
+        return st;
+    }
+    return read->second;
 }
 
 std::size_t Store::picked_up_rows() const {

@@ -50,15 +50,11 @@ Result<std::optional<sql::Transaction>> read_beside_picked(Store::Impl& s,
     if (!s.journal_replayed) {
         return None(); // a failed write took them: the writing path takes them back
     }
-    auto held = s.hold_journal(); // from before the snapshot to the round's append
-    auto look = sql::Transaction::begin_read(s.db.get());
-    if (!look) {
-        return look.status();
-    }
     // Values are read from the user rows: every write this snapshot shows must be picked
     // up, or a value would travel under an older write's stamp.
-    if (auto caught_up = s.pick_up_round(true); !caught_up) {
-        return caught_up.status();
+    auto look = s.begin_read_picked_up();
+    if (!look) {
+        return look.status();
     }
     auto pending = s.log_pending(true);
     if (!pending) {
@@ -68,7 +64,7 @@ Result<std::optional<sql::Transaction>> read_beside_picked(Store::Impl& s,
     if (*pending || !(own.minus(s.picked.issued) == own)) {
         return None(); // more than max_picked_up_rows, or own picked-up versions wanted
     }
-    return None(std::move(*look));
+    return None(std::move(look->first));
 }
 
 // Opens `tx` on a snapshot in which every local write is stamped; `wanted`, when given,
@@ -395,21 +391,18 @@ Result<std::optional<ChangeSet>> Store::read_picked_up(const crdt::VersionVector
     if (auto st = refresh_schema(); !st.ok()) {
         return st;
     }
-    auto held = s.hold_journal(); // from before the snapshot to the round's append
-    auto look = sql::Transaction::begin_read(s.db.get());
-    if (!look) {
-        return look.status();
-    }
     // Values are read from the user rows: every write visible in this snapshot must be
     // picked up first, or a value would travel under an older write's stamp.
-    if (auto caught_up = s.pick_up_round(true); !caught_up) {
-        return caught_up.status();
+    auto read = s.begin_read_picked_up();
+    if (!read) {
+        return read.status();
     }
+    auto& look = read->first;
     if (!only_picked()) {
         return None();
     }
     auto finish_part = [&](ChangeSet part) -> Result<None> {
-        if (auto st = s.commit(*look); !st.ok()) {
+        if (auto st = s.commit(look); !st.ok()) {
             return st;
         }
         return None(std::move(part));
@@ -451,7 +444,7 @@ Result<std::optional<ChangeSet>> Store::read_picked_up(const crdt::VersionVector
         cursor.after_key.clear();
     }
     cursor.done = true;
-    if (auto st = s.commit(*look); !st.ok()) {
+    if (auto st = s.commit(look); !st.ok()) {
         return st;
     }
     return None(std::move(page.out));

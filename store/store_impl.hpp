@@ -193,8 +193,10 @@ struct Store::Impl {
     // and no row of `rows` meets a picked-up row, so they can be applied beside them;
     // false when capture_locked() must write them first.
     Result<bool> pick_up_beside(const std::vector<const RowChange*>& rows);
-    // A pick-up round in a read transaction of its own (Store::pick_up()).
-    Result<CaptureStats> pick_up_reading();
+    // A read transaction in whose snapshot every local write is picked up (a crashed
+    // store's rounds re-issued first), and what the round picked up; the journal is held
+    // from before the snapshot to the round's append.
+    Result<std::pair<sql::Transaction, CaptureStats>> begin_read_picked_up();
     // Picks up, inside the caller's read or write transaction, what the triggers logged
     // since the last pick-up into `picked` (stamped; journaled when `journal_round`).
     Result<CaptureStats> pick_up_round(bool journal_round);

@@ -42,6 +42,14 @@ struct Pair {
         (*set)->covers = wanted;
         REQUIRE(sb->apply(**set).ok());
     }
+    // Both hold the same records, stamps included: their digests agree.
+    void check_same_records() {
+        auto da = sa->digests(false), db = sb->digests(false);
+        REQUIRE(da.ok());
+        REQUIRE(db.ok());
+        REQUIRE(da->size() == 1);
+        CHECK(da->front().total == db->front().total);
+    }
 };
 
 std::int64_t data_version(PlainDb& db) {
@@ -105,12 +113,7 @@ TEST_CASE("a store that dies with pushed writes still in memory takes back exact
     CHECK(p.sa->versions() == p.sb->versions());
     require_digests_consistent(*p.sa);
     require_digests_consistent(*p.sb);
-    // Both hold the same records, stamps included: their digests agree.
-    auto da = p.sa->digests(false), db = p.sb->digests(false);
-    REQUIRE(da.ok());
-    REQUIRE(db.ok());
-    REQUIRE(da->size() == 1);
-    CHECK(da->front().total == db->front().total);
+    p.check_same_records();
 }
 
 TEST_CASE("changes from a peer are applied beside picked-up writes, which stay in memory "
@@ -138,10 +141,7 @@ TEST_CASE("changes from a peer are applied beside picked-up writes, which stay i
     CHECK(dump(p.a_path, "t") == std::vector<std::string>{"'k1'|'x'|5|1", "'k2'|'y'|1|1"});
     CHECK(dump(p.a_path, "t") == dump(p.b_path, "t"));
     CHECK(p.sa->versions() == p.sb->versions());
-    auto da = p.sa->digests(false), db = p.sb->digests(false);
-    REQUIRE(da.ok());
-    REQUIRE(db.ok());
-    CHECK(da->front().total == db->front().total);
+    p.check_same_records();
 
     // A change to a row picked up on a: the picked-up rows are written first.
     p.a.exec("UPDATE t SET name = 'a2' WHERE id = 'k2'");
