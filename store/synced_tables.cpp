@@ -737,9 +737,14 @@ Status Store::refresh_schema() {
     }
     // Rows picked up under the old definitions are written under them, before a table is
     // stopped, renamed or rebuilt: its records then say what the mesh was sent.
+    // Their digest deltas are saved too: following a table replaces its state, deltas and
+    // all.
     if (!s.picked.empty()) {
         if (auto flushed = s.capture_locked(); !flushed) {
             return flushed.status();
+        }
+        if (auto st = s.flush_digests(); !st.ok()) {
+            return st;
         }
     }
     auto registry = read_registry(s.db.get());
