@@ -167,7 +167,7 @@ struct Node::Impl {
         Clock::time_point since;
     };
     std::map<crdt::NodeId, HeldPush> held_pushes;
-    // Whether a push arriving now waits (the app committed within write_idle).
+    // Whether a push arriving now waits (the app committed within apply_quiet).
     bool hold_pushes(Clock::time_point now) const;
     // Applies the held pushes due at `now` (all of them when `all`).
     void apply_held_pushes(Clock::time_point now, bool all);
@@ -887,10 +887,12 @@ std::optional<store::ApplyStats> Node::Impl::apply(const crdt::NodeId& from,
     if (forward) {
         before = store->versions();
     }
-    // Local writes picked up first, outside the apply's write transaction, which then has
-    // only the last few to pick up: the app may be waiting for it (docs/design/neighbour.md).
+    // Local writes picked up first, outside the apply's write transaction, which picks up
+    // only those that meet its rows: the app may be waiting for it (docs/design/neighbour.md).
     if (options.write_idle.count() > 0) {
-        (void)store->pick_up(); // a failure is the apply's to report
+        if (auto picked = store->pick_up(); picked) { // a failure is the apply's to report
+            count([&](NodeCounters& c) { c.captured += picked->log_entries; });
+        }
     }
     auto stats = store->apply(changes);
     if (!stats) {
@@ -1215,7 +1217,7 @@ crdt::VersionVector Node::Impl::servable() const {
 
 bool Node::Impl::hold_pushes(Clock::time_point now) const {
     return options.apply_delay.count() > 0 && last_local_commit != Clock::time_point{} &&
-           now - last_local_commit < options.write_idle;
+           now - last_local_commit < options.apply_quiet;
 }
 
 void Node::Impl::apply_held_pushes(Clock::time_point now, bool all) {

@@ -1,5 +1,9 @@
 #include "sqlite.hpp"
 
+#include <chrono>
+#include <cstdint>
+#include <thread>
+
 namespace peerlite::sql {
 
 std::string quote(std::string_view identifier) {
@@ -29,6 +33,30 @@ Status error(sqlite3* db, std::string_view what) {
                               std::to_string(code) + ")");
 }
 
+namespace {
+
+// SQLite's own busy handler sleeps 1, 2, 5, 10 ms... between tries: an app committing
+// thousands of short transactions a second leaves the lock free for a few microseconds at
+// a time, so those sleeps add milliseconds to every wait, during which the app writes on
+// and the daemon's transaction then has more to do while the app waits for it in turn.
+// Tries every 100 us for the first 20 ms, then every millisecond, up to the timeout.
+int busy_wait(void* timeout_ms, int tries) {
+    using namespace std::chrono;
+    thread_local steady_clock::time_point since; // one wait at a time per thread
+    auto now = steady_clock::now();
+    if (tries == 0) {
+        since = now;
+    }
+    auto limit = milliseconds(reinterpret_cast<std::intptr_t>(timeout_ms));
+    if (now - since >= limit) {
+        return 0;
+    }
+    std::this_thread::sleep_for(now - since < 20ms ? microseconds(100) : milliseconds(1));
+    return 1;
+}
+
+} // namespace
+
 Result<DbHandle> open(const std::string& path, int busy_timeout_ms,
                       std::string* journal_mode_before) {
     sqlite3* raw = nullptr;
@@ -42,7 +70,10 @@ Result<DbHandle> open(const std::string& path, int busy_timeout_ms,
         return status;
     }
     sqlite3_extended_result_codes(raw, 1);
-    sqlite3_busy_timeout(raw, busy_timeout_ms);
+    if (busy_timeout_ms > 0) {
+        sqlite3_busy_handler(raw, busy_wait,
+                             reinterpret_cast<void*>(static_cast<std::intptr_t>(busy_timeout_ms)));
+    }
     if (journal_mode_before) {
         auto mode = Stmt::prepare(raw, "PRAGMA journal_mode");
         if (!mode) {

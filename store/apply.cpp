@@ -576,9 +576,9 @@ Result<ApplyStats> Store::Impl::apply_set(const ChangeSet& changes, Arrival arri
         for (auto end = std::min(next + batch, changes.rows.size()); next < end; ++next) {
             rows.push_back(&changes.rows[next]);
         }
-        // Local writes first: they are older. Stamped in memory, and kept there unless a
-        // row here meets one of them (which needs its record in the file): writing them
-        // all would make this transaction long, and the app waits for it.
+        // Local writes stay in memory (or in the log) unless a row here meets one of them,
+        // which needs its record in the file first, as it is older: writing or picking
+        // them all up here would make this transaction long, and the app waits for it.
         auto in_memory = s.pick_up_beside(rows);
         if (!in_memory) {
             return in_memory.status();

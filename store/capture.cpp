@@ -1,6 +1,7 @@
 // Capture pickup: turns the rows triggers appended to each table's log into stamped
 // changes in the row records. Runs inside the caller's write transaction.
 #include <map>
+#include <set>
 #include <utility>
 
 #include <peerlite/store/inspect.hpp>
@@ -720,22 +721,74 @@ Result<CaptureStats> Store::Impl::capture_locked() {
     return stats;
 }
 
+namespace {
+
+// The keys of `rows` per table on the mesh (held-back rows are not applied).
+std::map<std::string, std::set<std::vector<crdt::Value>>>
+keys_by_table(Store::Impl& s, const std::vector<const RowChange*>& rows) {
+    std::map<std::string, std::set<std::vector<crdt::Value>>> out;
+    for (const auto* row : rows) {
+        if (auto* t = s.table_on_mesh(row->table)) {
+            out[t->schema.name].insert(row->key);
+        }
+    }
+    return out;
+}
+
+} // namespace
+
+Result<bool> Store::Impl::log_meets(const std::vector<const RowChange*>& rows) {
+    for (auto& [name, keys] : keys_by_table(*this, rows)) {
+        auto& t = tables.at(name);
+        std::int64_t after = -1;
+        if (auto p = picked.tables.find(name); p != picked.tables.end()) {
+            after = p->second.through;
+        }
+        for (;;) {
+            auto entries = read_log(t, after);
+            if (!entries) {
+                return entries.status();
+            }
+            if (entries->empty()) {
+                break;
+            }
+            for (const auto& e : *entries) {
+                if (keys.count(e.key) > 0 || (!e.old_key.empty() && keys.count(e.old_key) > 0)) {
+                    return true;
+                }
+                after = e.seq;
+            }
+        }
+    }
+    return false;
+}
+
 Result<bool> Store::Impl::pick_up_beside(const std::vector<const RowChange*>& rows) {
     if (!journal_replayed || !journal || !journal_started || picked_flushed) {
         return false;
     }
-    {
-        auto held = hold_journal();
-        if (auto round = pick_up_round(true); !round) {
-            return round.status();
+    // Local writes the node has not picked up yet stay in the log unless one meets a row
+    // here: picking them up in this transaction would make the app wait for it (an app
+    // writing all the time leaves hundreds). Stamped after this set's rows, they order
+    // nothing: they are writes to other rows.
+    auto meets = log_meets(rows);
+    if (!meets) {
+        return meets.status();
+    }
+    if (*meets) {
+        {
+            auto held = hold_journal();
+            if (auto round = pick_up_round(true); !round) {
+                return round.status();
+            }
         }
-    }
-    auto pending = log_pending(true);
-    if (!pending) {
-        return pending.status();
-    }
-    if (*pending) {
-        return false; // more than max_picked_up_rows
+        auto pending = log_pending(true);
+        if (!pending) {
+            return pending.status();
+        }
+        if (*pending) {
+            return false; // more than max_picked_up_rows
+        }
     }
     for (const auto* row : rows) {
         auto* t = table_on_mesh(row->table);

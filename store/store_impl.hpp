@@ -188,11 +188,13 @@ struct Store::Impl {
     // Writes what was picked up and captures what is left, into the caller's write
     // transaction: after it (and the commit) the file holds every local write stamped.
     Result<CaptureStats> capture_locked();
-    // Inside the caller's write transaction, before `rows` from a peer are applied: picks
-    // up what the triggers logged, in memory. True when every local write is then stamped
-    // and no row of `rows` meets a picked-up row, so they can be applied beside them;
-    // false when capture_locked() must write them first.
+    // Inside the caller's write transaction, before `rows` from a peer are applied: true
+    // when no row of `rows` meets a local write, picked up or still in the log (a meeting
+    // log entry is picked up first, in memory), so they can be applied beside them; false
+    // when capture_locked() must write them first.
     Result<bool> pick_up_beside(const std::vector<const RowChange*>& rows);
+    // Whether a log entry not yet picked up touches the key of a row of `rows`.
+    Result<bool> log_meets(const std::vector<const RowChange*>& rows);
     // A read transaction in whose snapshot every local write is picked up (a crashed
     // store's rounds re-issued first), and what the round picked up; the journal is held
     // from before the snapshot to the round's append.

@@ -1,6 +1,9 @@
 // Picking local writes up without writing to the file (issue 21, docs/design/neighbour.md):
 // the app's file is not written, the writes reach peers from memory, and a store that dies
 // before writing them takes back exactly what it pushed.
+#include <chrono>
+#include <thread>
+
 #include <catch2/catch.hpp>
 #include <sqlite3.h>
 
@@ -154,6 +157,46 @@ TEST_CASE("changes from a peer are applied beside picked-up writes, which stay i
     sync(*p.sa, *p.sb);
     CHECK(dump(p.a_path, "t") == dump(p.b_path, "t"));
     CHECK(dump(p.a_path, "t").back() == "'k2'|'a2'|1|5");
+    require_digests_consistent(*p.sa);
+    require_digests_consistent(*p.sb);
+}
+
+TEST_CASE("an apply leaves local writes still in the log there unless one meets its rows; "
+          "one that meets is stamped before the change it meets") {
+    Pair p;
+    p.a.exec("INSERT INTO t VALUES ('k1', 'x', 5, 1)");
+    p.push_picked(); // the journal is started: applies may run beside local writes
+    p.a.exec("INSERT INTO t VALUES ('k2', 'local', 1, 1)"); // logged, not picked up
+    p.b.exec("INSERT INTO t VALUES ('k3', 'y', 1, 1)");
+    REQUIRE(p.sb->capture().ok());
+    sync(*p.sb, *p.sa); // meets neither k1 nor k2
+    CHECK(p.sa->picked_up_rows() == 1);
+    CHECK(p.a.scalar("SELECT count(*) FROM _peerlite_rows_t WHERE k0 = 'k3'") == 1);
+
+    {
+        auto later = p.sa->pick_up(); // k2 was left in the log
+        REQUIRE(later.ok());
+        CHECK(later->log_entries == 1);
+    }
+    // Once more, with a change that meets it: a writes k3 after b did, and b's arrives
+    // while a's is still in a's log. a's is picked up first and wins, being later; left in
+    // the log, b's change would overwrite the row and a's write would be taken up with
+    // b's value, lost.
+    p.b.exec("UPDATE t SET name = 'remote', best = 9, n = n + 2 WHERE id = 'k3'");
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    p.a.exec("UPDATE t SET name = 'local' WHERE id = 'k3'");
+    REQUIRE(p.sb->capture().ok());
+    sync(*p.sb, *p.sa);
+    CHECK(p.a.scalar("SELECT count(*) FROM _peerlite_log_t") == 0);
+    CHECK(p.sa->picked_up_rows() == 0); // written, as a row of the change met one
+    REQUIRE(p.sa->capture().ok());
+    sync(*p.sa, *p.sb);
+    sync(*p.sb, *p.sa);
+    auto rows = dump(p.a_path, "t");
+    CHECK(rows == dump(p.b_path, "t"));
+    CHECK(rows == std::vector<std::string>{"'k1'|'x'|5|1", "'k2'|'local'|1|1", "'k3'|'local'|9|3"});
+    CHECK(p.sa->versions() == p.sb->versions());
+    p.check_same_records();
     require_digests_consistent(*p.sa);
     require_digests_consistent(*p.sb);
 }

@@ -81,12 +81,16 @@ struct NodeOptions {
     // until they are written. Shorter bounds it tighter; each write may refuse one of a
     // busy app's deferred read-then-write transactions.
     std::chrono::milliseconds write_max_delay{10'000};
-    // While the app commits (a local commit within write_idle), changes pushed by a peer
-    // wait up to this long and are applied together, one transaction per peer: each
-    // daemon commit can refuse an app's deferred read-then-write transaction, so fewer
-    // commits refuse fewer (docs/design/neighbour.md). Longer makes received changes
-    // visible later while the app is busy; 0 applies every push at once.
-    std::chrono::milliseconds apply_delay{100};
+    // While the app commits (a local commit within apply_quiet), changes pushed by a peer
+    // wait, and are applied together, one transaction per peer, at the app's first pause
+    // of apply_quiet or after apply_delay at the latest: each daemon commit can refuse an
+    // app's deferred read-then-write transaction, so fewer commits refuse fewer
+    // (docs/design/neighbour.md). A longer delay makes received changes visible later
+    // while the app never pauses; 0 applies every push at once.
+    std::chrono::milliseconds apply_delay{1000};
+    // The pause in the app's commits that counts as one. Shorter applies sooner in the
+    // gaps of a busy app; longer waits for real lulls.
+    std::chrono::milliseconds apply_quiet{20};
     transport::MessageLimits limits;
 };
 
