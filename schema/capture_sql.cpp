@@ -1,5 +1,7 @@
 #include "capture_sql.hpp"
 
+#include <string_view>
+
 #include "sqlite.hpp"
 
 namespace peerlite::schema {
@@ -11,6 +13,9 @@ std::string log_table(const std::string& table) {
 }
 std::string rows_table(const std::string& table) {
     return "_peerlite_rows_" + table;
+}
+std::string aside_table(const std::string& table) {
+    return "_peerlite_aside_" + table;
 }
 
 namespace {
@@ -64,6 +69,29 @@ std::string key_match(const TableSchema& t, int first) {
     return out;
 }
 
+namespace {
+
+// Key columns declared as the records declare theirs.
+std::string typed_meta_keys(const TableSchema& t) {
+    std::string out;
+    for (std::size_t i = 0; i < t.key.size(); ++i) {
+        out += "k" + std::to_string(i) +
+               (t.key_types[i].empty() ? "" : " " + quote(t.key_types[i])) + ", ";
+    }
+    return out;
+}
+
+} // namespace
+
+std::string create_aside_sql(const TableSchema& t) {
+    auto table = "CREATE TABLE IF NOT EXISTS " + quote(aside_table(t.name)) + "(";
+    if (t.integer_key) {
+        return table + "k0 INTEGER PRIMARY KEY, vals BLOB NOT NULL, reason TEXT NOT NULL);\n";
+    }
+    return table + typed_meta_keys(t) + "vals BLOB NOT NULL, reason TEXT NOT NULL, PRIMARY KEY(" +
+           meta_keys(t) + ")) WITHOUT ROWID;\n";
+}
+
 std::string create_table_metadata_sql(const TableSchema& t) {
     // No constraints and no declared types: the triggers are the only writers, and every
     // byte and check here is paid on the application's write path.
@@ -77,23 +105,29 @@ std::string create_table_metadata_sql(const TableSchema& t) {
     if (t.integer_key) {
         rows += "k0 INTEGER PRIMARY KEY, rec BLOB NOT NULL, vmax INTEGER NOT NULL);\n";
     } else {
-        std::string typed_keys;
-        for (std::size_t i = 0; i < t.key.size(); ++i) {
-            typed_keys += "k" + std::to_string(i) +
-                          (t.key_types[i].empty() ? "" : " " + quote(t.key_types[i])) + ", ";
-        }
-        rows += typed_keys + "rec BLOB NOT NULL, vmax INTEGER NOT NULL, PRIMARY KEY(" +
+        rows += typed_meta_keys(t) + "rec BLOB NOT NULL, vmax INTEGER NOT NULL, PRIMARY KEY(" +
                 meta_keys(t) + ")) WITHOUT ROWID;\n";
     }
     rows += "CREATE INDEX IF NOT EXISTS " + quote(rows_table(t.name) + "_vmax") + " ON " +
             quote(rows_table(t.name)) + "(vmax);\n";
-    return log + rows;
+    return log + rows + create_aside_sql(t);
 }
 
 std::string drop_triggers_sql(const std::string& table) {
     std::string out;
-    for (const char* kind : {"ins", "upd", "del"}) {
+    for (const char* kind : {"ins", "upd", "del", "gone", "regone"}) {
         out += "DROP TRIGGER IF EXISTS " + trigger(kind, table) + ";\n";
+    }
+    return out;
+}
+
+std::vector<std::string> trigger_names(const TableSchema& t) {
+    std::vector<std::string> out;
+    for (const char* kind : {"ins", "upd", "del", "gone", "regone"}) {
+        if (t.unique.empty() && std::string_view(kind).find("gone") != std::string_view::npos) {
+            continue;
+        }
+        out.push_back("_peerlite_" + std::string(kind) + "_" + t.name);
     }
     return out;
 }
@@ -136,6 +170,40 @@ std::string create_triggers_sql(const TableSchema& t) {
     out += "CREATE TRIGGER " + trigger("del", t.name) + " AFTER DELETE ON " + table +
            " BEGIN INSERT INTO " + log + "(op, cols, at, " + meta_keys(t) + ") VALUES (3, 0, " +
            now + ", " + row_keys(t, "OLD") + "); END;\n";
+    if (t.unique.empty()) {
+        return out;
+    }
+    // INSERT OR REPLACE and UPDATE OR REPLACE delete the rows holding a UNIQUE value the
+    // new row takes without firing the delete trigger (unless recursive_triggers is on).
+    // Before the write, every other row holding one of the new row's UNIQUE values is
+    // logged as maybe removed: a plain INSERT that fails takes the entry back with it; one
+    // that replaced nothing (OR IGNORE) leaves the row, and the entry is dropped when it is
+    // picked up. NULLs are never equal, as in a UNIQUE index.
+    std::string holders, unique_columns;
+    for (std::size_t u = 0; u < t.unique.size(); ++u) {
+        std::string all;
+        for (std::size_t i = 0; i < t.unique[u].size(); ++i) {
+            auto c = quote(t.unique[u][i]);
+            all += (i ? " AND " : "") + c + " = NEW." + c;
+            if (unique_columns.find(c) == std::string::npos) {
+                unique_columns += (unique_columns.empty() ? "" : ", ") + c;
+            }
+        }
+        holders += (u ? " OR (" : "(") + all + ")";
+    }
+    auto log_holders = [&](const std::string& self) {
+        std::string other;
+        for (std::size_t i = 0; i < t.key.size(); ++i) {
+            other += (i ? " AND " : "") + quote(t.key[i]) + " IS " + self + "." + quote(t.key[i]);
+        }
+        return " BEGIN INSERT INTO " + log + "(op, cols, at, " + meta_keys(t) + ") SELECT 5, 0, " +
+               now + ", " + key_list(t) + " FROM " + table + " WHERE (" + holders + ") AND NOT (" +
+               other + "); END;\n";
+    };
+    out += "CREATE TRIGGER " + trigger("gone", t.name) + " BEFORE INSERT ON " + table +
+           log_holders("NEW");
+    out += "CREATE TRIGGER " + trigger("regone", t.name) + " BEFORE UPDATE OF " + unique_columns +
+           " ON " + table + log_holders("OLD");
     return out;
 }
 

@@ -9,6 +9,7 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "table_schema.hpp"
 
@@ -16,10 +17,21 @@ namespace peerlite::schema {
 
 // Fixed values: stored in the log tables' `op` column.
 // batch: a transaction's writes from a store::Writer packed in k0 (see store/capture.cpp).
-enum class LogOp : std::uint8_t { insert = 1, update = 2, remove = 3, batch = 4 };
+// maybe_removed: a row a statement may delete through a UNIQUE constraint (INSERT or
+// UPDATE OR REPLACE deletes it without firing the delete trigger); a delete if the row is
+// gone when it is picked up (docs/design/constraints.md).
+enum class LogOp : std::uint8_t { insert = 1, update = 2, remove = 3, batch = 4, maybe_removed = 5 };
 
-std::string log_table(const std::string& table);  // "_peerlite_log_<table>"
-std::string rows_table(const std::string& table); // "_peerlite_rows_<table>"
+std::string log_table(const std::string& table);   // "_peerlite_log_<table>"
+std::string rows_table(const std::string& table);  // "_peerlite_rows_<table>"
+std::string aside_table(const std::string& table); // "_peerlite_aside_<table>"
+
+// CREATE TABLE IF NOT EXISTS for the rows kept out of the table because they break one of
+// its constraints (docs/design/constraints.md): keyed like the records, with the row's
+// values encoded in `vals` and the constraint it broke in `reason`.
+std::string create_aside_sql(const TableSchema& table);
+// The names of the table's capture triggers, as create_triggers_sql() makes them.
+std::vector<std::string> trigger_names(const TableSchema& table);
 
 // CREATE TABLE IF NOT EXISTS statements for the table's log and row records.
 std::string create_table_metadata_sql(const TableSchema& table);

@@ -82,6 +82,53 @@ Status refuse(const std::string& table, const std::string& why) {
     return Status(Code::invalid_argument, "cannot sync table '" + table + "': " + why);
 }
 
+// The columns of every UNIQUE index other than the primary key's. A merged row that would
+// break one is set aside by the store, which finds the rows holding the value by these
+// columns: an index on an expression, or a partial one, names no such set, so it is
+// refused.
+Result<std::vector<std::vector<std::string>>> read_unique(sqlite3* db, const std::string& table) {
+    auto list = sql::Stmt::prepare(db, "SELECT name, partial FROM pragma_index_list(?1) WHERE "
+                                       "\"unique\" AND origin <> 'pk' ORDER BY name");
+    if (!list) {
+        return list.status();
+    }
+    list->bind_text(1, table);
+    std::vector<std::pair<std::string, bool>> indexes;
+    {
+        sql::Reset reset(*list);
+        while (list->step() == SQLITE_ROW) {
+            indexes.emplace_back(list->column_text(0), list->column_int(1) != 0);
+        }
+    }
+    auto info = sql::Stmt::prepare(db, "SELECT name FROM pragma_index_info(?1) ORDER BY seqno");
+    if (!info) {
+        return info.status();
+    }
+    std::vector<std::vector<std::string>> out;
+    for (const auto& [index, partial] : indexes) {
+        if (partial) {
+            return refuse(table, "its UNIQUE index '" + index +
+                                     "' is partial (CREATE UNIQUE INDEX ... WHERE): a merged "
+                                     "row that breaks it cannot be matched to the rows it "
+                                     "meets; make it a full UNIQUE index or drop it");
+        }
+        info->bind_text(1, index);
+        sql::Reset reset(*info);
+        std::vector<std::string> columns;
+        while (info->step() == SQLITE_ROW) {
+            if (info->column_is_null(0)) {
+                return refuse(table, "its UNIQUE index '" + index +
+                                         "' is on an expression: a merged row that breaks it "
+                                         "cannot be matched to the rows it meets; index the "
+                                         "columns themselves, or drop it");
+            }
+            columns.push_back(info->column_text(0));
+        }
+        out.push_back(std::move(columns));
+    }
+    return out;
+}
+
 } // namespace
 
 bool is_reserved_name(std::string_view table) {
@@ -189,6 +236,11 @@ Result<TableSchema> inspect_table(sqlite3* db, const TableSpec& spec) {
             "write the same row, and their values merge as concurrent updates. Prefer "
             "time-ordered 16-byte ids for new rows.");
     }
+    auto unique = read_unique(db, name);
+    if (!unique) {
+        return unique.status();
+    }
+    schema.unique = std::move(*unique);
     if (schema.values.size() > 63) {
         return refuse(name, "it has " + std::to_string(schema.values.size()) +
                                 " non-key columns; at most 63 are supported");

@@ -29,6 +29,9 @@ struct TableSchema {
     std::vector<std::string> key_types;
     std::vector<Column> values; // every other column, in table order
     bool integer_key = false;   // a single INTEGER PRIMARY KEY (rowid alias)
+    // The columns of each UNIQUE index or constraint other than the primary key, in index
+    // order (docs/design/constraints.md).
+    std::vector<std::vector<std::string>> unique;
     std::vector<std::string> warnings;
 
     // Index of a value column by name, or -1.

@@ -83,7 +83,17 @@ private:
             } else if (rc != SQLITE_DONE) {
                 return sql::error(stmt.db(), "reading a row of '" + t_.schema.name + "'");
             } else {
-                user_.assign(t_.schema.values.size(), crdt::Value());
+                // Not in the table: set aside (constraints.cpp), or not there at all.
+                auto aside = s_.aside_values(t_, in_.key);
+                if (!aside) {
+                    return aside.status();
+                }
+                aside_ = aside->has_value();
+                if (aside_) {
+                    user_ = std::move(**aside);
+                } else {
+                    user_.assign(t_.schema.values.size(), crdt::Value());
+                }
             }
             user_loaded_ = true;
         }
@@ -296,7 +306,10 @@ private:
             }
             auto& del = t_.user_delete;
             TableState::bind_key(del, 1, in_.key);
-            return del.run("deleting a row of '" + t_.schema.name + "'");
+            if (auto st = del.run("deleting a row of '" + t_.schema.name + "'"); !st.ok()) {
+                return st;
+            }
+            return s_.delete_aside(t_, in_.key); // gone for good, from either place
         }
         if (old_life != life) {
             // A new life: the row is written whole; a cell no change of this life wrote
@@ -307,13 +320,13 @@ private:
                 values.push_back(written_in_life(i) ? visible(i)
                                                     : t_.defaults[static_cast<std::size_t>(i)]);
             }
-            auto& up = t_.user_upsert;
-            TableState::bind_key(up, 1, in_.key);
-            for (int i = 0; i < n; ++i) {
-                up.bind(static_cast<int>(in_.key.size()) + 1 + i,
-                        values[static_cast<std::size_t>(i)]);
-            }
-            return up.run("writing a row of '" + t_.schema.name + "'");
+            return s_.place_row(t_, in_.key, std::move(values));
+        }
+        if (auto row = user_row(); !row) {
+            return row.status();
+        }
+        if (aside_) {
+            return place_whole(); // it may fit now
         }
         std::uint64_t mask = counters_changed_;
         for (const auto& [col, value] : incoming_) {
@@ -332,9 +345,25 @@ private:
         }
         TableState::bind_key(upd, n + 2, in_.key);
         if (upd.step() != SQLITE_DONE) {
+            if ((sqlite3_errcode(upd.db()) & 0xff) == SQLITE_CONSTRAINT) {
+                return place_whole(); // the merged row breaks a constraint
+            }
             return sql::error(upd.db(), "updating a row of '" + t_.schema.name + "'");
         }
         return Status::success();
+    }
+
+    // The row as merged, written whole (constraints.cpp: or set aside).
+    Status place_whole() {
+        auto row = user_row();
+        if (!row) {
+            return row.status();
+        }
+        std::vector<crdt::Value> values;
+        for (int i = 0; i < static_cast<int>(t_.schema.values.size()); ++i) {
+            values.push_back(written_in_life(i) ? visible(i) : (**row)[static_cast<std::size_t>(i)]);
+        }
+        return s_.place_row(t_, in_.key, std::move(values));
     }
 
     Store::Impl& s_;
@@ -345,6 +374,7 @@ private:
     std::map<int, const crdt::Value*> incoming_; // columns whose winner came in now
     std::uint64_t counters_changed_ = 0;
     bool user_loaded_ = false;
+    bool aside_ = false; // the row is set aside: user_ holds its values from there
     std::vector<crdt::Value> user_;
 };
 
@@ -567,11 +597,13 @@ Result<ApplyStats> Store::Impl::apply_set(const ChangeSet& changes, Arrival arri
     }
     auto batch = std::max<std::size_t>(1, s.options.apply_batch_rows);
     std::size_t next = 0;
-    do {
+    bool capture_first = false;
+    for (bool done = false; !done; done = next == changes.rows.size()) {
         auto tx = s.begin_write();
         if (!tx) {
             return tx.status();
         }
+        auto first = next;
         std::vector<const RowChange*> rows;
         for (auto end = std::min(next + batch, changes.rows.size()); next < end; ++next) {
             rows.push_back(&changes.rows[next]);
@@ -579,10 +611,12 @@ Result<ApplyStats> Store::Impl::apply_set(const ChangeSet& changes, Arrival arri
         // Local writes stay in memory (or in the log) unless a row here meets one of them,
         // which needs its record in the file first, as it is older: writing or picking
         // them all up here would make this transaction long, and the app waits for it.
-        auto in_memory = s.pick_up_beside(rows);
+        auto in_memory = capture_first ? Result<bool>(false) : s.pick_up_beside(rows);
         if (!in_memory) {
             return in_memory.status();
         }
+        s.beside_local_writes = *in_memory;
+        s.aside_needs_capture = false;
         auto nodes_before = s.nodes.size();
         auto versions_before = s.versions;
         auto fail = [&](Status st) {
@@ -598,8 +632,19 @@ Result<ApplyStats> Store::Impl::apply_set(const ChangeSet& changes, Arrival arri
         // Versions inside the set's claim are covered by the claim with the last batch; a
         // crash before it leaves them uncovered, so the peer sends them again.
         auto stats = s.apply_rows(rows, changes.covers, arrival);
+        auto retried = stats ? s.retry_aside() : Status::success();
+        if ((!stats || !retried.ok()) && s.aside_needs_capture && !capture_first) {
+            // A row to set aside may have local writes not in the file: again, with them.
+            (void)fail(Status::success()); // memory back as before; the transaction rolls back
+            capture_first = true;
+            next = first;
+            continue;
+        }
         if (!stats) {
             return fail(stats.status());
+        }
+        if (!retried.ok()) {
+            return fail(retried);
         }
         if (next == changes.rows.size() && changes.complete) {
             if (auto st = s.prune_conflicts(); !st.ok()) {
@@ -624,7 +669,7 @@ Result<ApplyStats> Store::Impl::apply_set(const ChangeSet& changes, Arrival arri
         total.held_back += stats->held_back;
         total.conflicts += stats->conflicts;
         ++total.transactions;
-    } while (next < changes.rows.size());
+    }
     return total;
 }
 

@@ -99,6 +99,26 @@ public:
     }
 
     Status entry(const LogEntry& e, CaptureStats& stats) {
+        if (e.op == schema::LogOp::maybe_removed) {
+            // A row holding a UNIQUE value a later write took: deleted by REPLACE if it
+            // is gone now (and not set aside by this node, which is no delete).
+            auto row = read_user_row(t_, e.key);
+            if (!row) {
+                return row.status();
+            }
+            auto aside = row->has_value() ? Result<std::optional<std::vector<crdt::Value>>>(
+                                                std::optional<std::vector<crdt::Value>>())
+                                          : s_.aside_values(t_, e.key);
+            if (!aside) {
+                return aside.status();
+            }
+            if (row->has_value() || aside->has_value()) {
+                return Status::success();
+            }
+            auto removed = e;
+            removed.op = schema::LogOp::remove;
+            return entry(removed, stats);
+        }
         auto record = load(e.key);
         if (!record) {
             return record.status();
@@ -684,6 +704,9 @@ Result<CaptureStats> Store::Impl::capture_locked() {
         if (clock.last() != before) {
             cover_own_clocks();
         }
+        if (auto st = retry_aside(); !st.ok()) {
+            return st;
+        }
         return stats;
     }
     auto before = clock.last();
@@ -717,6 +740,10 @@ Result<CaptureStats> Store::Impl::capture_locked() {
         // Every clock of ours up to the last one issued is now either stored or never
         // existed.
         cover_own_clocks();
+    }
+    // A local write may have made room for a row set aside (constraints.cpp).
+    if (auto st = retry_aside(); !st.ok()) {
+        return st;
     }
     return stats;
 }

@@ -165,6 +165,19 @@ Result<std::optional<TableRename>> follow_table_rename(sqlite3* db, const std::s
     if (auto st = sql::exec(db, text); !st.ok()) {
         return st;
     }
+    // Rows set aside go along (a file from before them has no aside table).
+    auto aside = one_text(db, "SELECT count(*) FROM sqlite_schema WHERE name = ?1",
+                          {schema::aside_table(name)});
+    if (!aside) {
+        return aside.status();
+    }
+    if (*aside && **aside != "0") {
+        if (auto st = sql::exec(db, "ALTER TABLE " + sql::quote(schema::aside_table(name)) +
+                                        " RENAME TO " + sql::quote(schema::aside_table(to)));
+            !st.ok()) {
+            return st;
+        }
+    }
     for (const char* update : {"UPDATE _peerlite_columns SET tbl = ?2 WHERE tbl = ?1",
                                "UPDATE _peerlite_names SET tbl = ?2 WHERE tbl = ?1",
                                "DELETE FROM _peerlite_digest_sums WHERE tbl = ?1 OR tbl = ?2"}) {

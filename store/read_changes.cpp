@@ -158,13 +158,26 @@ private:
     std::size_t max_rows_, max_bytes_, bytes_ = 0;
 };
 
-// Whether the user row joined to the scanned record exists, and its values.
+// Whether the user row joined to the scanned record exists, in the table or set aside
+// (constraints.cpp), and its values.
+int aside_column(const TableState& t) {
+    return static_cast<int>(t.schema.key.size() + 3 + t.schema.values.size());
+}
 bool present(const TableState& t, const sql::Stmt& scan) {
-    return scan.column_int(static_cast<int>(t.schema.key.size()) + 2) != 0;
+    return scan.column_int(static_cast<int>(t.schema.key.size()) + 2) != 0 ||
+           !scan.column_is_null(aside_column(t));
 }
 auto scanned_value(const TableState& t, const sql::Stmt& scan) {
     auto first = static_cast<int>(t.schema.key.size()) + 3;
-    return [&scan, first](int column) {
+    std::optional<std::vector<crdt::Value>> aside;
+    if (scan.column_int(first - 1) == 0 && !scan.column_is_null(aside_column(t))) {
+        aside = decode_values(scan.column_blob(aside_column(t)));
+    }
+    return [&scan, first, aside = std::move(aside)](int column) {
+        if (aside) {
+            auto at = static_cast<std::size_t>(column);
+            return at < aside->size() ? (*aside)[at] : crdt::Value();
+        }
         return scan.column(first + column);
     };
 }

@@ -39,8 +39,15 @@ struct TableState {
     sql::Stmt rec_select;  // rec by key
     sql::Stmt rec_insert;  // keys, rec, vmax
     sql::Stmt rec_update;  // keys, rec, vmax
-    sql::Stmt scan;        // rows with vmax > ?1 joined with the user row
+    sql::Stmt scan;        // rows with vmax > ?1 joined with the user row and aside row
     sql::Stmt scan_after;  // the same from (vmax, key) > (?1, ?3...)
+    // Rows set aside because they break a constraint (constraints.cpp).
+    sql::Stmt aside_select; // vals by key
+    sql::Stmt aside_put;    // keys, vals, reason
+    sql::Stmt aside_delete; // by key
+    sql::Stmt aside_all;    // keys, vals, reason of every row set aside
+    // How many rows are set aside (-1: to be counted again, after a failed transaction).
+    std::int64_t aside_rows = -1;
     // Each value column's DEFAULT, evaluated when the table was loaded (NULL when it has
     // none): what a cell no change has written holds in a new life of the row, as SQLite
     // would have given it on an INSERT that names no value for it.
@@ -241,6 +248,27 @@ struct Store::Impl {
     Status validate(const ChangeSet& changes);
     Result<ApplyStats> apply_set(const ChangeSet& changes, Arrival arrival);
     Status hold_back(const RowChange& row, const std::string& reason);
+
+    // Rows kept out of their table because they break one of its constraints
+    // (constraints.cpp, docs/design/constraints.md). The row's values if it is set aside.
+    Result<std::optional<std::vector<crdt::Value>>> aside_values(TableState& t,
+                                                                 const std::vector<crdt::Value>& key);
+    // Writes a live row whole into its table. If that breaks a UNIQUE constraint, the row
+    // created first (by its life's stamp, then key) keeps the value and the others are set
+    // aside; if it breaks a CHECK or NOT NULL constraint, the row is set aside. A row put
+    // back takes its values out of the aside table.
+    Status place_row(TableState& t, const std::vector<crdt::Value>& key,
+                     std::vector<crdt::Value> values);
+    // Tries every row set aside again, created first first: a row that left the table, or
+    // changed, may have made room. Inside the caller's write transaction.
+    Status retry_aside();
+    Status delete_aside(TableState& t, const std::vector<crdt::Value>& key);
+    // Set while an apply runs beside local writes not yet in the file (pick_up_beside()):
+    // setting another row aside then needs its local writes in the file first, so
+    // place_row() sets `aside_needs_capture` and fails, and the apply is done again after
+    // capture_locked().
+    bool beside_local_writes = false;
+    bool aside_needs_capture = false;
 };
 
 // The user row's value columns, or nothing if the row is gone (capture.cpp).

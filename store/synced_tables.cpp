@@ -118,7 +118,8 @@ Status capture_new_columns(sqlite3* db, const schema::TableSchema& table, std::s
 // Whether all three capture triggers are on the table. A table rebuilt under its own
 // name (the 12-step ALTER of SQLite's docs, sqlite-utils transform, DROP + CREATE) has
 // lost them: SQLite drops a table's triggers with it.
-Result<bool> has_triggers(sqlite3* db, const std::string& table) {
+// Whether the table has its insert, update and delete capture triggers.
+Result<bool> has_row_triggers(sqlite3* db, const std::string& table) {
     auto stmt = sql::Stmt::prepare(
         db, "SELECT count(*) FROM sqlite_schema WHERE type = 'trigger' AND tbl_name = ?1 "
             "COLLATE NOCASE AND name IN (?2, ?3, ?4)");
@@ -135,6 +136,30 @@ Result<bool> has_triggers(sqlite3* db, const std::string& table) {
         return sql::error(db, "looking for the capture triggers of '" + table + "'");
     }
     return stmt->column_int(0) == 3;
+}
+
+// Whether the table has every capture trigger it needs, and no other (a UNIQUE index
+// added or dropped changes which).
+Result<bool> has_triggers(sqlite3* db, const schema::TableSchema& table) {
+    auto stmt = sql::Stmt::prepare(
+        db, "SELECT name FROM sqlite_schema WHERE type = 'trigger' AND tbl_name = ?1 "
+            "COLLATE NOCASE AND name LIKE '\\_peerlite\\_%' ESCAPE '\\' ORDER BY name");
+    if (!stmt) {
+        return stmt.status();
+    }
+    stmt->bind_text(1, table.name);
+    sql::Reset reset(*stmt);
+    std::vector<std::string> present;
+    int rc;
+    while ((rc = stmt->step()) == SQLITE_ROW) {
+        present.push_back(stmt->column_text(0));
+    }
+    if (rc != SQLITE_DONE) {
+        return sql::error(db, "looking for the capture triggers of '" + table.name + "'");
+    }
+    auto expected = schema::trigger_names(table);
+    std::sort(expected.begin(), expected.end());
+    return present == expected;
 }
 
 // After a time without triggers, logs what the table's rows say changed against their
@@ -234,10 +259,16 @@ Result<std::size_t> log_untracked_changes(Store::Impl& s, TableState& t, std::si
             keys += (i ? ", r.k" : "r.k") + std::to_string(i);
             join += (i ? " AND t." : "t.") + sql::quote(sch.key[i]) + " = r.k" + std::to_string(i);
         }
+        std::string aside;
+        for (int i = 0; i < nk; ++i) {
+            aside += (i ? " AND a.k" : "a.k") + std::to_string(i) + " = r.k" + std::to_string(i);
+        }
+        // Rows set aside (constraints.cpp) are not in the table, and were not deleted.
         auto gone = sql::Stmt::prepare(
             db, "SELECT " + keys + " FROM " + sql::quote(schema::rows_table(sch.name)) +
                     " r LEFT JOIN " + sql::quote(sch.name) + " t ON " + join + " WHERE t." +
-                    sql::quote(sch.key[0]) + " IS NULL");
+                    sql::quote(sch.key[0]) + " IS NULL AND NOT EXISTS (SELECT 1 FROM " +
+                    sql::quote(schema::aside_table(sch.name)) + " a WHERE " + aside + ")");
         if (!gone) {
             return gone.status();
         }
@@ -282,6 +313,10 @@ Status install_table(Store::Impl& s, const schema::TableSchema& table,
                      const std::vector<Registered>* reg, std::optional<std::size_t>* rebuilt,
                      Renamed renamed = {}) {
     auto* db = s.db.get();
+    // Before anything reads it: files synced before rows were set aside have none yet.
+    if (auto st = sql::exec(db, schema::create_aside_sql(table)); !st.ok()) {
+        return st;
+    }
     std::size_t known = reg ? reg->size() : 0;
     if (reg) {
         if (auto st = check_against_registry(table, *reg); !st.ok()) {
@@ -294,11 +329,16 @@ Status install_table(Store::Impl& s, const schema::TableSchema& table,
     if (renamed.renamed) {
         lost_triggers = !renamed.triggers_kept;
     } else if (!fresh) {
-        auto present = has_triggers(db, table.name);
+        auto present = has_row_triggers(db, table.name);
         if (!present) {
             return present.status();
         }
         lost_triggers = !*present;
+    }
+    // A UNIQUE index added or dropped since: only the REPLACE triggers change.
+    auto complete = has_triggers(db, table);
+    if (!complete) {
+        return complete.status();
     }
     if (fresh || grew) {
         if (auto st = register_columns(db, table, known); !st.ok()) {
@@ -310,7 +350,7 @@ Status install_table(Store::Impl& s, const schema::TableSchema& table,
             return st;
         }
     }
-    if (fresh || grew || lost_triggers || renamed.renamed) {
+    if (fresh || grew || lost_triggers || renamed.renamed || !*complete) {
         if (auto st = sql::exec(db, schema::create_triggers_sql(table)); !st.ok()) {
             return st;
         }
@@ -575,7 +615,7 @@ Status follow_renames(Store::Impl& s, std::string& local, std::vector<Registered
                                "wire, so peers need not rename it");
             reg[i].name = names[i];
             if (!renamed.renamed) {
-                auto present = has_triggers(db, local); // a rebuild may have renamed it
+                auto present = has_row_triggers(db, local); // a rebuild may have renamed it
                 if (!present) {
                     return present.status();
                 }

@@ -51,10 +51,18 @@ Status TableState::prepare(sqlite3* db) {
 
     // Records in (vmax, key) order, so a page can end between any two rows (the vmax
     // index holds the key too, so this order needs no sort).
+    // A row set aside (constraints.cpp) has its values in the aside table: a.vals last.
+    std::string aside_join;
+    for (int i = 0; i < nkeys; ++i) {
+        auto k = "k" + std::to_string(i);
+        aside_join += (i ? " AND a." : "a.") + k + " = r." + k;
+    }
     std::string scan_select = "SELECT " + scan_keys + ", r.rec, r.vmax, t." + quote(s.key[0]) +
-                              " IS NOT NULL" + tvalues + " FROM " +
+                              " IS NOT NULL" + tvalues + ", a.vals FROM " +
                               quote(schema::rows_table(s.name)) + " r LEFT JOIN " + table +
-                              " t ON " + join + " WHERE ";
+                              " t ON " + join + " LEFT JOIN " +
+                              quote(schema::aside_table(s.name)) + " a ON " + aside_join +
+                              " WHERE ";
     std::string scan_order = " ORDER BY r.vmax, " + scan_keys + " LIMIT ?2";
     struct Spec {
         sql::Stmt* stmt;
@@ -77,6 +85,15 @@ Status TableState::prepare(sqlite3* db) {
         {&rec_insert, "INSERT INTO " + quote(schema::rows_table(s.name)) + "(" + meta_keys +
                           ", rec, vmax) VALUES (" + placeholders(1, nkeys + 2) + ")"},
         {&scan, scan_select + "r.vmax > ?1" + scan_order},
+        {&aside_select, "SELECT vals FROM " + quote(schema::aside_table(s.name)) + " WHERE " +
+                            meta_match},
+        {&aside_put, "INSERT OR REPLACE INTO " + quote(schema::aside_table(s.name)) + "(" +
+                         meta_keys + ", vals, reason) VALUES (" + placeholders(1, nkeys + 2) +
+                         ")"},
+        {&aside_delete,
+         "DELETE FROM " + quote(schema::aside_table(s.name)) + " WHERE " + meta_match},
+        {&aside_all, "SELECT " + meta_keys + ", vals, reason FROM " +
+                         quote(schema::aside_table(s.name)) + " ORDER BY " + meta_keys},
         {&scan_after, scan_select + "(r.vmax, " + scan_keys + ") > (?1, " + placeholders(3, nkeys) +
                           ")" + scan_order},
     };
@@ -84,6 +101,11 @@ Status TableState::prepare(sqlite3* db) {
         specs.push_back({&user_update, "UPDATE " + table + " SET " + set_masked + " WHERE " +
                                            schema::key_match(s, nvalues + 2)});
     }
+    // Files synced before rows were set aside have no aside table yet.
+    if (auto st = sql::exec(db, schema::create_aside_sql(s)); !st.ok()) {
+        return st;
+    }
+    aside_rows = -1;
     for (auto& spec : specs) {
         auto stmt = sql::Stmt::prepare(db, spec.text);
         if (!stmt) {

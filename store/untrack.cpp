@@ -33,7 +33,8 @@ Result<std::optional<std::string>> registered_name(sqlite3* db, const std::strin
 Status drop_sync_metadata(sqlite3* db, const std::string& name) {
     auto text = schema::drop_triggers_sql(name) + "DROP TABLE IF EXISTS " +
                 sql::quote(schema::log_table(name)) + ";\nDROP TABLE IF EXISTS " +
-                sql::quote(schema::rows_table(name)) + ";\n";
+                sql::quote(schema::rows_table(name)) + ";\nDROP TABLE IF EXISTS " +
+                sql::quote(schema::aside_table(name)) + ";\n";
     if (auto st = sql::exec(db, text); !st.ok()) {
         return st;
     }

@@ -1,0 +1,169 @@
+// Rows that break a UNIQUE, CHECK or NOT NULL constraint once merged are set aside the same
+// way on every node, whatever order the changes arrive in (store/constraints.cpp,
+// docs/design/constraints.md).
+#include <chrono>
+#include <thread>
+
+#include <catch2/catch.hpp>
+
+#include "store_fixture.hpp"
+
+using namespace peerlite;
+using namespace peerlite::testing;
+
+namespace {
+
+struct Pair {
+    ScratchDir dir;
+    std::string a_path = dir.file("a.db"), b_path = dir.file("b.db");
+    PlainDb a{a_path}, b{b_path};
+    std::unique_ptr<store::Store> sa, sb;
+    Pair(const std::string& table, const schema::TableSpec& spec) {
+        a.exec(table);
+        b.exec(table);
+        sa = open_store(a_path);
+        sb = open_store(b_path);
+        REQUIRE(sa->sync_table(spec).ok());
+        REQUIRE(sb->sync_table(spec).ok());
+    }
+    void capture() {
+        REQUIRE(sa->capture().ok());
+        REQUIRE(sb->capture().ok());
+    }
+    void both_ways() {
+        capture();
+        sync(*sa, *sb);
+        sync(*sb, *sa);
+        sync(*sa, *sb);
+    }
+    // Same table, same rows set aside, same records.
+    void check_same(const std::string& table) {
+        CHECK(dump(a_path, table) == dump(b_path, table));
+        CHECK(a.rows("SELECT k0, reason FROM _peerlite_aside_" + table + " ORDER BY k0") ==
+              b.rows("SELECT k0, reason FROM _peerlite_aside_" + table + " ORDER BY k0"));
+        CHECK(sa->versions() == sb->versions());
+        auto da = sa->digests(false), db = sb->digests(false);
+        REQUIRE(da.ok());
+        REQUIRE(db.ok());
+        CHECK(da->front().total == db->front().total);
+        require_digests_consistent(*sa);
+        require_digests_consistent(*sb);
+    }
+};
+
+void later() {
+    std::this_thread::sleep_for(std::chrono::milliseconds(3)); // a later clock
+}
+
+} // namespace
+
+TEST_CASE("the same UNIQUE value written on two nodes: the row created first keeps it, the "
+          "other is set aside on both, and comes back once the value is free") {
+    Pair p("CREATE TABLE users(id TEXT PRIMARY KEY NOT NULL, email TEXT UNIQUE, name TEXT)",
+           {"users", {}});
+    p.a.exec("INSERT INTO users VALUES ('u1', 'x@example.com', 'first')");
+    later();
+    p.b.exec("INSERT INTO users VALUES ('u2', 'x@example.com', 'second')");
+    p.both_ways();
+    CHECK(dump(p.a_path, "users") == std::vector<std::string>{"'u1'|'x@example.com'|'first'"});
+    CHECK(p.b.rows("SELECT k0, reason FROM _peerlite_aside_users") ==
+          std::vector<std::string>{"'u2'|'UNIQUE constraint failed: users.email'"});
+    p.check_same("users");
+
+    // Applied in the other order (b's set first) the outcome is the same: c gets b's
+    // rows first, then a's.
+    auto c_path = p.dir.file("c.db");
+    PlainDb c(c_path);
+    c.exec("CREATE TABLE users(id TEXT PRIMARY KEY NOT NULL, email TEXT UNIQUE, name TEXT)");
+    auto sc = open_store(c_path);
+    REQUIRE(sc->sync_table({"users", {}}).ok());
+    sync(*p.sb, *sc);
+    CHECK(dump(c_path, "users") == dump(p.a_path, "users"));
+    CHECK(c.rows("SELECT k0 FROM _peerlite_aside_users") == std::vector<std::string>{"'u2'"});
+
+    // A change to the row set aside merges into it there.
+    p.a.exec("DELETE FROM users WHERE id = 'u1'");
+    p.both_ways();
+    CHECK(dump(p.a_path, "users") == std::vector<std::string>{"'u2'|'x@example.com'|'second'"});
+    CHECK(p.a.scalar("SELECT count(*) FROM _peerlite_aside_users") == 0);
+    p.check_same("users");
+}
+
+TEST_CASE("a row set aside on the node that wrote it keeps every later change made elsewhere") {
+    Pair p("CREATE TABLE users(id TEXT PRIMARY KEY NOT NULL, email TEXT UNIQUE, name TEXT)",
+           {"users", {}});
+    p.a.exec("INSERT INTO users VALUES ('u1', 'x@example.com', 'first')");
+    later();
+    p.b.exec("INSERT INTO users VALUES ('u2', 'x@example.com', 'second')");
+    p.b.exec("UPDATE users SET name = 'second, renamed' WHERE id = 'u2'");
+    p.both_ways();
+    // a renames u1's e-mail: u2 fits again, on both, with b's last name.
+    p.a.exec("UPDATE users SET email = 'y@example.com' WHERE id = 'u1'");
+    p.both_ways();
+    CHECK(dump(p.b_path, "users") ==
+          std::vector<std::string>{"'u1'|'y@example.com'|'first'",
+                                   "'u2'|'x@example.com'|'second, renamed'"});
+    p.check_same("users");
+}
+
+TEST_CASE("a merged row that breaks a two-column CHECK is set aside on both nodes, and a "
+          "re-insert by an app puts it back everywhere") {
+    const char* table = "CREATE TABLE ev(id TEXT PRIMARY KEY NOT NULL, starts INTEGER, ends "
+                        "INTEGER, CHECK (starts <= ends))";
+    Pair p(table, {"ev", {}});
+    p.a.exec("INSERT INTO ev VALUES ('e', 10, 20)");
+    p.both_ways();
+    p.a.exec("UPDATE ev SET starts = 15 WHERE id = 'e'");
+    p.b.exec("UPDATE ev SET ends = 12 WHERE id = 'e'");
+    p.both_ways();
+    CHECK(dump(p.a_path, "ev").empty());
+    CHECK(p.a.rows("SELECT k0, reason FROM _peerlite_aside_ev") ==
+          std::vector<std::string>{"'e'|'CHECK constraint failed: starts <= ends'"});
+    p.check_same("ev");
+
+    later();
+    p.b.exec("INSERT INTO ev VALUES ('e', 15, 30)");
+    p.both_ways();
+    CHECK(dump(p.a_path, "ev") == std::vector<std::string>{"'e'|15|30"});
+    CHECK(p.a.scalar("SELECT count(*) FROM _peerlite_aside_ev") == 0);
+    p.check_same("ev");
+}
+
+TEST_CASE("a counter under CHECK (n >= 0) decremented on two nodes and restocked on one ends "
+          "with the same total on both") {
+    const char* table =
+        "CREATE TABLE stock(id TEXT PRIMARY KEY NOT NULL, n INTEGER NOT NULL CHECK (n >= 0))";
+    Pair p(table, {"stock", {{"n", crdt::MergeRule::counter}}});
+    p.a.exec("INSERT INTO stock VALUES ('s', 1)");
+    p.both_ways();
+    p.a.exec("UPDATE stock SET n = n - 1 WHERE id = 's'");
+    p.b.exec("UPDATE stock SET n = n - 1 WHERE id = 's'");
+    p.both_ways();
+    CHECK(dump(p.a_path, "stock").empty()); // -1 breaks the check: set aside on both
+    p.check_same("stock");
+    // The restock arrives (here through a row written again by b, as an app would).
+    p.b.exec("INSERT INTO stock VALUES ('s', 4)");
+    p.both_ways();
+    CHECK(dump(p.a_path, "stock") == dump(p.b_path, "stock"));
+    CHECK(dump(p.a_path, "stock").size() == 1);
+    p.check_same("stock");
+}
+
+TEST_CASE("INSERT OR REPLACE that removes another row through a UNIQUE column is captured as "
+          "that row's delete") {
+    Pair p("CREATE TABLE users(id TEXT PRIMARY KEY NOT NULL, email TEXT UNIQUE, name TEXT)",
+           {"users", {}});
+    p.a.exec("INSERT INTO users VALUES ('u1', 'x@example.com', 'first')");
+    p.both_ways();
+    p.a.exec("INSERT OR REPLACE INTO users VALUES ('u2', 'x@example.com', 'second')");
+    p.a.exec("INSERT OR IGNORE INTO users VALUES ('u3', 'x@example.com', 'ignored')");
+    p.both_ways();
+    CHECK(dump(p.b_path, "users") == std::vector<std::string>{"'u2'|'x@example.com'|'second'"});
+    p.check_same("users");
+    p.b.exec("UPDATE OR REPLACE users SET email = 'z' WHERE id = 'u2'");
+    p.b.exec("INSERT INTO users VALUES ('u4', 'w', 'fourth')");
+    p.b.exec("UPDATE OR REPLACE users SET email = 'z' WHERE id = 'u4'");
+    p.both_ways();
+    CHECK(dump(p.a_path, "users") == std::vector<std::string>{"'u4'|'z'|'fourth'"});
+    p.check_same("users");
+}
