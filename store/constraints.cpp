@@ -16,6 +16,7 @@
 #include <algorithm>
 
 #include "store_impl.hpp"
+#include "unique_holders.hpp"
 
 namespace peerlite::store {
 
@@ -27,11 +28,11 @@ bool is_constraint(int code) {
     return (code & 0xff) == SQLITE_CONSTRAINT;
 }
 
-// The rows of `t` other than `key` holding the UNIQUE values of `values`, whose write
-// failed with `code`.
-Result<std::vector<Key>> holders(sqlite3* db, const TableState& t, const Key& key,
-                                 const std::vector<crdt::Value>& values) {
-    const auto& s = t.schema;
+} // namespace
+
+Result<std::vector<std::vector<crdt::Value>>>
+unique_holders(sqlite3* db, const schema::TableSchema& s, const std::vector<crdt::Value>& key,
+               const std::vector<crdt::Value>& values) {
     auto value_of = [&](const std::string& column) -> const crdt::Value& {
         for (std::size_t i = 0; i < s.key.size(); ++i) {
             if (s.key[i] == column) {
@@ -79,6 +80,8 @@ Result<std::vector<Key>> holders(sqlite3* db, const TableState& t, const Key& ke
     }
     return out;
 }
+
+namespace {
 
 // Which row keeps a UNIQUE value: the one whose current life began first.
 struct Rank {
@@ -227,7 +230,7 @@ Status Store::Impl::place_row(TableState& t, const std::vector<crdt::Value>& key
         if (code != SQLITE_CONSTRAINT_UNIQUE) {
             return set_aside(t, key, values, message); // CHECK, NOT NULL, ...
         }
-        auto others = holders(db.get(), t, key, values);
+        auto others = unique_holders(db.get(), t.schema, key, values);
         if (!others) {
             return others.status();
         }

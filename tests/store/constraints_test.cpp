@@ -167,3 +167,26 @@ TEST_CASE("INSERT OR REPLACE that removes another row through a UNIQUE column is
     CHECK(dump(p.a_path, "users") == std::vector<std::string>{"'u4'|'z'|'fourth'"});
     p.check_same("users");
 }
+
+TEST_CASE("a row set aside by an apply keeps the local writes still picked up or logged for "
+          "it") {
+    Pair p("CREATE TABLE users(id TEXT PRIMARY KEY NOT NULL, email TEXT UNIQUE, name TEXT)",
+           {"users", {}});
+    p.b.exec("INSERT INTO users VALUES ('u0', 'x@example.com', 'older')");
+    REQUIRE(p.sb->capture().ok());
+    later();
+    p.a.exec("INSERT INTO users VALUES ('u1', 'x@example.com', 'newer')");
+    REQUIRE(p.sa->pick_up().ok()); // stamped in memory, not in the file
+    p.a.exec("UPDATE users SET name = 'newer, renamed' WHERE id = 'u1'"); // in the log only
+    sync(*p.sb, *p.sa); // u0 was created first: u1 is set aside on a
+    CHECK(dump(p.a_path, "users") == std::vector<std::string>{"'u0'|'x@example.com'|'older'"});
+    CHECK(p.a.scalar("SELECT count(*) FROM _peerlite_log_users") == 0);
+    p.both_ways();
+    CHECK(p.b.rows("SELECT k0 FROM _peerlite_aside_users") == std::vector<std::string>{"'u1'"});
+    // Its values, the rename included, are what b holds set aside and what comes back.
+    p.b.exec("DELETE FROM users WHERE id = 'u0'");
+    p.both_ways();
+    CHECK(dump(p.a_path, "users") ==
+          std::vector<std::string>{"'u1'|'x@example.com'|'newer, renamed'"});
+    p.check_same("users");
+}

@@ -118,6 +118,18 @@ struct ContentDigests {
 // x'00ff', NULL as NULL.
 std::string format_key(const std::vector<crdt::Value>& key);
 
+// A row kept out of its table because, as merged, it breaks one of the table's
+// constraints (docs/design/constraints.md): every node holding the same changes keeps the
+// same rows aside. Settled with store::settle() (operate.hpp), `peerlite resolve`.
+struct SetAsideRow {
+    std::string table;
+    std::vector<crdt::Value> key;
+    std::string constraint; // SQLite's words: "UNIQUE constraint failed: users.email"
+    std::vector<std::pair<std::string, crdt::Value>> values; // the row as merged
+    // The rows in the table holding one of its UNIQUE values (none for CHECK, NOT NULL).
+    std::vector<std::vector<crdt::Value>> holders;
+};
+
 class Inspector {
 public:
     struct Impl;
@@ -144,6 +156,8 @@ public:
     Result<std::vector<crdt::Value>> parse_key(const TableInfo& table, std::string_view text) const;
 
     Result<std::vector<Conflict>> conflicts(const ConflictQuery& query = {});
+    // Rows set aside, of one table or of all, in key order.
+    Result<std::vector<SetAsideRow>> set_aside(const TableInfo* table = nullptr);
     // Code::not_found when peerlite knows nothing of the key and the row does not exist.
     Result<RowHistory> history(const TableInfo& table, const std::vector<crdt::Value>& key);
 

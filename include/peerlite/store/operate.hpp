@@ -44,6 +44,33 @@ struct ResolveResult {
 // exist (deleted: an update cannot bring it back; re-insert it instead).
 Result<ResolveResult> resolve(const std::string& path, const ResolveRequest& request);
 
+// An operator's settlement of a row set aside because it breaks a constraint once merged
+// (Inspector::set_aside(), docs/design/constraints.md).
+struct SettleRequest {
+    enum class Action {
+        drop,           // delete the row everywhere
+        put_back,       // write it back into the table, with `set` changed
+        replace_holder, // delete the rows holding its UNIQUE values, then put it back
+    };
+    std::string table;
+    std::vector<crdt::Value> key;
+    Action action = Action::put_back;
+    std::vector<std::pair<std::string, crdt::Value>> set; // column, new value
+};
+
+struct SettleResult {
+    std::vector<std::vector<crdt::Value>> deleted; // holders deleted (replace_holder)
+};
+
+// In one transaction on the file at `path`, writes the settlement the way an app would
+// (captured by the triggers, stamped by the daemon or the next Store, so it syncs like any
+// write): a logged delete of the row (drop), or an INSERT of the row as merged with `set`
+// applied (put_back), after DELETEs of the rows holding its UNIQUE values
+// (replace_holder). Code::not_found when no such row is set aside; Code::invalid_argument
+// when the row put back would still break a constraint here (the message is SQLite's) or
+// `set` names an unknown column.
+Result<SettleResult> settle(const std::string& path, const SettleRequest& request);
+
 // Writes a consistent copy of the database at `path`, sync metadata included, to `out`
 // (which must not exist: Code::invalid_argument), while a daemon and applications keep
 // writing (SQLite's VACUUM INTO from a read-only connection). The copy holds no
