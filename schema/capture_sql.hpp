@@ -20,7 +20,13 @@ namespace peerlite::schema {
 // maybe_removed: a row a statement may delete through a UNIQUE constraint (INSERT or
 // UPDATE OR REPLACE deletes it without firing the delete trigger); a delete if the row is
 // gone when it is picked up (docs/design/constraints.md).
-enum class LogOp : std::uint8_t { insert = 1, update = 2, remove = 3, batch = 4, maybe_removed = 5 };
+enum class LogOp : std::uint8_t {
+    insert = 1,
+    update = 2,
+    remove = 3,
+    batch = 4,
+    maybe_removed = 5
+};
 
 std::string log_table(const std::string& table);   // "_peerlite_log_<table>"
 std::string rows_table(const std::string& table);  // "_peerlite_rows_<table>"

@@ -361,7 +361,8 @@ private:
         }
         std::vector<crdt::Value> values;
         for (int i = 0; i < static_cast<int>(t_.schema.values.size()); ++i) {
-            values.push_back(written_in_life(i) ? visible(i) : (**row)[static_cast<std::size_t>(i)]);
+            values.push_back(written_in_life(i) ? visible(i)
+                                                : (**row)[static_cast<std::size_t>(i)]);
         }
         return s_.place_row(t_, in_.key, std::move(values));
     }

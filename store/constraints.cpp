@@ -155,7 +155,8 @@ Store::Impl::aside_values(TableState& t, const std::vector<crdt::Value>& key) {
 
 Status Store::Impl::delete_aside(TableState& t, const std::vector<crdt::Value>& key) {
     TableState::bind_key(t.aside_delete, 1, key);
-    if (auto st = t.aside_delete.run("taking a row of '" + t.schema.name + "' out of its aside table");
+    if (auto st =
+            t.aside_delete.run("taking a row of '" + t.schema.name + "' out of its aside table");
         !st.ok()) {
         return st;
     }
@@ -168,8 +169,8 @@ Status Store::Impl::delete_aside(TableState& t, const std::vector<crdt::Value>& 
 namespace {
 
 // Moves a row out of its table into the aside table, with the constraint it broke.
-Status set_aside(TableState& t, const Key& key,
-                 const std::vector<crdt::Value>& values, const std::string& reason) {
+Status set_aside(TableState& t, const Key& key, const std::vector<crdt::Value>& values,
+                 const std::string& reason) {
     auto& del = t.user_delete;
     TableState::bind_key(del, 1, key);
     if (auto st = del.run("setting a row of '" + t.schema.name + "' aside"); !st.ok()) {
@@ -268,7 +269,7 @@ Status Store::Impl::place_row(TableState& t, const std::vector<crdt::Value>& key
         }
     }
     return Status(Code::limit_exceeded, "placing a row of '" + t.schema.name +
-                                      "' kept meeting rows holding its UNIQUE values");
+                                            "' kept meeting rows holding its UNIQUE values");
 }
 
 Status Store::Impl::retry_aside() {

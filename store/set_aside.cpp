@@ -37,9 +37,9 @@ Status read_set_aside(sqlite3* db, const schema::TableSchema& t, std::vector<Set
     for (std::size_t i = 0; i < t.key.size(); ++i) {
         keys += (i ? ", k" : "k") + std::to_string(i);
     }
-    auto stmt = sql::Stmt::prepare(db, "SELECT " + keys + ", vals, reason FROM " +
-                                           sql::quote(schema::aside_table(t.name)) +
-                                           " ORDER BY " + keys);
+    auto stmt =
+        sql::Stmt::prepare(db, "SELECT " + keys + ", vals, reason FROM " +
+                                   sql::quote(schema::aside_table(t.name)) + " ORDER BY " + keys);
     if (!stmt) {
         return stmt.status();
     }
@@ -150,12 +150,12 @@ Result<SettleResult> settle(const std::string& path, const SettleRequest& reques
         for (std::size_t i = 0; i < t.key.size(); ++i) {
             placeholders += ", ?" + std::to_string(i + 1);
         }
-        auto st = run(db,
-                      "INSERT INTO " + sql::quote(schema::log_table(t.name)) + "(op, cols, at, " +
-                          keys + ") VALUES (" +
-                          std::to_string(static_cast<int>(schema::LogOp::remove)) +
-                          ", 0, julianday()" + placeholders + ")",
-                      request.key, "logging the delete of a row set aside");
+        auto st =
+            run(db,
+                "INSERT INTO " + sql::quote(schema::log_table(t.name)) + "(op, cols, at, " + keys +
+                    ") VALUES (" + std::to_string(static_cast<int>(schema::LogOp::remove)) +
+                    ", 0, julianday()" + placeholders + ")",
+                request.key, "logging the delete of a row set aside");
         if (!st.ok()) {
             return st;
         }
@@ -196,14 +196,16 @@ Result<SettleResult> settle(const std::string& path, const SettleRequest& reques
         }
         text += value_columns + schema::key_list(t) + ") VALUES (" + placeholders + ")";
         if (auto st = run(db, text, request.key, "putting the row back", bound); !st.ok()) {
-            return Status(Code::invalid_argument,
-                          "the row put back into '" + t.name + "' would still break a "
-                          "constraint here: " + st.message() +
-                              (request.action == SettleRequest::Action::put_back &&
-                                       !row->holders.empty()
-                                   ? " (change the value with --set, or replace the row "
-                                     "holding it with --replace-holder)"
-                                   : " (change the values with --set)"));
+            return Status(
+                Code::invalid_argument,
+                "the row put back into '" + t.name +
+                    "' would still break a "
+                    "constraint here: " +
+                    st.message() +
+                    (request.action == SettleRequest::Action::put_back && !row->holders.empty()
+                         ? " (change the value with --set, or replace the row "
+                           "holding it with --replace-holder)"
+                         : " (change the values with --set)"));
         }
         if (auto st = run(db,
                           "DELETE FROM " + sql::quote(schema::aside_table(t.name)) + " WHERE " +

@@ -205,7 +205,11 @@ Result<sql::Transaction> Store::Impl::begin_write() {
         t.drop_digest_deltas();
     }
     take_back_picked();
-    picked_flushed = false; // a transaction that wrote them and failed wrote nothing
+    picked_flushed = false;      // a transaction that wrote them and failed wrote nothing
+    beside_local_writes = false; // an apply says otherwise
+    for (auto& [name, t] : tables) {
+        t.aside_rows = -1; // a failed transaction may have changed them: count again
+    }
     return sql::Transaction::begin(db.get());
 }
 

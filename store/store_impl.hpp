@@ -251,8 +251,8 @@ struct Store::Impl {
 
     // Rows kept out of their table because they break one of its constraints
     // (constraints.cpp, docs/design/constraints.md). The row's values if it is set aside.
-    Result<std::optional<std::vector<crdt::Value>>> aside_values(TableState& t,
-                                                                 const std::vector<crdt::Value>& key);
+    Result<std::optional<std::vector<crdt::Value>>>
+    aside_values(TableState& t, const std::vector<crdt::Value>& key);
     // Writes a live row whole into its table. If that breaks a UNIQUE constraint, the row
     // created first (by its life's stamp, then key) keeps the value and the others are set
     // aside; if it breaks a CHECK or NOT NULL constraint, the row is set aside. A row put

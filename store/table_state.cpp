@@ -60,9 +60,8 @@ Status TableState::prepare(sqlite3* db) {
     std::string scan_select = "SELECT " + scan_keys + ", r.rec, r.vmax, t." + quote(s.key[0]) +
                               " IS NOT NULL" + tvalues + ", a.vals FROM " +
                               quote(schema::rows_table(s.name)) + " r LEFT JOIN " + table +
-                              " t ON " + join + " LEFT JOIN " +
-                              quote(schema::aside_table(s.name)) + " a ON " + aside_join +
-                              " WHERE ";
+                              " t ON " + join + " LEFT JOIN " + quote(schema::aside_table(s.name)) +
+                              " a ON " + aside_join + " WHERE ";
     std::string scan_order = " ORDER BY r.vmax, " + scan_keys + " LIMIT ?2";
     struct Spec {
         sql::Stmt* stmt;
@@ -85,11 +84,10 @@ Status TableState::prepare(sqlite3* db) {
         {&rec_insert, "INSERT INTO " + quote(schema::rows_table(s.name)) + "(" + meta_keys +
                           ", rec, vmax) VALUES (" + placeholders(1, nkeys + 2) + ")"},
         {&scan, scan_select + "r.vmax > ?1" + scan_order},
-        {&aside_select, "SELECT vals FROM " + quote(schema::aside_table(s.name)) + " WHERE " +
-                            meta_match},
+        {&aside_select,
+         "SELECT vals FROM " + quote(schema::aside_table(s.name)) + " WHERE " + meta_match},
         {&aside_put, "INSERT OR REPLACE INTO " + quote(schema::aside_table(s.name)) + "(" +
-                         meta_keys + ", vals, reason) VALUES (" + placeholders(1, nkeys + 2) +
-                         ")"},
+                         meta_keys + ", vals, reason) VALUES (" + placeholders(1, nkeys + 2) + ")"},
         {&aside_delete,
          "DELETE FROM " + quote(schema::aside_table(s.name)) + " WHERE " + meta_match},
         {&aside_all, "SELECT " + meta_keys + ", vals, reason FROM " +

@@ -157,12 +157,12 @@ Status Checker::records(const TableInfo& t, const std::set<Key>& pending, bool a
     for (std::size_t i = 0; i < t.key.size(); ++i) {
         aside += (i ? " AND a.k" : "a.k") + std::to_string(i) + " = r.k" + std::to_string(i);
     }
-    auto stmt = sql::Stmt::prepare(
-        s_.db.get(), "SELECT " + keys + "r.rec, r.vmax, t." + sql::quote(t.key[0]) +
-                         " IS NOT NULL OR EXISTS (SELECT 1 FROM " +
-                         sql::quote(schema::aside_table(t.name)) + " a WHERE " + aside +
-                         ") FROM " + sql::quote(schema::rows_table(t.name)) + " r LEFT JOIN " +
-                         sql::quote(t.name) + " t ON " + join);
+    auto stmt = sql::Stmt::prepare(s_.db.get(),
+                                   "SELECT " + keys + "r.rec, r.vmax, t." + sql::quote(t.key[0]) +
+                                       " IS NOT NULL OR EXISTS (SELECT 1 FROM " +
+                                       sql::quote(schema::aside_table(t.name)) + " a WHERE " +
+                                       aside + ") FROM " + sql::quote(schema::rows_table(t.name)) +
+                                       " r LEFT JOIN " + sql::quote(t.name) + " t ON " + join);
     if (!stmt) {
         return stmt.status();
     }

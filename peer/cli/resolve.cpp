@@ -60,10 +60,11 @@ int run_settle(const Options& o) {
         for (const auto& k : done->deleted) {
             deleted.push_back(key_json(k));
         }
-        print_json({{"table", o.table},
-                    {"key", key_json(*key)},
-                    {"action", o.drop ? "drop" : (o.replace_holder ? "replace_holder" : "put_back")},
-                    {"deleted", deleted}});
+        print_json(
+            {{"table", o.table},
+             {"key", key_json(*key)},
+             {"action", o.drop ? "drop" : (o.replace_holder ? "replace_holder" : "put_back")},
+             {"deleted", deleted}});
         return kOk;
     }
     for (const auto& k : done->deleted) {

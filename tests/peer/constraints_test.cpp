@@ -77,9 +77,9 @@ struct Pair {
     }
     // `peerlite conflicts --set-aside --json` on node `node`.
     nlohmann::json set_aside(const std::string& node) {
-        auto [code, out] = run_binary(peerlite_binary(),
-                                      "conflicts " + db_path(t, node) + " --set-aside --json",
-                                      t.dir.file(node + ".aside.json"));
+        auto [code, out] =
+            run_binary(peerlite_binary(), "conflicts " + db_path(t, node) + " --set-aside --json",
+                       t.dir.file(node + ".aside.json"));
         REQUIRE(code == 0);
         return nlohmann::json::parse(out);
     }
@@ -144,11 +144,9 @@ TEST_CASE("UNIQUE: INSERT OR REPLACE that removes another row through the UNIQUE
     Pair p;
     p.start();
     p.a.exec("INSERT INTO users VALUES ('u1', 'x@example.com', 'Ann')");
-    REQUIRE(Mesh::eventually([&] { return p.hold("users", {"'u1'|'x@example.com'|'Ann'"}); },
-                             20s));
+    REQUIRE(Mesh::eventually([&] { return p.hold("users", {"'u1'|'x@example.com'|'Ann'"}); }, 20s));
     p.a.exec("INSERT OR REPLACE INTO users VALUES ('u2', 'x@example.com', 'Bob')");
-    REQUIRE(Mesh::eventually([&] { return p.hold("users", {"'u2'|'x@example.com'|'Bob'"}); },
-                             20s));
+    REQUIRE(Mesh::eventually([&] { return p.hold("users", {"'u2'|'x@example.com'|'Bob'"}); }, 20s));
     p.check_clean();
 }
 
@@ -162,8 +160,8 @@ TEST_CASE("CHECK: one node moves the start past the end the other moved: the mer
     p.a.exec("UPDATE ev SET starts = 15 WHERE id = 'e'");
     p.b.exec("UPDATE ev SET ends = 12 WHERE id = 'e'");
     p.restart();
-    REQUIRE(Mesh::eventually(
-        [&] { return p.hold("ev", {}) && p.aside(p.a, "ev").size() == 1; }, 20s));
+    REQUIRE(
+        Mesh::eventually([&] { return p.hold("ev", {}) && p.aside(p.a, "ev").size() == 1; }, 20s));
     auto aside = p.set_aside("b");
     REQUIRE(aside.size() == 1);
     CHECK(aside[0]["constraint"] == "CHECK constraint failed: starts <= ends");
@@ -200,7 +198,7 @@ TEST_CASE("CHECK: a counter under CHECK (n >= 0) decremented on both nodes and r
         [&] { return p.hold("stock", {}) && p.aside(p.a, "stock").size() == 1; }, 20s));
     CHECK(p.set_aside("a")[0]["row"]["n"] == -4);
     p.resolve("a", "stock s --drop");
-    REQUIRE(Mesh::eventually(
-        [&] { return p.hold("stock", {}) && p.aside(p.a, "stock").empty(); }, 20s));
+    REQUIRE(Mesh::eventually([&] { return p.hold("stock", {}) && p.aside(p.a, "stock").empty(); },
+                             20s));
     p.check_clean();
 }

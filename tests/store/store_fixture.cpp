@@ -93,7 +93,11 @@ std::unique_ptr<store::Store> open_store(const std::string& path, store::StoreOp
 }
 
 store::ApplyStats sync(store::Store& from, store::Store& to, std::size_t page) {
-    REQUIRE(from.capture().ok()); // versions() reflects writes once captured
+    {
+        auto captured = from.capture();
+        INFO(captured.status().to_string());
+        REQUIRE(captured.ok()); // versions() reflects writes once captured
+    }
     // What a node claims leaves out what it holds but cannot serve (a stopped table).
     auto wanted = from.versions().minus(from.unserved()).minus(to.versions());
     store::ReadCursor cursor;
