@@ -165,6 +165,35 @@ std::uint64_t TableSchema::identity() const {
     return h;
 }
 
+bool canonical_key(const TableSchema& table, std::vector<crdt::Value>& key) {
+    if (!table.collated_key) {
+        return false;
+    }
+    bool changed = false;
+    for (std::size_t i = 0; i < key.size() && i < table.key_collations.size(); ++i) {
+        const auto& coll = table.key_collations[i];
+        if (coll == "BINARY" || key[i].storage_class() != crdt::StorageClass::text) {
+            continue;
+        }
+        std::string text(key[i].as_text());
+        auto before = text;
+        if (coll == "NOCASE") {
+            for (auto& c : text) {
+                if (c >= 'A' && c <= 'Z') {
+                    c = static_cast<char>(c - 'A' + 'a');
+                }
+            }
+        } else {
+            text.erase(text.find_last_not_of(' ') + 1);
+        }
+        if (text != before) {
+            key[i] = crdt::Value::text(std::move(text));
+            changed = true;
+        }
+    }
+    return changed;
+}
+
 Result<TableSchema> inspect_table(sqlite3* db, const TableSpec& spec) {
     const auto& name = spec.table;
     if (is_reserved_name(name)) {
@@ -220,6 +249,21 @@ Result<TableSchema> inspect_table(sqlite3* db, const TableSpec& spec) {
                                 "NOT NULL)");
     }
     for (const auto* k : key_columns) {
+        const char* declared_type = nullptr;
+        const char* collation = nullptr;
+        if (sqlite3_table_column_metadata(db, "main", name.c_str(), k->name.c_str(), &declared_type,
+                                          &collation, nullptr, nullptr, nullptr) != SQLITE_OK) {
+            return sql::error(db, "reading the collation of key column '" + k->name + "'");
+        }
+        auto coll = upper(collation ? collation : "BINARY");
+        if (coll != "BINARY" && coll != "NOCASE" && coll != "RTRIM") {
+            return refuse(name, "primary key column '" + k->name + "' uses collation '" + coll +
+                                    "', which peerlite cannot apply outside this connection "
+                                    "to tell which keys are equal on every node; use BINARY "
+                                    "(the default), NOCASE or RTRIM");
+        }
+        schema.key_collations.push_back(coll);
+        schema.collated_key = schema.collated_key || coll != "BINARY";
         if (!schema.integer_key && !facts->without_rowid && !k->not_null) {
             return refuse(name, "primary key column '" + k->name +
                                     "' may be NULL (SQLite allows NULL keys in rowid tables), "

@@ -27,6 +27,10 @@ struct TableSchema {
     // 5 arriving for a TEXT key must become '5' in both places, or one row gets two
     // records).
     std::vector<std::string> key_types;
+    // Collation of each key column, upper case: BINARY, NOCASE or RTRIM (others are
+    // refused). Keys travel and are recorded in their canonical form (canonical_key()).
+    std::vector<std::string> key_collations;
+    bool collated_key = false;  // some key column is not BINARY
     std::vector<Column> values; // every other column, in table order
     bool integer_key = false;   // a single INTEGER PRIMARY KEY (rowid alias)
     // The columns of each UNIQUE index or constraint other than the primary key, in index
@@ -40,6 +44,11 @@ struct TableSchema {
     // with change sets so a receiver can tell a mismatch from corruption.
     std::uint64_t identity() const;
 };
+
+// The one spelling of a key among those SQLite takes for equal in the table's key:
+// ASCII letters in lower case in a NOCASE column, trailing spaces dropped in an RTRIM
+// one (docs/design/constraints.md). Other values are left as they are. True if it changed.
+bool canonical_key(const TableSchema& table, std::vector<crdt::Value>& key);
 
 // Reads the table's definition and checks `spec` against it.
 Result<TableSchema> inspect_table(sqlite3* db, const TableSpec& spec);

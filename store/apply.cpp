@@ -524,7 +524,18 @@ Result<ApplyStats> Store::Impl::apply_rows(const std::vector<const RowChange*>& 
                                            const crdt::VersionVector& claimed, Arrival arrival) {
     ApplyStats stats;
     std::vector<crdt::Stamp> unclaimed; // covered one by one, in order, after the loop
+    std::optional<RowChange> respelled;
     for (const auto* row : rows) {
+        if (auto* t = table_on_mesh(row->table); t != nullptr && t->schema.collated_key) {
+            // A peer spells keys as this node does (canonical_key()); one that does not
+            // (an older build) is taken in that spelling, so its row meets this one's.
+            auto key = row->key;
+            if (schema::canonical_key(t->schema, key)) {
+                respelled = *row;
+                respelled->key = std::move(key);
+                row = &*respelled;
+            }
+        }
         if (arrival == Arrival::from_peer && already_covered(versions, *row)) {
             // Every write in it was applied here before, or superseded by one that was, or
             // it is held back here already.

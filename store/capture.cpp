@@ -41,8 +41,9 @@ struct LogEntry {
     schema::LogOp op;
     std::uint64_t columns; // bit i: value column i changed
     std::chrono::milliseconds at;
-    std::vector<crdt::Value> key;
+    std::vector<crdt::Value> key;     // canonical (schema::canonical_key())
     std::vector<crdt::Value> old_key; // set when an UPDATE changed the primary key
+    bool respell = false;             // the table spells `key` otherwise
 };
 
 // Writes the winner back into the user table after a local write lost under max/min, or
@@ -162,6 +163,11 @@ public:
             }
             auto st = column(r, e.key, static_cast<int>(i), (**row)[i], stamp, new_life, stats);
             if (!st.ok()) {
+                return st;
+            }
+        }
+        if (e.respell && !picked_) { // picked-up rows are respelled when written
+            if (auto st = t_.respell(e.key); !st.ok()) {
                 return st;
             }
         }
@@ -396,6 +402,11 @@ Result<std::vector<LogEntry>> read_log(TableState& t, std::int64_t after = -1) {
     if (rc != SQLITE_DONE) {
         return sql::error(stmt.db(), "reading the capture log of '" + t.schema.name + "'");
     }
+    // One spelling per row on every node: keys SQLite takes for equal are recorded alike.
+    for (auto& e : out) {
+        e.respell = schema::canonical_key(t.schema, e.key);
+        schema::canonical_key(t.schema, e.old_key);
+    }
     return out;
 }
 
@@ -613,6 +624,11 @@ Status write_picked_rows(Store::Impl& s) {
             out.hash = stored->hash;
             if (auto st = s.save_record(*t, key, out); !st.ok()) {
                 return st;
+            }
+            if (r.life.life.exists()) {
+                if (auto st = t->respell(key); !st.ok()) {
+                    return st;
+                }
             }
         }
         p.rows.clear();

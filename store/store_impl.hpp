@@ -30,17 +30,18 @@ struct TableState {
     std::vector<std::string> mesh_columns; // by value column index
     // Index of a value column by its name on the wire, or -1.
     int mesh_column(std::string_view name) const;
-    sql::Stmt log_select;  // seq, op, cols, at, k... in seq order: ?1 rows after seq ?2
-    sql::Stmt log_delete;  // seq <= ?1
-    sql::Stmt user_select; // value columns by key
-    sql::Stmt user_upsert; // all key and value columns
-    sql::Stmt user_update; // ?1 mask, ?2.. values, then keys
-    sql::Stmt user_delete; // by key
-    sql::Stmt rec_select;  // rec by key
-    sql::Stmt rec_insert;  // keys, rec, vmax
-    sql::Stmt rec_update;  // keys, rec, vmax
-    sql::Stmt scan;        // rows with vmax > ?1 joined with the user row and aside row
-    sql::Stmt scan_after;  // the same from (vmax, key) > (?1, ?3...)
+    sql::Stmt log_select;   // seq, op, cols, at, k... in seq order: ?1 rows after seq ?2
+    sql::Stmt log_delete;   // seq <= ?1
+    sql::Stmt user_select;  // value columns by key
+    sql::Stmt user_upsert;  // all key and value columns
+    sql::Stmt user_update;  // ?1 mask, ?2.. values, then keys
+    sql::Stmt user_delete;  // by key
+    sql::Stmt user_respell; // keys: the row's key written in its canonical spelling
+    sql::Stmt rec_select;   // rec by key
+    sql::Stmt rec_insert;   // keys, rec, vmax
+    sql::Stmt rec_update;   // keys, rec, vmax
+    sql::Stmt scan;         // rows with vmax > ?1 joined with the user row and aside row
+    sql::Stmt scan_after;   // the same from (vmax, key) > (?1, ?3...)
     // Rows set aside because they break a constraint (constraints.cpp).
     sql::Stmt aside_select; // vals by key
     sql::Stmt aside_put;    // keys, vals, reason
@@ -66,6 +67,9 @@ struct TableState {
 
     Status prepare(sqlite3* db);
     Status load_defaults(sqlite3* db);
+    // In a table with a NOCASE or RTRIM key, writes the row's key as canonical_key() spells
+    // it, so every node holds one spelling (docs/design/constraints.md).
+    Status respell(const std::vector<crdt::Value>& key);
     // Binds the key values at parameters first, first+1, ...
     static void bind_key(sql::Stmt& stmt, int first, const std::vector<crdt::Value>& key);
 };

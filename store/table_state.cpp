@@ -76,6 +76,8 @@ Status TableState::prepare(sqlite3* db) {
                            schema::key_match(s)},
         {&user_upsert, upsert},
         {&user_delete, "DELETE FROM " + table + " WHERE " + schema::key_match(s)},
+        {&user_respell, "UPDATE " + table + " SET (" + keys + ") = (" + placeholders(1, nkeys) +
+                            ") WHERE " + schema::key_match(s)},
         {&rec_select,
          "SELECT rec, vmax FROM " + quote(schema::rows_table(s.name)) + " WHERE " + meta_match},
         {&rec_update, "UPDATE " + quote(schema::rows_table(s.name)) + " SET rec = ?" +
@@ -126,6 +128,14 @@ Status TableState::prepare(sqlite3* db) {
         names_in_order = names_in_order && by_name[r] == static_cast<int>(r);
     }
     return load_defaults(db);
+}
+
+Status TableState::respell(const std::vector<crdt::Value>& key) {
+    if (!schema.collated_key) {
+        return Status::success();
+    }
+    bind_key(user_respell, 1, key);
+    return user_respell.run("writing a key of '" + schema.name + "' in its one spelling");
 }
 
 // A constant DEFAULT ('none', 7, -1.5, x'00') is exact. An expression (CURRENT_TIMESTAMP,

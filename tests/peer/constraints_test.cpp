@@ -20,11 +20,15 @@ constexpr const char* kSchema[] = {
     "CREATE TABLE ev(id TEXT PRIMARY KEY NOT NULL, starts INTEGER, ends INTEGER, "
     "CHECK (starts <= ends))",
     "CREATE TABLE stock(id TEXT PRIMARY KEY NOT NULL, n INTEGER NOT NULL CHECK (n >= 0))",
+    "CREATE TABLE tags(name TEXT PRIMARY KEY COLLATE NOCASE NOT NULL, n INTEGER)",
+    "CREATE TABLE pts(x REAL PRIMARY KEY NOT NULL, label TEXT)",
 };
 constexpr const char* kTables = "[[database.table]]\nname = \"users\"\n"
                                 "[[database.table]]\nname = \"ev\"\n"
                                 "[[database.table]]\nname = \"stock\"\n"
-                                "rules = { n = \"counter\" }\n";
+                                "rules = { n = \"counter\" }\n"
+                                "[[database.table]]\nname = \"tags\"\n"
+                                "[[database.table]]\nname = \"pts\"\n";
 
 std::string db_path(const Trio& t, const std::string& node) {
     return t.dir.file(node + ".db");
@@ -200,5 +204,25 @@ TEST_CASE("CHECK: a counter under CHECK (n >= 0) decremented on both nodes and r
     p.resolve("a", "stock s --drop");
     REQUIRE(Mesh::eventually([&] { return p.hold("stock", {}) && p.aside(p.a, "stock").empty(); },
                              20s));
+    p.check_clean();
+}
+
+TEST_CASE("keys: 'K1' and 'k1' under a COLLATE NOCASE key, and REAL keys 0.0 and -0.0, end as "
+          "one row with one spelling on both nodes") {
+    Pair p;
+    p.a.exec("INSERT INTO tags VALUES ('K1', 1)");
+    p.a.exec("INSERT INTO pts VALUES (0.0, 'from a')");
+    p.b.exec("INSERT INTO tags VALUES ('k1', 2)");
+    p.b.exec("INSERT INTO pts VALUES (-0.0, 'from b')");
+    p.start(); // b's rows are stamped later: they win
+    REQUIRE(Mesh::eventually(
+        [&] {
+            return p.hold("tags", {"'k1'|2"}) &&
+                   p.a.rows("SELECT x, label FROM pts") == p.b.rows("SELECT x, label FROM pts") &&
+                   p.a.rows("SELECT label FROM pts") == std::vector<std::string>{"'from b'"};
+        },
+        20s));
+    p.a.exec("UPDATE tags SET n = 3 WHERE name = 'K1'");
+    REQUIRE(Mesh::eventually([&] { return p.hold("tags", {"'k1'|3"}); }, 20s));
     p.check_clean();
 }

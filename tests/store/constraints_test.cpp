@@ -292,3 +292,32 @@ TEST_CASE("random histories on a table with a UNIQUE column and a two-column CHE
     }
     CHECK(set_aside_seen > 0); // the histories did make rows that break a constraint
 }
+
+TEST_CASE("keys equal as SQLite compares them (NOCASE, -0.0 and 0.0) end as one row with one "
+          "spelling on every node") {
+    SECTION("COLLATE NOCASE") {
+        Pair p("CREATE TABLE tags(name TEXT PRIMARY KEY COLLATE NOCASE NOT NULL, n INTEGER)",
+               {"tags", {}});
+        p.a.exec("INSERT INTO tags VALUES ('K1', 1)");
+        later();
+        p.b.exec("INSERT INTO tags VALUES ('k1', 2)");
+        p.both_ways();
+        CHECK(dump(p.a_path, "tags") == std::vector<std::string>{"'k1'|2"}); // the later insert
+        p.check_same("tags");
+        p.a.exec("UPDATE tags SET n = 3 WHERE name = 'K1'");
+        p.both_ways();
+        CHECK(dump(p.b_path, "tags") == std::vector<std::string>{"'k1'|3"});
+        p.check_same("tags");
+    }
+    SECTION("REAL keys -0.0 and 0.0") {
+        Pair p("CREATE TABLE pts(x REAL PRIMARY KEY NOT NULL, label TEXT)", {"pts", {}});
+        p.a.exec("INSERT INTO pts VALUES (0.0, 'a')");
+        later();
+        p.b.exec("INSERT INTO pts VALUES (-0.0, 'b')");
+        p.both_ways();
+        CHECK(p.a.rows("SELECT x, label FROM pts") == p.b.rows("SELECT x, label FROM pts"));
+        CHECK(p.a.rows("SELECT label FROM pts") == std::vector<std::string>{"'b'"});
+        CHECK(p.a.scalar("SELECT count(*) FROM pts") == 1);
+        p.check_same("pts");
+    }
+}
