@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <cmath>
 #include <map>
 
 #include "sqlite.hpp"
@@ -166,11 +167,14 @@ std::uint64_t TableSchema::identity() const {
 }
 
 bool canonical_key(const TableSchema& table, std::vector<crdt::Value>& key) {
-    if (!table.collated_key) {
-        return false;
-    }
     bool changed = false;
     for (std::size_t i = 0; i < key.size() && i < table.key_collations.size(); ++i) {
+        if (key[i].storage_class() == crdt::StorageClass::real && key[i].as_real() == 0 &&
+            std::signbit(key[i].as_real())) {
+            key[i] = crdt::Value::real(0.0); // SQLite takes -0.0 and 0.0 for one key
+            changed = true;
+            continue;
+        }
         const auto& coll = table.key_collations[i];
         if (coll == "BINARY" || key[i].storage_class() != crdt::StorageClass::text) {
             continue;
@@ -263,6 +267,15 @@ Result<TableSchema> inspect_table(sqlite3* db, const TableSpec& spec) {
                                     "(the default), NOCASE or RTRIM");
         }
         schema.key_collations.push_back(coll);
+        auto type = upper(k->type);
+        auto has = [&](const char* part) {
+            return type.find(part) != std::string::npos;
+        };
+        // SQLite's affinity rules: only REAL and no affinity (BLOB, or no type) keep a REAL.
+        bool real_or_none =
+            !has("INT") && !has("CHAR") && !has("CLOB") && !has("TEXT") &&
+            (type.empty() || has("BLOB") || has("REAL") || has("FLOA") || has("DOUB"));
+        schema.real_key = schema.real_key || real_or_none;
         schema.collated_key = schema.collated_key || coll != "BINARY";
         if (!schema.integer_key && !facts->without_rowid && !k->not_null) {
             return refuse(name, "primary key column '" + k->name +

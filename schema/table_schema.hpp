@@ -31,6 +31,7 @@ struct TableSchema {
     // refused). Keys travel and are recorded in their canonical form (canonical_key()).
     std::vector<std::string> key_collations;
     bool collated_key = false;  // some key column is not BINARY
+    bool real_key = false;      // some key column may hold a REAL (REAL or no affinity)
     std::vector<Column> values; // every other column, in table order
     bool integer_key = false;   // a single INTEGER PRIMARY KEY (rowid alias)
     // The columns of each UNIQUE index or constraint other than the primary key, in index
@@ -47,7 +48,8 @@ struct TableSchema {
 
 // The one spelling of a key among those SQLite takes for equal in the table's key:
 // ASCII letters in lower case in a NOCASE column, trailing spaces dropped in an RTRIM
-// one (docs/design/constraints.md). Other values are left as they are. True if it changed.
+// one, and REAL -0.0 as 0.0 in any key (docs/design/constraints.md). Other values are left
+// as they are. True if it changed.
 bool canonical_key(const TableSchema& table, std::vector<crdt::Value>& key);
 
 // Reads the table's definition and checks `spec` against it.

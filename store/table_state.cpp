@@ -131,9 +131,6 @@ Status TableState::prepare(sqlite3* db) {
 }
 
 Status TableState::respell(const std::vector<crdt::Value>& key) {
-    if (!schema.collated_key) {
-        return Status::success();
-    }
     bind_key(user_respell, 1, key);
     return user_respell.run("writing a key of '" + schema.name + "' in its one spelling");
 }

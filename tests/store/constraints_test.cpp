@@ -2,6 +2,7 @@
 // way on every node, whatever order the changes arrive in (store/constraints.cpp,
 // docs/design/constraints.md).
 #include <chrono>
+#include <cmath>
 #include <thread>
 
 #include <catch2/catch.hpp>
@@ -50,6 +51,17 @@ struct Pair {
         require_digests_consistent(*sb);
     }
 };
+
+// Whether the first value `query` returns is the REAL -0.0.
+bool negative_zero(PlainDb& db, const std::string& query) {
+    sqlite3_stmt* stmt = nullptr;
+    REQUIRE(sqlite3_prepare_v2(db.get(), query.c_str(), -1, &stmt, nullptr) == SQLITE_OK);
+    bool negative = sqlite3_step(stmt) == SQLITE_ROW &&
+                    sqlite3_column_type(stmt, 0) == SQLITE_FLOAT &&
+                    std::signbit(sqlite3_column_double(stmt, 0));
+    sqlite3_finalize(stmt);
+    return negative;
+}
 
 void later() {
     std::this_thread::sleep_for(std::chrono::milliseconds(3)); // a later clock
@@ -309,15 +321,19 @@ TEST_CASE("keys equal as SQLite compares them (NOCASE, -0.0 and 0.0) end as one 
         CHECK(dump(p.b_path, "tags") == std::vector<std::string>{"'k1'|3"});
         p.check_same("tags");
     }
-    SECTION("REAL keys -0.0 and 0.0") {
-        Pair p("CREATE TABLE pts(x REAL PRIMARY KEY NOT NULL, label TEXT)", {"pts", {}});
+    SECTION("keys -0.0 and 0.0 in a column without type affinity") {
+        // SQLite keeps -0.0 in such a column (a REAL column stores it as 0.0), and takes
+        // it for the same key as 0.0.
+        Pair p("CREATE TABLE pts(x PRIMARY KEY NOT NULL, label TEXT)", {"pts", {}});
         p.a.exec("INSERT INTO pts VALUES (0.0, 'a')");
         later();
         p.b.exec("INSERT INTO pts VALUES (-0.0, 'b')");
+        REQUIRE(negative_zero(p.b, "SELECT x FROM pts"));
         p.both_ways();
-        CHECK(p.a.rows("SELECT x, label FROM pts") == p.b.rows("SELECT x, label FROM pts"));
         CHECK(p.a.rows("SELECT label FROM pts") == std::vector<std::string>{"'b'"});
-        CHECK(p.a.scalar("SELECT count(*) FROM pts") == 1);
+        CHECK(p.b.rows("SELECT label FROM pts") == std::vector<std::string>{"'b'"});
+        CHECK_FALSE(negative_zero(p.a, "SELECT x FROM pts"));
+        CHECK_FALSE(negative_zero(p.b, "SELECT x FROM pts")); // one spelling: 0.0
         p.check_same("pts");
     }
 }
