@@ -412,11 +412,47 @@ std::string encode(const Message& m) {
     return std::string(buffer.data(), buffer.size());
 }
 
+namespace {
+
+// msgpack::unpack reserves every element an array or map header declares before it reads
+// them: a 60-byte frame of nested headers could make it allocate megabytes. Each element
+// takes at least a byte, so a frame declaring more elements than it has bytes is
+// malformed; this pass, which allocates nothing, refuses it first, and bounds what a
+// frame can make unpack allocate to a small multiple of its size.
+struct DeclaredElements : msgpack::v2::null_visitor {
+    std::size_t total = 0;
+    std::size_t limit = 0;
+    bool start_array(std::uint32_t n) {
+        total += n;
+        return total <= limit;
+    }
+    bool start_map(std::uint32_t n) {
+        total += 2 * static_cast<std::size_t>(n);
+        return total <= limit;
+    }
+};
+
+} // namespace
+
 Result<Message> decode(std::string_view bytes, const MessageLimits& limits) {
     if (bytes.size() > limits.max_bytes) {
         return Status(Code::limit_exceeded, "message of " + std::to_string(bytes.size()) +
                                                 " bytes is over the limit of " +
                                                 std::to_string(limits.max_bytes));
+    }
+    {
+        DeclaredElements declared;
+        declared.limit = bytes.size();
+        try {
+            (void)msgpack::v2::parse(bytes.data(), bytes.size(), declared);
+        } catch (const std::exception&) {
+            // malformed: unpack below says how
+        }
+        if (declared.total > declared.limit) {
+            return Status(Code::corruption,
+                          "the message's arrays and maps declare more elements than its " +
+                              std::to_string(bytes.size()) + " bytes can hold");
+        }
     }
     msgpack::object_handle handle;
     try {
