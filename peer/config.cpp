@@ -312,11 +312,12 @@ Result<NodeOptions> load_database(const Loader& l, const toml::table& db, std::s
 
 Status load_limits(const Loader& l, const toml::table& t, NodeOptions& node) {
     const std::string p = "limits.";
-    if (auto st = l.only(t, p,
-                         {"max_message_bytes", "max_rows_per_message", "max_clock_drift_ms",
-                          "conflict_retention_hours", "apply_batch_rows", "busy_timeout_ms",
-                          "poll_interval_ms", "write_idle_ms", "max_picked_up_rows",
-                          "apply_delay_ms", "apply_quiet_ms", "write_max_delay_ms"});
+    if (auto st =
+            l.only(t, p,
+                   {"max_message_bytes", "max_rows_per_message", "max_clock_drift_ms",
+                    "conflict_retention_hours", "apply_batch_rows", "busy_timeout_ms",
+                    "poll_interval_ms", "write_idle_ms", "max_picked_up_rows", "max_held_back_rows",
+                    "apply_delay_ms", "apply_quiet_ms", "write_max_delay_ms"});
         !st.ok()) {
         return st;
     }
@@ -337,6 +338,9 @@ Status load_limits(const Loader& l, const toml::table& t, NodeOptions& node) {
         !(st = l.millis(t, p, "apply_delay_ms", node.apply_delay, {0, 10'000})).ok() ||
         !(st = l.millis(t, p, "apply_quiet_ms", node.apply_quiet, {1, 10'000})).ok() ||
         !(st = l.millis(t, p, "write_max_delay_ms", node.write_max_delay, {1, 3'600'000})).ok() ||
+        !(st = l.number(t, p, "max_held_back_rows", node.store.max_held_back_rows,
+                        {0, 1'000'000'000}))
+             .ok() ||
         !(st = l.number(t, p, "max_picked_up_rows", node.store.max_picked_up_rows, {1, 10'000'000}))
              .ok()) {
         return st;

@@ -207,6 +207,7 @@ Result<sql::Transaction> Store::Impl::begin_write() {
     take_back_picked();
     picked_flushed = false;      // a transaction that wrote them and failed wrote nothing
     beside_local_writes = false; // an apply says otherwise
+    held_rows = -1;              // counted again if needed: a failed transaction changed it
     for (auto& [name, t] : tables) {
         t.aside_rows = -1; // a failed transaction may have changed them: count again
     }
@@ -423,12 +424,31 @@ Status Store::Impl::prune_conflicts() {
 }
 
 Status Store::Impl::hold_back(const RowChange& row, const std::string& reason) {
+    if (held_rows < 0) {
+        auto count = read_int(db.get(), "SELECT count(*) FROM _peerlite_pending");
+        if (!count) {
+            return count.status();
+        }
+        held_rows = *count;
+    }
+    if (static_cast<std::uint64_t>(held_rows) >= options.max_held_back_rows) {
+        return Status(Code::limit_exceeded,
+                      "a change for " + reason + " would be held back, and " +
+                          std::to_string(held_rows) +
+                          " rows already are (max_held_back_rows): "
+                          "the change set is refused and asked for again later; add the "
+                          "table or column here, or raise the limit");
+    }
     auto bytes = encode(row);
     pending_insert.bind_int(1, now_ms());
     pending_insert.bind_text(2, row.table);
     pending_insert.bind_text(3, reason);
     pending_insert.bind_blob(4, bytes.data(), bytes.size());
-    return pending_insert.run("keeping a change aside");
+    if (auto st = pending_insert.run("keeping a change aside"); !st.ok()) {
+        return st;
+    }
+    held_rows += sqlite3_changes(db.get());
+    return Status::success();
 }
 
 namespace {

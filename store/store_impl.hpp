@@ -271,6 +271,9 @@ struct Store::Impl {
     // setting another row aside then needs its local writes in the file first, so
     // place_row() sets `aside_needs_capture` and fails, and the apply is done again after
     // capture_locked().
+    // Rows in _peerlite_pending, counted when first needed in a write transaction
+    // (-1: not counted in this one).
+    std::int64_t held_rows = -1;
     bool beside_local_writes = false;
     bool aside_needs_capture = false;
 };

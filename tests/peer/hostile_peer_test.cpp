@@ -2,8 +2,8 @@
 // tries to move another node's identity, to claim all of another node's versions, to
 // grow the daemon's state with made-up sender ids, and throws three rounds of 10,000
 // malformed frames. The daemon stays up, its memory comes back to within 2 MiB (20% of a
-// release daemon's footprint) of where it started, every rejection is counted by reason, honest writes keep arriving, and the
-// honest node's identity and versions are untouched.
+// release daemon's footprint) of where it started, every rejection is counted by reason, honest
+// writes keep arriving, and the honest node's identity and versions are untouched.
 #include <fstream>
 #include <random>
 #include <string>
@@ -69,9 +69,7 @@ struct Mesh2 {
         auto id = "honest" + std::to_string(written++);
         b.exec("INSERT INTO items VALUES ('" + id + "', 'b', 1)");
         return Mesh::eventually(
-            [&] {
-                return a.scalar("SELECT count(*) FROM items WHERE id = '" + id + "'") == 1;
-            },
+            [&] { return a.scalar("SELECT count(*) FROM items WHERE id = '" + id + "'") == 1; },
             20s);
     }
     nlohmann::json status_a() { return status_of(t, "a")["databases"][0]; }
@@ -116,13 +114,12 @@ TEST_CASE("a hostile member with a trusted key cannot move an identity, silence 
     // 2. A claim of every version b will ever make.
     store::ChangeSet claim;
     claim.complete = true;
-    claim.covers.add(*b_id, crdt::ClockRange{crdt::Hlc::from_raw(1),
-                                             crdt::Hlc::from_raw(~std::uint64_t{0})});
+    claim.covers.add(
+        *b_id, crdt::ClockRange{crdt::Hlc::from_raw(1), crdt::Hlc::from_raw(~std::uint64_t{0})});
     send(transport::Push{claim, true}, self);
     // 3. Ten thousand made-up senders asking for everything.
     for (int i = 0; i < 10'000; ++i) {
-        send(transport::SyncRequest{static_cast<std::uint64_t>(i), {}},
-             crdt::NodeId::random(rng));
+        send(transport::SyncRequest{static_cast<std::uint64_t>(i), {}}, crdt::NodeId::random(rng));
     }
     REQUIRE(m.honest_write_arrives());
     auto status = m.status_a();
@@ -166,8 +163,8 @@ TEST_CASE("a hostile member with a trusted key cannot move an identity, silence 
         }
         REQUIRE(m.honest_write_arrives());
         REQUIRE_FALSE(m.da->exited());
-        INFO("round " << round << ": RSS " << rss_kib(m.da->pid()) << " KiB against "
-                      << baseline << " KiB before the attack");
+        INFO("round " << round << ": RSS " << rss_kib(m.da->pid()) << " KiB against " << baseline
+                      << " KiB before the attack");
         // Within 20% of where it started, counted against a release daemon's footprint
         // (about 10 MiB; the sanitized build's baseline is ten times that, mostly shadow).
         CHECK(Mesh::eventually([&] { return rss_kib(m.da->pid()) <= baseline + 2048; }, 10s));
@@ -176,8 +173,7 @@ TEST_CASE("a hostile member with a trusted key cannot move an identity, silence 
     status = m.status_a();
     // Every frame rejected and counted by reason (the daemon may still be reading them).
     REQUIRE(Mesh::eventually(
-        [&] { return m.status_a()["counters"]["messages_rejected"].get<long>() >= 30'001; },
-        30s));
+        [&] { return m.status_a()["counters"]["messages_rejected"].get<long>() >= 30'001; }, 30s));
     status = m.status_a();
     auto reasons = status["counters"]["rejected_by_reason"];
     INFO(reasons.dump());

@@ -230,3 +230,42 @@ TEST_CASE("thousands of mutated change sets never crash or corrupt a replica") {
     CHECK(dump(r.path, "t") == dump(source.path, "t"));
     CHECK(repair(*source.store, *r.store) == 0);
 }
+
+TEST_CASE("rows held back for a table this file lacks are bounded: past max_held_back_rows a "
+          "change set is refused whole, nothing covered, and applies once the table exists") {
+    ScratchDir dir;
+    auto path = dir.file("r.db");
+    PlainDb app(path);
+    app.exec("CREATE TABLE t(id TEXT PRIMARY KEY NOT NULL, name TEXT, qty INTEGER)");
+    store::StoreOptions options;
+    options.max_held_back_rows = 3;
+    auto store = open_store(path, options);
+    REQUIRE(store->sync_table({"t", {{"qty", MergeRule::counter}}}).ok());
+    auto at = now_hlc();
+    store::ChangeSet set;
+    for (int i = 0; i < 5; ++i) {
+        store::RowChange row;
+        row.table = "later"; // a table only the peer has
+        row.key = {crdt::Value::text("r" + std::to_string(i))};
+        row.life = {crdt::CausalLength(1), {crdt::Hlc::from_raw(at.raw() + i), peer()}};
+        set.rows.push_back(row);
+    }
+    set.covers.add(peer(), {at, crdt::Hlc::from_raw(at.raw() + 4)});
+    auto refused = store->apply(set);
+    REQUIRE_FALSE(refused.ok());
+    CHECK(refused.status().code() == Code::limit_exceeded);
+    CHECK_THAT(refused.status().message(), Catch::Contains("max_held_back_rows"));
+    CHECK(store->versions().of(peer()).empty()); // nothing claimed: asked for again
+    CHECK(store->held_back()->empty());          // nothing kept of it either
+
+    // Within the bound it is held back; once the table exists, it applies.
+    set.rows.resize(3);
+    set.covers = {};
+    set.covers.add(peer(), {at, crdt::Hlc::from_raw(at.raw() + 2)});
+    REQUIRE(store->apply(set).ok());
+    CHECK(store->held_back()->size() == 3);
+    app.exec("CREATE TABLE later(id TEXT PRIMARY KEY NOT NULL)");
+    REQUIRE(store->sync_table({"later", {}}).ok());
+    CHECK(store->held_back()->empty());
+    CHECK(app.scalar("SELECT count(*) FROM later") == 3);
+}

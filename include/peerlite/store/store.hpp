@@ -56,6 +56,12 @@ struct StoreOptions {
     // file untouched through longer bursts of local writes; each row costs a few hundred
     // bytes of memory.
     std::size_t max_picked_up_rows = 10'000;
+    // At most this many rows held back (for tables or columns this file lacks yet,
+    // held_back()): a change set that would hold back more is refused whole
+    // (Code::limit_exceeded) and asked for again later, so a peer, faulty or hostile,
+    // cannot fill the disk with rows this node cannot use. Larger lets a node lag further
+    // behind a schema change; each row costs its size on disk.
+    std::size_t max_held_back_rows = 1'000'000;
     // Who runs this file as its node, e.g. the daemon's public key; empty: not checked.
     // Recorded at the first open that names one; a later open naming another is refused
     // (Code::identity_conflict): the file is a copy of another node's file, which would
