@@ -517,8 +517,13 @@ void Node::Impl::handle(const transport::Incoming& in, Clock::time_point now) {
         return;
     }
     // A sender must own the key it connected with: one trusted node cannot speak as another.
+    // A key heard only in gossip binds nothing: the node's own first message does, so a
+    // member cannot claim a node's id for its own key before that node speaks.
     if (!options.transport.plaintext) {
         const auto* known = membership->find(from);
+        if (known != nullptr && !known->heard) {
+            known = nullptr;
+        }
         const auto* hello = std::get_if<transport::Hello>(&message->body);
         const std::string& expected = known   ? known->member.public_key
                                       : hello ? hello->self.public_key

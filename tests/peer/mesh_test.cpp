@@ -274,6 +274,63 @@ TEST_CASE("a forged claim covering all of a node's versions is refused, and that
     CHECK(Mesh::eventually([&] { return count_rows(mesh.db(0)) == 1; }, 10s));
 }
 
+TEST_CASE("gossip about a node never heard from cannot bind its id to another key before it "
+          "speaks for itself") {
+    // Regression (issue 20): a trusted member gossiped a node it had not yet met, under
+    // the attacker's key; when the real node came, its messages were refused as
+    // "belongs to another key".
+    auto attacker_keys = transport::generate_keys();
+    auto newcomer_keys = transport::generate_keys();
+    REQUIRE(attacker_keys.ok());
+    REQUIRE(newcomer_keys.ok());
+    Mesh mesh(1, [&](peer::NodeOptions& o) {
+        o.transport.trusted.insert(attacker_keys->public_key);
+        o.transport.trusted.insert(newcomer_keys->public_key);
+    });
+    ScratchDir dir;
+    PlainDb newcomer_db(dir.file("newcomer.db"));
+    newcomer_db.exec(kMeshTable);
+    auto options = mesh.options(0);
+    options.database = dir.file("newcomer.db");
+    options.transport.keys = *newcomer_keys;
+    options.transport.trusted = {newcomer_keys->public_key,
+                                 mesh.options(0).transport.keys.public_key};
+    options.seeds.clear();
+    crdt::NodeId newcomer_id;
+    {
+        auto alone = peer::Node::start(options); // makes its id; meets nobody
+        REQUIRE(alone.ok());
+        newcomer_id = (*alone)->id();
+    }
+    zmq::context_t context;
+    auto attacker = trusted_attacker(context, mesh, 0, *attacker_keys);
+    std::mt19937_64 id_rng(21);
+    auto attacker_id = crdt::NodeId::random(id_rng);
+    transport::Member forged{newcomer_id, "tcp://127.0.0.1:9", attacker_keys->public_key, 5};
+    attacker.send(zmq::buffer(transport::encode(transport::Message{
+                      attacker_id, transport::Hello{{attacker_id, "tcp://127.0.0.1:8",
+                                                     attacker_keys->public_key, 1},
+                                                    {forged}}})),
+                  zmq::send_flags::none);
+    REQUIRE(Mesh::eventually(
+        [&] {
+            for (const auto& p : mesh.node(0).peers()) {
+                if (p.member.id == newcomer_id) {
+                    return true;
+                }
+            }
+            return false;
+        },
+        10s));
+    newcomer_db.exec("INSERT INTO items VALUES ('hello', 'from the newcomer', 1)");
+    options.seeds = {{mesh.node(0).endpoint(), mesh.options(0).transport.keys.public_key}};
+    auto newcomer = peer::Node::start(options);
+    REQUIRE(newcomer.ok());
+    CHECK(Mesh::eventually(
+        [&] { return mesh.db(0).scalar("SELECT count(*) FROM items WHERE id = 'hello'") == 1; },
+        10s));
+}
+
 TEST_CASE("a node whose key is not trusted is refused") {
     auto outsider_keys = transport::generate_keys();
     REQUIRE(outsider_keys.ok());
