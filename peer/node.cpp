@@ -393,8 +393,16 @@ Status Node::Impl::open_store() {
                      o.database, back->held_through.to_string(), back->had_through.to_string(),
                      back->had_through.to_string());
     }
+    // An app holding the write lock at start delays the start, as it delays the open:
+    // each table waits up to the store's open_timeout, not only busy_timeout_ms.
+    auto give_up = std::chrono::steady_clock::now() + o.store.open_timeout;
     for (const auto& spec : o.tables) {
         auto warnings = store->sync_table(spec);
+        while (!warnings && warnings.status().code() == Code::busy &&
+               std::chrono::steady_clock::now() < give_up) {
+            std::this_thread::sleep_for(std::chrono::milliseconds(20));
+            warnings = store->sync_table(spec);
+        }
         if (!warnings) {
             return warnings.status();
         }

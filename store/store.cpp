@@ -663,9 +663,15 @@ Result<std::unique_ptr<Store>> Store::open(const std::string& path, StoreOptions
             return s;
         }
     }
+    auto give_up = std::chrono::steady_clock::now() + impl->options.open_timeout;
     std::unique_ptr<Store> store(new Store(std::move(impl)));
-    if (auto s = store->refresh_schema(); !s.ok()) {
-        return s;
+    auto refreshed = store->refresh_schema();
+    while (refreshed.code() == Code::busy && std::chrono::steady_clock::now() < give_up) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(20)); // an app holds the lock
+        refreshed = store->refresh_schema();
+    }
+    if (!refreshed.ok()) {
+        return refreshed;
     }
     return store;
 }
