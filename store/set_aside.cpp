@@ -20,6 +20,27 @@ namespace {
 
 using Key = std::vector<crdt::Value>;
 
+// A row of the table by key, value columns named.
+Result<std::vector<std::pair<std::string, crdt::Value>>>
+holder_values(sqlite3* db, const schema::TableSchema& t, const Key& key) {
+    auto stmt = sql::Stmt::prepare(db, "SELECT " + schema::value_list(t) + " FROM " +
+                                           sql::quote(t.name) + " WHERE " + schema::key_match(t));
+    if (!stmt) {
+        return stmt.status();
+    }
+    for (std::size_t i = 0; i < key.size(); ++i) {
+        stmt->bind(static_cast<int>(i) + 1, key[i]);
+    }
+    sql::Reset reset(*stmt);
+    std::vector<std::pair<std::string, crdt::Value>> out;
+    if (stmt->step() == SQLITE_ROW) {
+        for (std::size_t i = 0; i < t.values.size(); ++i) {
+            out.emplace_back(t.values[i].name, stmt->column(static_cast<int>(i)));
+        }
+    }
+    return out;
+}
+
 // The rows set aside in one table, with the holders of their UNIQUE values.
 Status read_set_aside(sqlite3* db, const schema::TableSchema& t, std::vector<SetAsideRow>& out) {
     auto there = sql::Stmt::prepare(db, "SELECT 1 FROM sqlite_schema WHERE name = ?1");
@@ -62,7 +83,13 @@ Status read_set_aside(sqlite3* db, const schema::TableSchema& t, std::vector<Set
         if (!holders) {
             return holders.status();
         }
-        row.holders = std::move(*holders);
+        for (auto& key : *holders) {
+            auto held = holder_values(db, t, key);
+            if (!held) {
+                return held.status();
+            }
+            row.holders.push_back({std::move(key), std::move(*held)});
+        }
         out.push_back(std::move(row));
     }
     if (rc != SQLITE_DONE) {
@@ -173,11 +200,11 @@ Result<SettleResult> settle(const std::string& path, const SettleRequest& reques
         if (request.action == SettleRequest::Action::replace_holder) {
             for (const auto& holder : row->holders) {
                 if (auto st = run(db, "DELETE FROM " + sql::quote(t.name) + " WHERE " + match,
-                                  holder, "deleting a row holding its UNIQUE value");
+                                  holder.key, "deleting a row holding its UNIQUE value");
                     !st.ok()) {
                     return st;
                 }
-                result.deleted.push_back(holder);
+                result.deleted.push_back(holder.key);
             }
         }
         std::string placeholders;

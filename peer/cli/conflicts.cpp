@@ -24,31 +24,38 @@ void print_set_aside(const std::vector<store::SetAsideRow>& rows) {
                 rows.size());
     for (const auto& r : rows) {
         std::printf("aside %s  %s\n", row_text(r.table, r.key).c_str(), r.constraint.c_str());
-        std::string values;
-        for (const auto& [column, value] : r.values) {
-            values += (values.empty() ? "" : " ") + column + "=" + value_text(value, 28);
-        }
-        std::printf("  row      %s\n", values.c_str());
+        auto text = [](const std::vector<std::pair<std::string, crdt::Value>>& values) {
+            std::string out;
+            for (const auto& [column, value] : values) {
+                out += (out.empty() ? "" : " ") + column + "=" + value_text(value, 28);
+            }
+            return out;
+        };
+        std::printf("  row      %s\n", text(r.values).c_str());
         for (const auto& h : r.holders) {
-            std::printf("  held by  %s (kept: created first)\n", row_text(r.table, h).c_str());
+            std::printf("  held by  %s (kept: created first)  %s\n",
+                        row_text(r.table, h.key).c_str(), text(h.values).c_str());
         }
     }
     std::printf("\n");
 }
 
 nlohmann::json set_aside_json(const store::SetAsideRow& r) {
-    auto values = nlohmann::json::object();
-    for (const auto& [column, value] : r.values) {
-        values[column] = value_json(value);
-    }
+    auto row = [](const std::vector<std::pair<std::string, crdt::Value>>& values) {
+        auto out = nlohmann::json::object();
+        for (const auto& [column, value] : values) {
+            out[column] = value_json(value);
+        }
+        return out;
+    };
     auto holders = nlohmann::json::array();
     for (const auto& h : r.holders) {
-        holders.push_back(key_json(h));
+        holders.push_back({{"key", key_json(h.key)}, {"row", row(h.values)}});
     }
     return {{"table", r.table},
             {"key", key_json(r.key)},
             {"constraint", r.constraint},
-            {"row", values},
+            {"row", row(r.values)},
             {"held_by", holders}};
 }
 
@@ -149,7 +156,7 @@ void add_conflicts(CLI::App& app, Command& run_command) {
     cmd->add_flag("--set-aside", o->set_aside,
                   "only the rows set aside because, merged, they break a UNIQUE, CHECK or NOT "
                   "NULL constraint (listed first otherwise; with --json: an array of table, key, "
-                  "constraint, row, held_by)");
+                  "constraint, row, held_by: the rows keeping it out, each key and row)");
     cmd->footer("Examples:\n"
                 "  peerlite conflicts alpha.db\n"
                 "  peerlite conflicts alpha.db --table items --since 2h --limit 20\n"

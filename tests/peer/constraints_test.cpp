@@ -127,7 +127,8 @@ TEST_CASE("UNIQUE: the same e-mail signed up on both nodes under different ids e
         CHECK(aside[0]["key"][0] == "u2");
         CHECK(aside[0]["constraint"] == "UNIQUE constraint failed: users.email");
         CHECK(aside[0]["row"]["name"] == "Bob");
-        CHECK(aside[0]["held_by"][0][0] == "u1");
+        CHECK(aside[0]["held_by"][0]["key"][0] == "u1");
+        CHECK(aside[0]["held_by"][0]["row"]["name"] == "Ann");
     }
     p.check_clean();
 

@@ -126,8 +126,13 @@ struct SetAsideRow {
     std::vector<crdt::Value> key;
     std::string constraint; // SQLite's words: "UNIQUE constraint failed: users.email"
     std::vector<std::pair<std::string, crdt::Value>> values; // the row as merged
-    // The rows in the table holding one of its UNIQUE values (none for CHECK, NOT NULL).
-    std::vector<std::vector<crdt::Value>> holders;
+    // The rows in the table holding one of its UNIQUE values (none for CHECK, NOT NULL),
+    // as they are there.
+    struct Holder {
+        std::vector<crdt::Value> key;
+        std::vector<std::pair<std::string, crdt::Value>> values;
+    };
+    std::vector<Holder> holders;
 };
 
 class Inspector {
