@@ -4,7 +4,9 @@
 // 16-byte BLOB key. Prints ratios; absolute rates are for orientation only. The apply
 // rate stands beside plain SQLite inserting the same rows into an empty file.
 //
-// Usage: store_bench [rows]   (default 100,000)
+// Usage: store_bench [rows] [--unique]   (default 100,000 rows)
+// --unique: the same with a UNIQUE index on the title column on both sides (peerlite then
+// adds triggers that log rows INSERT OR REPLACE would delete: docs/design/constraints.md).
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -51,6 +53,17 @@ sqlite3* open_plain(const std::string& path) {
 }
 
 enum class Key { integer, blob16 };
+
+bool g_unique = false; // --unique: titles differ per row, under a UNIQUE index
+
+void bind_title(sqlite3_stmt* s, int index, int row) {
+    if (!g_unique) {
+        sqlite3_bind_text(s, index, "a product title of some length", -1, SQLITE_STATIC);
+        return;
+    }
+    auto text = "a product title of some length #" + std::to_string(row);
+    sqlite3_bind_text(s, index, text.c_str(), -1, SQLITE_TRANSIENT);
+}
 
 struct Keys {
     Key kind;
@@ -101,8 +114,7 @@ WriteRates write_rows(const std::string (&paths)[2], const Keys& keys, int rows)
                     auto* s = stmts[i];
                     keys.bind(s, 1, r);
                     if (insert) {
-                        sqlite3_bind_text(s, 2, "a product title of some length", -1,
-                                          SQLITE_STATIC);
+                        bind_title(s, 2, r);
                         sqlite3_bind_int64(s, 3, r);
                         sqlite3_bind_double(s, 4, r * 0.25);
                     } else {
@@ -148,7 +160,7 @@ std::pair<double, double> writer_rows(const std::string& plain_path, const std::
         auto body = [&](sqlite3_stmt* s, sqlite3* db) {
             for (int r = chunk; r < std::min(rows, chunk + 1000); ++r) {
                 keys.bind(s, 1, r);
-                sqlite3_bind_text(s, 2, "a product title of some length", -1, SQLITE_STATIC);
+                bind_title(s, 2, r);
                 sqlite3_bind_int64(s, 3, r);
                 sqlite3_bind_double(s, 4, r * 0.25);
                 check(sqlite3_step(s), db, "step");
@@ -182,6 +194,9 @@ void create_table(const std::string& path, Key key) {
     std::string sql = std::string("CREATE TABLE items(id ") +
                       (key == Key::integer ? "INTEGER" : "BLOB") +
                       " PRIMARY KEY NOT NULL, title TEXT, qty INTEGER, price REAL)";
+    if (g_unique) {
+        sql += "; CREATE UNIQUE INDEX items_title ON items(title)";
+    }
     check(sqlite3_exec(db, sql.c_str(), nullptr, nullptr, nullptr), db, "create");
     sqlite3_close(db);
 }
@@ -202,7 +217,7 @@ double plain_cells(const std::string& path, const Keys& keys, int rows) {
         check(sqlite3_exec(db, "BEGIN", nullptr, nullptr, nullptr), db, "begin");
         for (int r = chunk; r < std::min(rows, chunk + 2000); ++r) {
             keys.bind(s, 1, r);
-            sqlite3_bind_text(s, 2, "a product title of some length", -1, SQLITE_STATIC);
+            bind_title(s, 2, r);
             sqlite3_bind_int64(s, 3, r + 7);
             sqlite3_bind_double(s, 4, r * 0.25);
             check(sqlite3_step(s), db, "step");
@@ -314,7 +329,8 @@ void run(Key key, int rows, const std::filesystem::path& dir) {
     auto reapply_rate = again.column_changes / seconds_since(start);
     auto meta = metadata_bytes(synced_path);
 
-    std::printf("\n%s, %d rows, 3 value columns\n", label, rows);
+    std::printf("\n%s, %d rows, 3 value columns%s\n", label, rows,
+                g_unique ? ", UNIQUE index on title" : "");
     std::printf("  %-44s %12s %12s %8s %8s\n", "workload", "plain/s", "peerlite/s", "ratio",
                 "target");
     std::printf("  %-44s %12.0f %12.0f %7.2fx %8s\n", "insert through a plain connection (rows)",
@@ -342,7 +358,14 @@ void run(Key key, int rows, const std::filesystem::path& dir) {
 } // namespace
 
 int main(int argc, char** argv) {
-    int rows = argc > 1 ? std::atoi(argv[1]) : 100'000;
+    int rows = 100'000;
+    for (int i = 1; i < argc; ++i) {
+        if (std::string(argv[i]) == "--unique") {
+            g_unique = true;
+        } else {
+            rows = std::atoi(argv[i]);
+        }
+    }
     auto dir =
         std::filesystem::temp_directory_path() / ("peerlite-bench-" + std::to_string(getpid()));
     std::filesystem::create_directories(dir);
