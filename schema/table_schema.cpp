@@ -167,6 +167,9 @@ std::uint64_t TableSchema::identity() const {
 }
 
 bool canonical_key(const TableSchema& table, std::vector<crdt::Value>& key) {
+    if (!table.key_has_spellings()) {
+        return false;
+    }
     bool changed = false;
     for (std::size_t i = 0; i < key.size() && i < table.key_collations.size(); ++i) {
         if (key[i].storage_class() == crdt::StorageClass::real && key[i].as_real() == 0 &&

@@ -30,8 +30,10 @@ struct TableSchema {
     // Collation of each key column, upper case: BINARY, NOCASE or RTRIM (others are
     // refused). Keys travel and are recorded in their canonical form (canonical_key()).
     std::vector<std::string> key_collations;
-    bool collated_key = false;  // some key column is not BINARY
-    bool real_key = false;      // some key column may hold a REAL (REAL or no affinity)
+    bool collated_key = false; // some key column is not BINARY
+    bool real_key = false;     // some key column may hold a REAL (REAL or no affinity)
+    // Whether a key can have another spelling than canonical_key()'s.
+    bool key_has_spellings() const { return collated_key || real_key; }
     std::vector<Column> values; // every other column, in table order
     bool integer_key = false;   // a single INTEGER PRIMARY KEY (rowid alias)
     // The columns of each UNIQUE index or constraint other than the primary key, in index

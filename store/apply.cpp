@@ -526,7 +526,7 @@ Result<ApplyStats> Store::Impl::apply_rows(const std::vector<const RowChange*>& 
     std::vector<crdt::Stamp> unclaimed; // covered one by one, in order, after the loop
     std::optional<RowChange> respelled;
     for (const auto* row : rows) {
-        if (auto* t = table_on_mesh(row->table); t != nullptr) {
+        if (auto* t = table_on_mesh(row->table); t != nullptr && t->schema.key_has_spellings()) {
             // A peer spells keys as this node does (canonical_key()); one that does not
             // (an older build) is taken in that spelling, so its row meets this one's.
             auto key = row->key;

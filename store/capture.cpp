@@ -625,7 +625,7 @@ Status write_picked_rows(Store::Impl& s) {
             if (auto st = s.save_record(*t, key, out); !st.ok()) {
                 return st;
             }
-            if (r.life.life.exists() && (t->schema.collated_key || t->schema.real_key)) {
+            if (r.life.life.exists() && t->schema.key_has_spellings()) {
                 if (auto st = t->respell(key); !st.ok()) {
                     return st;
                 }

@@ -199,6 +199,20 @@ Inspector::Impl::user_row(const TableInfo& t, const std::vector<crdt::Value>& ke
     return std::optional(std::move(values));
 }
 
+Result<sql::Transaction> open_for_write(Inspector::Impl& s, const std::string& path) {
+    if (auto st = open_file(s, path, SQLITE_OPEN_READWRITE); !st.ok()) {
+        return st;
+    }
+    auto tx = sql::Transaction::begin(s.db.get());
+    if (!tx) {
+        return tx.status();
+    }
+    if (auto st = s.load(); !st.ok()) { // again, under the write lock
+        return st;
+    }
+    return tx;
+}
+
 Inspector::Inspector(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 Inspector::~Inspector() = default;
 

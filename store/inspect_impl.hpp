@@ -45,6 +45,9 @@ struct Inspector::Impl {
 // (SQLITE_OPEN_READONLY or SQLITE_OPEN_READWRITE) and reads its registry. Errors as for
 // Inspector::open().
 Status open_file(Inspector::Impl& s, const std::string& path, int flags);
+// open_file() read-write, and a write transaction in which the registry is read again
+// (under the write lock): for an operator's write beside a running daemon.
+Result<sql::Transaction> open_for_write(Inspector::Impl& s, const std::string& path);
 
 // A deferred read transaction: one snapshot for a whole call, always ended.
 class ReadTx {

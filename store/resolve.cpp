@@ -66,15 +66,9 @@ Result<bool> write_cell(sqlite3* db, const TableInfo& t, const ResolveRequest& r
 
 Result<ResolveResult> resolve(const std::string& path, const ResolveRequest& request) {
     Inspector::Impl s;
-    if (auto st = open_file(s, path, SQLITE_OPEN_READWRITE); !st.ok()) {
-        return st;
-    }
-    auto tx = sql::Transaction::begin(s.db.get());
+    auto tx = open_for_write(s, path);
     if (!tx) {
         return tx.status();
-    }
-    if (auto st = s.load(); !st.ok()) { // again, under the write lock
-        return st;
     }
     const auto* t = s.find(request.table);
     if (t == nullptr) {

@@ -136,15 +136,9 @@ Result<std::vector<SetAsideRow>> Inspector::set_aside(const TableInfo* table) {
 
 Result<SettleResult> settle(const std::string& path, const SettleRequest& request) {
     Inspector::Impl s;
-    if (auto st = open_file(s, path, SQLITE_OPEN_READWRITE); !st.ok()) {
-        return st;
-    }
-    auto tx = sql::Transaction::begin(s.db.get());
+    auto tx = open_for_write(s, path);
     if (!tx) {
         return tx.status();
-    }
-    if (auto st = s.load(); !st.ok()) { // again, under the write lock
-        return st;
     }
     auto found = s.schemas.find(request.table);
     if (found == s.schemas.end()) {
@@ -207,28 +201,24 @@ Result<SettleResult> settle(const std::string& path, const SettleRequest& reques
                 result.deleted.push_back(holder.key);
             }
         }
-        std::string placeholders;
+        // Values first, then the key: `run` binds `more` before the key.
+        std::string columns, placeholders;
         std::vector<crdt::Value> bound;
         for (const auto& [column, value] : values) {
+            columns += sql::quote(column) + ", ";
             bound.push_back(value);
+            placeholders += "?" + std::to_string(bound.size()) + ", ";
         }
-        for (std::size_t i = 0; i < bound.size() + t.key.size(); ++i) {
-            placeholders += (i ? ", ?" : "?") + std::to_string(i + 1);
+        for (std::size_t i = 0; i < t.key.size(); ++i) {
+            placeholders += (i ? ", ?" : "?") + std::to_string(bound.size() + i + 1);
         }
-        // Values first, then the key: `run` binds `more` before the key.
-        std::string text = "INSERT INTO " + sql::quote(t.name) + "(";
-        std::string value_columns;
-        for (const auto& [column, value] : values) {
-            value_columns += sql::quote(column) + ", ";
-        }
-        text += value_columns + schema::key_list(t) + ") VALUES (" + placeholders + ")";
+        auto text = "INSERT INTO " + sql::quote(t.name) + "(" + columns + schema::key_list(t) +
+                    ") VALUES (" + placeholders + ")";
         if (auto st = run(db, text, request.key, "putting the row back", bound); !st.ok()) {
             return Status(
                 Code::invalid_argument,
                 "the row put back into '" + t.name +
-                    "' would still break a "
-                    "constraint here: " +
-                    st.message() +
+                    "' would still break a constraint here: " + st.message() +
                     (request.action == SettleRequest::Action::put_back && !row->holders.empty()
                          ? " (change the value with --set, or replace the row "
                            "holding it with --replace-holder)"
