@@ -1,6 +1,7 @@
 #include <algorithm>
 #include <cstring>
 
+#include <boost/uuid/name_generator_sha1.hpp>
 #include <boost/uuid/uuid_io.hpp>
 
 #include <peerlite/crdt/node_id.hpp>
@@ -69,6 +70,19 @@ Result<NodeId> NodeId::parse(std::string_view text) {
         i += 2;
     }
     return from_bytes(bytes);
+}
+
+NodeId NodeId::derive(std::string_view owner, const NodeId& salt) {
+    // peerlite's own namespace: the same names give other UUIDs elsewhere.
+    static constexpr boost::uuids::uuid kNamespace = {0x0d, 0x6c, 0x1e, 0x52, 0x7f, 0x3a,
+                                                      0x4b, 0x8e, 0x9a, 0x41, 0x5e, 0x2c,
+                                                      0x8d, 0x7b, 0x3f, 0x60};
+    boost::uuids::name_generator_sha1 generate(kNamespace);
+    std::string name(owner);
+    name.append(reinterpret_cast<const char*>(salt.data()), kSize);
+    NodeId id;
+    id.uuid_ = generate(name);
+    return id;
 }
 
 NodeId::Bytes NodeId::bytes() const {

@@ -88,6 +88,7 @@ json database_json(const Node& node) {
             {"node_id", node.id().to_string()},
             {"endpoint", node.endpoint()},
             {"public_key", node.public_key()},
+            {"id_salt", node.id_salt().to_string()},
             {"versions", versions_json(node.versions())},
             {"counters", counters_json(node.counters())},
             {"members", peers},

@@ -76,6 +76,7 @@ struct Node::Impl {
     std::unique_ptr<transport::Hub> hub;
     std::unique_ptr<Membership> membership;
     crdt::NodeId self;
+    crdt::NodeId id_salt; // self is derived from it and our public key
     std::string endpoint;
     std::mt19937_64 rng{std::random_device{}()};
     std::string log_name;
@@ -254,6 +255,7 @@ Result<std::unique_ptr<Node>> Node::start(NodeOptions options) {
     }
     impl->hub = std::move(*hub);
     impl->self = impl->store->node_id();
+    impl->id_salt = impl->store->id_salt();
     impl->endpoint = impl->hub->endpoint();
     impl->log_name = impl->self.short_string();
     auto now = std::chrono::duration_cast<std::chrono::milliseconds>(
@@ -262,7 +264,7 @@ Result<std::unique_ptr<Node>> Node::start(NodeOptions options) {
     // address wins over stale gossip about the old one.
     transport::Member me{impl->self, impl->endpoint,
                          o.transport.plaintext ? "" : o.transport.keys.public_key,
-                         static_cast<std::uint64_t>(now.count())};
+                         static_cast<std::uint64_t>(now.count()), impl->id_salt};
     impl->membership = std::make_unique<Membership>(me, o.membership);
     for (const auto& seed : o.seeds) {
         if (seed.endpoint == impl->endpoint) {
@@ -289,6 +291,9 @@ const std::string& Node::endpoint() const {
 }
 const std::string& Node::public_key() const {
     return impl_->options.transport.keys.public_key;
+}
+const crdt::NodeId& Node::id_salt() const {
+    return impl_->id_salt;
 }
 const std::string& Node::database() const {
     return impl_->options.database;
@@ -385,6 +390,12 @@ Status Node::Impl::open_store() {
                      "(docs/operating.md)",
                      o.database, mode);
     }
+    if (const auto& former = store->former_id(); !former.is_nil()) {
+        spdlog::info("{}: node id {} becomes {}, derived from this node's public key (peers "
+                     "accept no other); changes made under the old id stay and sync as any "
+                     "origin's do",
+                     o.database, former.to_string(), store->node_id().to_string());
+    }
     if (const auto& back = store->rolled_back()) {
         spdlog::warn("{}: the file was rolled back (restored from a backup, or an older copy "
                      "put back): it holds this node's own changes up to {}, and it held them up "
@@ -465,7 +476,7 @@ bool Node::Impl::send(const crdt::NodeId& to, const transport::Body& body) {
             (void)hub->connect(to, info->member.endpoint, info->member.public_key);
         }
     }
-    auto bytes = transport::encode(Message{self, body});
+    auto bytes = transport::encode(Message{self, id_salt, body});
     bool sent = hub->send(to, bytes);
     if (sent) {
         count([&](NodeCounters& c) {
@@ -524,25 +535,14 @@ void Node::Impl::handle(const transport::Incoming& in, Clock::time_point now) {
                           "'peerlite snapshot' (docs/operating.md, 'Seeding a node')"));
         return;
     }
-    // A sender must own the key it connected with: one trusted node cannot speak as another.
-    // A key heard only in gossip binds nothing: the node's own first message does, so a
-    // member cannot claim a node's id for its own key before that node speaks.
+    // A sender speaks as the id its connection's key derives, and as no other: one trusted
+    // node cannot speak as another, nor take the id of one no one has heard from yet.
     if (!options.transport.plaintext) {
-        const auto* known = membership->find(from);
-        if (known != nullptr && !known->heard) {
-            known = nullptr;
-        }
-        const auto* hello = std::get_if<transport::Hello>(&message->body);
-        const std::string& expected = known   ? known->member.public_key
-                                      : hello ? hello->self.public_key
-                                              : in.peer_key;
-        if (expected != in.peer_key) {
-            reject(in.peer_address,
-                   Status(Code::invalid_argument,
-                          "sender claims node id " + from.to_string() +
-                              " which belongs to another key: a daemon running on a copy of "
-                              "that node's file, or a key pair replaced without updating the "
-                              "mesh (docs/operating.md, 'Seeding a node')"));
+        if (from != crdt::NodeId::derive(in.peer_key, message->sender_salt)) {
+            reject(in.peer_address + " (key " + in.peer_key + ")",
+                   Status(Code::identity_conflict,
+                          "sender speaks as node " + from.to_string() +
+                              ", which its key and salt do not derive: a forged message"));
             return;
         }
     }
@@ -553,6 +553,12 @@ void Node::Impl::handle(const transport::Incoming& in, Clock::time_point now) {
 void Node::Impl::learn(const transport::Member& m, Clock::time_point now,
                        Membership::Source source) {
     if (m.id == self) {
+        return;
+    }
+    if (!options.transport.plaintext && m.id != crdt::NodeId::derive(m.public_key, m.id_salt)) {
+        reject("an entry for member " + m.id.short_string(),
+               Status(Code::identity_conflict,
+                      "its key " + m.public_key + " and salt do not derive its id: forged"));
         return;
     }
     // Incarnations are start times in milliseconds: one further ahead than a clock may
@@ -1368,7 +1374,7 @@ void Node::Impl::tick(Clock::time_point now) {
 // and our version vector travel with every sync part) and a margin for framing.
 std::size_t Node::Impl::part_budget(const crdt::VersionVector& claim) {
     auto envelope = transport::encode(Message{
-        self, transport::SyncResponse{0, store::ChangeSet{{}, claim, false}, store->versions()}});
+        self, id_salt, transport::SyncResponse{0, store::ChangeSet{{}, claim, false}, store->versions()}});
     auto reserve = 2 * envelope.size() + 1024;
     auto limit = options.transport.max_message_bytes;
     return limit > reserve ? limit - reserve : 1;

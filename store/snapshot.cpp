@@ -73,7 +73,7 @@ Result<bool> finish_copy(const std::string& out, const std::vector<TableInfo>& t
     // The identity and what only that identity's file knew about itself: its owner and
     // a rollback's gap of its own clocks (the new node's own clocks start fresh).
     if (auto st = sql::exec(db->get(), "DELETE FROM _peerlite_meta WHERE key IN "
-                                       "('node_id', 'owner', 'own_gap_first', 'own_gap_last')");
+                                       "('node_id', 'id_salt', 'owner', 'own_gap_first', 'own_gap_last')");
         !st.ok()) {
         return st;
     }

@@ -65,6 +65,24 @@ Result<std::int64_t> read_int(sqlite3* db, const std::string& query) {
     return sql::error(db, query);
 }
 
+// A text value of _peerlite_meta; empty when the key is absent.
+Result<std::string> read_meta_text(sqlite3* db, const std::string& key) {
+    auto stmt = sql::Stmt::prepare(db, "SELECT value FROM _peerlite_meta WHERE key = ?");
+    if (!stmt) {
+        return stmt.status();
+    }
+    sql::Reset reset(*stmt);
+    stmt->bind_text(1, key);
+    int rc = stmt->step();
+    if (rc == SQLITE_ROW) {
+        return stmt->column_text(0);
+    }
+    if (rc == SQLITE_DONE) {
+        return std::string();
+    }
+    return sql::error(db, "reading " + key + " from _peerlite_meta");
+}
+
 } // namespace
 
 std::string encode_values(const std::vector<crdt::Value>& values) {
@@ -527,25 +545,44 @@ Status load_identity(Store::Impl& s) {
                                              std::to_string(*format) + "; this build reads " +
                                              std::to_string(kFormatVersion));
     }
-    auto id_stmt = sql::Stmt::prepare(db, "SELECT value FROM _peerlite_meta WHERE key = 'node_id'");
-    if (!id_stmt) {
-        return id_stmt.status();
+    auto stored_id = read_meta_text(db, "node_id");
+    if (!stored_id) {
+        return stored_id.status();
     }
+    if (!stored_id->empty()) {
+        auto parsed = crdt::NodeId::parse(*stored_id);
+        if (!parsed) {
+            return Status(Code::corruption, s.path + ": stored node id is unreadable: " +
+                                                parsed.status().message());
+        }
+        s.self = *parsed;
+    }
+    std::random_device entropy;
+    std::mt19937_64 rng((static_cast<std::uint64_t>(entropy()) << 32) ^ entropy());
     {
-        sql::Reset reset(*id_stmt);
-        if (id_stmt->step() == SQLITE_ROW) {
-            auto parsed = crdt::NodeId::parse(id_stmt->column_text(0));
-            if (!parsed) {
-                return Status(Code::corruption, s.path + ": stored node id is unreadable: " +
-                                                    parsed.status().message());
+        auto salt = read_meta_text(db, "id_salt");
+        if (!salt) {
+            return salt.status();
+        }
+        if (salt->empty() && s.options.owner.empty()) {
+            // No salt before an owner names one: the id stays random.
+        } else if (salt->empty()) {
+            s.id_salt = crdt::NodeId::random(rng);
+            s.meta_put.bind_text(1, "id_salt");
+            s.meta_put.bind_text(2, s.id_salt.to_string());
+            if (auto st = s.meta_put.run("saving the node id's salt"); !st.ok()) {
+                return st;
             }
-            s.self = *parsed;
+        } else if (auto parsed = crdt::NodeId::parse(*salt)) {
+            s.id_salt = *parsed;
+        } else {
+            return Status(Code::corruption, s.path + ": stored id_salt is unreadable: " +
+                                                parsed.status().message());
         }
     }
     if (s.self.is_nil()) {
-        std::random_device entropy;
-        std::mt19937_64 rng((static_cast<std::uint64_t>(entropy()) << 32) ^ entropy());
-        s.self = crdt::NodeId::random(rng);
+        s.self = s.options.owner.empty() ? crdt::NodeId::random(rng)
+                                         : crdt::NodeId::derive(s.options.owner, s.id_salt);
         s.meta_put.bind_text(1, "node_id");
         s.meta_put.bind_text(2, s.self.to_string());
         if (auto st = s.meta_put.run("saving the node id"); !st.ok()) {
@@ -591,6 +628,40 @@ Status load_identity(Store::Impl& s) {
     // Never issue a clock at or below one of our own that is already stored.
     s.clock.restore(s.versions.of(s.self).highest());
     return Status::success();
+}
+
+// A file made before node ids were derived from keys carries a random id: it takes the
+// derived one. Everything stamped under the old id stays, as another origin's changes do;
+// so do the clocks (the saved clock covers every one issued). What only makes sense for
+// the node's own id is set anew: the gap a rollback left (now an ordinary origin's gap,
+// filled by anti-entropy), the rounds a crash left to re-issue alike (the log entries
+// they stamped are picked up again under the new id), the lock file's record.
+Status take_identity(Store::Impl& s) {
+    if (s.options.owner.empty()) {
+        return Status::success();
+    }
+    auto wanted = crdt::NodeId::derive(s.options.owner, s.id_salt);
+    if (wanted == s.self) {
+        return Status::success();
+    }
+    s.former_id = s.self;
+    s.meta_put.bind_text(1, "node_id");
+    s.meta_put.bind_text(2, wanted.to_string());
+    if (auto st = s.meta_put.run("saving the node id"); !st.ok()) {
+        return st;
+    }
+    s.self = wanted;
+    if (auto idx = s.nodes.index_of(s.self); !idx) {
+        return idx.status();
+    }
+    if (s.own_gap) {
+        s.own_gap.reset();
+        s.own_gap_dirty = true;
+    }
+    s.replay_rounds.clear();
+    s.journal_dirty = true;
+    s.recorded_own_clock = 0;
+    return s.persist_progress();
 }
 
 } // namespace
@@ -659,6 +730,9 @@ Result<std::unique_ptr<Store>> Store::open(const std::string& path, StoreOptions
         if (impl->rolled_back) {
             impl->replay_rounds.clear();
         }
+        if (auto s = take_identity(*impl); !s.ok()) {
+            return s;
+        }
         if (auto s = impl->commit(*tx); !s.ok()) {
             return s;
         }
@@ -681,6 +755,12 @@ const crdt::NodeId& Store::node_id() const {
 }
 const std::string& Store::path() const {
     return impl_->path;
+}
+const crdt::NodeId& Store::former_id() const {
+    return impl_->former_id;
+}
+const crdt::NodeId& Store::id_salt() const {
+    return impl_->id_salt;
 }
 const std::optional<RollBack>& Store::rolled_back() const {
     return impl_->rolled_back;

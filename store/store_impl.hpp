@@ -101,6 +101,8 @@ struct Store::Impl {
     StoreOptions options;
     sql::DbHandle db;
     crdt::NodeId self;
+    crdt::NodeId id_salt;   // with options.owner, what self is derived from
+    crdt::NodeId former_id; // the file's id before this open derived it from the owner
     crdt::HlcClock clock;
     NodeTable nodes;
     crdt::VersionVector versions;

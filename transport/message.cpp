@@ -1,5 +1,5 @@
 // Message encoding:
-//   message      := [version:uint, type:uint, sender:bin16, body]
+//   message      := [version:uint, type:uint, sender:bin16, sender_salt:bin16, body]
 //   hello        := [member, [member ...]]
 //   members      := [[member ...]]
 //   push         := [change_set:bin, forward:bool]
@@ -9,7 +9,7 @@
 //   ack          := [seq:uint, target:bin16, incarnation:uint]
 //   digests      := [vector, [[table:str, schema:uint, total:uint, [bucket:uint ...]] ...]]
 //   repair       := [table:str, [bucket:uint ...], change_set:bin, reply:bool]
-//   member       := [id:bin16, endpoint:str, public_key:str, incarnation:uint]
+//   member       := [id:bin16, endpoint:str, public_key:str, incarnation:uint, id_salt:bin16]
 //   vector       := [[node:bin16, [[first:uint, last:uint] ...]] ...]
 // change_set is the store's encoding (store/change_codec.cpp), carried as bin.
 #include <msgpack.hpp>
@@ -34,11 +34,12 @@ void pack_bytes(Packer& p, const std::string& bytes) {
 }
 
 void pack_member(Packer& p, const Member& m) {
-    p.pack_array(4);
+    p.pack_array(5);
     pack_id(p, m.id);
     p.pack(m.endpoint);
     p.pack(m.public_key);
     p.pack_uint64(m.incarnation);
+    pack_id(p, m.id_salt);
 }
 
 void pack_members(Packer& p, const std::vector<Member>& members) {
@@ -122,10 +123,11 @@ struct Reader {
         return true;
     }
     bool member(const msgpack::object& o, Member& m) {
-        return array(o, 4, "member") && id(o.via.array.ptr[0], m.id, "member.id") &&
+        return array(o, 5, "member") && id(o.via.array.ptr[0], m.id, "member.id") &&
                str(o.via.array.ptr[1], m.endpoint, "member.endpoint") &&
                str(o.via.array.ptr[2], m.public_key, "member.public_key") &&
-               uint(o.via.array.ptr[3], m.incarnation, "member.incarnation");
+               uint(o.via.array.ptr[3], m.incarnation, "member.incarnation") &&
+               id(o.via.array.ptr[4], m.id_salt, "member.id_salt", true);
     }
     bool members(const msgpack::object& o, std::vector<Member>& out) {
         if (!list(o, limits.max_members, "members")) {
@@ -345,10 +347,11 @@ std::string_view type_name(MessageType type) {
 std::string encode(const Message& m) {
     msgpack::sbuffer buffer;
     Packer p(buffer);
-    p.pack_array(4);
+    p.pack_array(5);
     p.pack_uint32(kProtocolVersion);
     p.pack_uint8(static_cast<std::uint8_t>(m.type()));
     pack_id(p, m.sender);
+    pack_id(p, m.sender_salt);
     std::visit(
         [&](const auto& b) {
             using T = std::decay_t<decltype(b)>;
@@ -486,14 +489,15 @@ Result<Message> decode(std::string_view bytes, const MessageLimits& limits) {
                                              std::to_string(kProtocolVersion) + ")");
     }
     Message m;
-    if (!r.array(o, 4, "message") || !r.uint(o.via.array.ptr[1], type, "type") ||
-        !r.id(o.via.array.ptr[2], m.sender, "sender")) {
+    if (!r.array(o, 5, "message") || !r.uint(o.via.array.ptr[1], type, "type") ||
+        !r.id(o.via.array.ptr[2], m.sender, "sender") ||
+        !r.id(o.via.array.ptr[3], m.sender_salt, "sender_salt", true)) {
         return r.error;
     }
     if (type < 1 || type > static_cast<std::uint64_t>(MessageType::repair)) {
         return Status(Code::corruption, "unknown message type " + std::to_string(type));
     }
-    if (!r.body(static_cast<MessageType>(type), o.via.array.ptr[3], m.body)) {
+    if (!r.body(static_cast<MessageType>(type), o.via.array.ptr[4], m.body)) {
         return Status(r.error.code(), std::string(type_name(static_cast<MessageType>(type))) +
                                           ": " + r.error.message());
     }

@@ -55,3 +55,14 @@ TEST_CASE("random node ids are distinct version-4 ids") {
     }
     CHECK(seen.size() == 1000);
 }
+
+TEST_CASE("a derived id is fixed by its key and salt, and changes with either") {
+    std::mt19937_64 rng(5);
+    auto salt = NodeId::random(rng);
+    auto id = NodeId::derive("rq:rM>}U?@Lns47E1%kR.o@n%FcmmsL/@{H8]yf7", salt);
+    CHECK(id == NodeId::derive("rq:rM>}U?@Lns47E1%kR.o@n%FcmmsL/@{H8]yf7", salt));
+    CHECK(id != NodeId::derive("Yne@$w-vo<fVvi]a<NY6T1ed:M$fCG*[IaLV{hID", salt));
+    CHECK(id != NodeId::derive("rq:rM>}U?@Lns47E1%kR.o@n%FcmmsL/@{H8]yf7", NodeId::random(rng)));
+    CHECK_FALSE(id.is_nil());
+    CHECK(id.bytes()[6] >> 4 == 5); // a version-5 (name-based, SHA-1) UUID
+}

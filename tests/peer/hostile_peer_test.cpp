@@ -1,7 +1,7 @@
 // A member holding a trusted key turns hostile (issue 20), against a real peerlited: it
-// tries to move another node's identity, to claim all of another node's versions, to
-// grow the daemon's state with made-up sender ids, and throws three rounds of 10,000
-// malformed frames. The daemon stays up, its memory comes back to within 2 MiB (20% of a
+// tries to move another node's identity, to speak as another node or as one no one has
+// heard from yet, to claim all of another node's versions, to grow the daemon's state with
+// made-up sender ids, and throws three rounds of 10,000 malformed frames. The daemon stays up, its memory comes back to within 2 MiB (20% of a
 // release daemon's footprint) of where it started, every rejection is counted by reason, honest
 // writes keep arriving, and the honest node's identity and versions are untouched.
 #include <fstream>
@@ -12,6 +12,7 @@
 #include <catch2/catch.hpp>
 #include <zmq.hpp>
 
+#include <peerlite/transport/hub.hpp>
 #include <peerlite/transport/message.hpp>
 
 #include "daemon_fixture.hpp"
@@ -86,7 +87,7 @@ TEST_CASE("a hostile member with a trusted key cannot move an identity, silence 
     REQUIRE(b_id.ok());
     auto b_endpoint = b_status["endpoint"].get<std::string>();
 
-    // The attacker: key c, which both daemons trust, under a made-up node id.
+    // The attacker: key c, which both daemons trust, speaking as the id its key derives.
     zmq::context_t context;
     zmq::socket_t attacker(context, zmq::socket_type::dealer);
     attacker.set(zmq::sockopt::linger, 0);
@@ -96,28 +97,40 @@ TEST_CASE("a hostile member with a trusted key cannot move an identity, silence 
     attacker.set(zmq::sockopt::curve_secretkey, secret_of(m.t.keys[2]));
     attacker.connect(m.status_a()["endpoint"].get<std::string>());
     std::mt19937_64 rng(Catch::rngSeed());
-    auto self = crdt::NodeId::random(rng);
+    auto salt = crdt::NodeId::random(rng);
+    auto self = crdt::NodeId::derive(m.t.pub(2), salt);
+    auto b_salt = crdt::NodeId::parse(b_status["id_salt"].get<std::string>());
+    REQUIRE(b_salt.ok());
+    REQUIRE(*b_id == crdt::NodeId::derive(m.t.pub(1), *b_salt)); // what a checks
     auto send = [&](const transport::Body& body, const crdt::NodeId& as) {
-        attacker.send(zmq::buffer(transport::encode(transport::Message{as, body})),
+        attacker.send(zmq::buffer(transport::encode(transport::Message{as, salt, body})),
                       zmq::send_flags::none);
     };
-    send(transport::Hello{{self, "tcp://127.0.0.1:1", m.t.pub(2), 1}, {}}, self);
+    send(transport::Hello{{self, "tcp://127.0.0.1:1", m.t.pub(2), 1, salt}, {}}, self);
     std::this_thread::sleep_for(500ms);
     auto baseline = rss_kib(m.da->pid());
     REQUIRE(baseline > 0);
     auto versions_before = m.status_a()["versions"];
 
-    // 1. b's identity moved to a dead endpoint under a high incarnation, with the
-    //    attacker's key.
-    transport::Member fake{*b_id, "tcp://127.0.0.1:9", m.t.pub(2), 1000};
+    // 1. b's identity moved to a dead endpoint: with the attacker's key, and with b's own
+    //    key under an older incarnation than b's.
+    transport::Member fake{*b_id, "tcp://127.0.0.1:9", m.t.pub(2), 1000, salt};
     send(transport::Members{{fake}}, self);
+    fake.public_key = m.t.pub(1);
+    fake.id_salt = *b_salt;
+    send(transport::Members{{fake}}, self);
+    // 1b. Speaking as b, and as a node no one has heard from yet (taking its id first).
+    send(transport::Hello{{*b_id, "tcp://127.0.0.1:9", m.t.pub(2), 1, salt}, {}}, *b_id);
+    auto unheard = crdt::NodeId::random(rng);
+    send(transport::Hello{{unheard, "tcp://127.0.0.1:9", m.t.pub(2), 1, salt}, {}}, unheard);
     // 2. A claim of every version b will ever make.
     store::ChangeSet claim;
     claim.complete = true;
     claim.covers.add(
         *b_id, crdt::ClockRange{crdt::Hlc::from_raw(1), crdt::Hlc::from_raw(~std::uint64_t{0})});
     send(transport::Push{claim, true}, self);
-    // 3. Ten thousand made-up senders asking for everything.
+    // 3. Ten thousand made-up senders asking for everything (each refused: its key is not
+    //    theirs).
     for (int i = 0; i < 10'000; ++i) {
         send(transport::SyncRequest{static_cast<std::uint64_t>(i), {}}, crdt::NodeId::random(rng));
     }
@@ -137,7 +150,7 @@ TEST_CASE("a hostile member with a trusted key cannot move an identity, silence 
                         {crdt::CausalLength(1), {crdt::Hlc::from_parts(1, 0), self}},
                         {},
                         {}});
-    auto real = transport::encode(transport::Message{self, transport::Push{set}});
+    auto real = transport::encode(transport::Message{self, salt, transport::Push{set}});
     for (int round = 0; round < 3; ++round) {
         for (int i = 0; i < 10'000; ++i) {
             std::string frame;
@@ -179,6 +192,12 @@ TEST_CASE("a hostile member with a trusted key cannot move an identity, silence 
     INFO(reasons.dump());
     CHECK(reasons["corruption"].get<long>() >= 20'000);
     CHECK(reasons.contains("clock_drift")); // the claim of b's future versions
+    // The entry moving b under the attacker's key, speaking as b or as the unheard node,
+    // and the made-up senders.
+    CHECK(reasons["identity_conflict"].get<long>() >= 10'003);
+    for (const auto& member : status["members"]) {
+        CHECK(member["node_id"] != unheard.to_string());
+    }
     // a's vector: the same origins as before the attack (the attacker wrote nothing),
     // and b's versions only those b made.
     auto after = status["versions"];

@@ -17,8 +17,8 @@ crdt::NodeId id(std::uint64_t seed) {
 
 struct Table {
     peer::Clock::time_point now{};
-    Membership members{{id(1), "tcp://127.0.0.1:1000", "key-self", 100}, {}};
-    transport::Member b{id(2), "tcp://127.0.0.1:2000", "key-b", 500};
+    Membership members{{id(1), "tcp://127.0.0.1:1000", "key-self", 100, {}}, {}};
+    transport::Member b{id(2), "tcp://127.0.0.1:2000", "key-b", 500, {}};
     Table() { REQUIRE(members.learn(b, now)); }
     const transport::Member& entry() const { return members.find(b.id)->member; }
 };
@@ -69,9 +69,9 @@ TEST_CASE("a member known only from gossip is forgotten after the expiry; one he
     peer::Clock::time_point now{};
     peer::MembershipOptions options;
     options.forget_unheard_after = std::chrono::hours(1);
-    Membership members({id(1), "tcp://127.0.0.1:1000", "key-self", 100}, options);
-    transport::Member rumour{id(3), "tcp://127.0.0.1:3000", "key-c", 500};
-    transport::Member real{id(4), "tcp://127.0.0.1:4000", "key-d", 500};
+    Membership members({id(1), "tcp://127.0.0.1:1000", "key-self", 100, {}}, options);
+    transport::Member rumour{id(3), "tcp://127.0.0.1:3000", "key-c", 500, {}};
+    transport::Member real{id(4), "tcp://127.0.0.1:4000", "key-d", 500, {}};
     REQUIRE(members.learn(rumour, now));
     REQUIRE(members.learn(real, now));
     members.heard_from(real.id, now + std::chrono::minutes(5));

@@ -5,6 +5,7 @@
 #include <zmq.hpp>
 
 #include <peerlite/store/inspect.hpp>
+#include <peerlite/store/store.hpp>
 #include <peerlite/transport/message.hpp>
 
 #include "mesh_fixture.hpp"
@@ -140,7 +141,8 @@ TEST_CASE("thousands of random and mutated frames leave a node working") {
     mesh.db(0).exec("INSERT INTO items VALUES ('a', 'x', 1)");
     REQUIRE(mesh.converged());
     std::mt19937_64 id_rng(7);
-    auto attacker_id = crdt::NodeId::random(id_rng);
+    auto salt = crdt::NodeId::random(id_rng);
+    auto attacker_id = crdt::NodeId::derive(keys->public_key, salt);
     zmq::context_t context;
     auto attacker = trusted_attacker(context, mesh, 0, *keys);
     std::mt19937_64 rng(Catch::rngSeed());
@@ -150,7 +152,7 @@ TEST_CASE("thousands of random and mutated frames leave a node working") {
                         {crdt::CausalLength(1), {crdt::Hlc::from_parts(1, 0), attacker_id}},
                         {},
                         {}});
-    auto real = transport::encode(transport::Message{attacker_id, transport::Push{set}});
+    auto real = transport::encode(transport::Message{attacker_id, salt, transport::Push{set}});
     for (int i = 0; i < 3000; ++i) {
         std::string frame;
         switch (rng() % 4) {
@@ -222,7 +224,8 @@ TEST_CASE("a forged counter total under a real stamp is found by content digests
     REQUIRE(contribution.total == 5);
 
     std::mt19937_64 id_rng(11);
-    auto forged_id = crdt::NodeId::random(id_rng);
+    auto salt = crdt::NodeId::random(id_rng);
+    auto forged_id = crdt::NodeId::derive(keys->public_key, salt);
     zmq::context_t context;
     auto attacker = trusted_attacker(context, mesh, 1, *keys);
     crdt::CausalLength life(real->life);
@@ -233,7 +236,7 @@ TEST_CASE("a forged counter total under a real stamp is found by content digests
                            {{"name", {life, *name.written, crdt::Value::text("x"), {}}}},
                            {{"qty", {life, contribution.stamp, 2}}}});
     attacker.send(
-        zmq::buffer(transport::encode(transport::Message{forged_id, transport::Push{forged}})),
+        zmq::buffer(transport::encode(transport::Message{forged_id, salt, transport::Push{forged}})),
         zmq::send_flags::none);
     REQUIRE(Mesh::eventually(
         [&] { return mesh.db(1).scalar("SELECT count(*) FROM items WHERE qty = 2") == 1; }, 10s));
@@ -257,14 +260,15 @@ TEST_CASE("a forged claim covering all of a node's versions is refused, and that
     Mesh mesh(2, [&](peer::NodeOptions& o) { o.transport.trusted.insert(keys->public_key); });
     REQUIRE(mesh.full_membership());
     std::mt19937_64 id_rng(12);
-    auto attacker_id = crdt::NodeId::random(id_rng);
+    auto salt = crdt::NodeId::random(id_rng);
+    auto attacker_id = crdt::NodeId::derive(keys->public_key, salt);
     zmq::context_t context;
     auto attacker = trusted_attacker(context, mesh, 0, *keys);
     store::ChangeSet forged;
     forged.covers.add(mesh.node(1).id(),
                       crdt::ClockRange{crdt::Hlc::from_raw(1), crdt::Hlc::from_raw(UINT64_MAX)});
     attacker.send(
-        zmq::buffer(transport::encode(transport::Message{attacker_id, transport::Push{forged}})),
+        zmq::buffer(transport::encode(transport::Message{attacker_id, salt, transport::Push{forged}})),
         zmq::send_flags::none);
     REQUIRE(Mesh::eventually(
         [&] { return mesh.node(0).counters().rejected_by_reason["clock_drift"] >= 1; }, 10s));
@@ -274,11 +278,10 @@ TEST_CASE("a forged claim covering all of a node's versions is refused, and that
     CHECK(Mesh::eventually([&] { return count_rows(mesh.db(0)) == 1; }, 10s));
 }
 
-TEST_CASE("gossip about a node never heard from cannot bind its id to another key before it "
-          "speaks for itself") {
+TEST_CASE("another key cannot take a node's id: not by gossip, not by speaking as it first") {
     // Regression (issue 20): a trusted member gossiped a node it had not yet met, under
-    // the attacker's key; when the real node came, its messages were refused as
-    // "belongs to another key".
+    // the attacker's key, or spoke first as that node; the real node's messages were then
+    // refused as "belongs to another key". Ids are derived from keys now: both are refused.
     auto attacker_keys = transport::generate_keys();
     auto newcomer_keys = transport::generate_keys();
     REQUIRE(attacker_keys.ok());
@@ -296,36 +299,49 @@ TEST_CASE("gossip about a node never heard from cannot bind its id to another ke
     options.transport.trusted = {newcomer_keys->public_key,
                                  mesh.options(0).transport.keys.public_key};
     options.seeds.clear();
-    crdt::NodeId newcomer_id;
+    crdt::NodeId newcomer_id, newcomer_salt;
     {
         auto alone = peer::Node::start(options); // makes its id; meets nobody
         REQUIRE(alone.ok());
         newcomer_id = (*alone)->id();
     }
+    {
+        auto file = store::Store::open(options.database);
+        REQUIRE(file.ok());
+        newcomer_salt = (*file)->id_salt();
+    }
+    CHECK(newcomer_id == crdt::NodeId::derive(newcomer_keys->public_key, newcomer_salt));
+    CHECK(newcomer_id != crdt::NodeId::derive(attacker_keys->public_key, newcomer_salt));
     zmq::context_t context;
     auto attacker = trusted_attacker(context, mesh, 0, *attacker_keys);
     std::mt19937_64 id_rng(21);
-    auto attacker_id = crdt::NodeId::random(id_rng);
-    transport::Member forged{newcomer_id, "tcp://127.0.0.1:9", attacker_keys->public_key, 5};
+    auto salt = crdt::NodeId::random(id_rng);
+    auto attacker_id = crdt::NodeId::derive(attacker_keys->public_key, salt);
+    transport::Member forged{newcomer_id, "tcp://127.0.0.1:9", attacker_keys->public_key, 5, salt};
+    auto rejected = [&] {
+        return mesh.node(0).counters().rejected_by_reason["identity_conflict"];
+    };
+    // Gossip binding the newcomer's id to the attacker's key.
     attacker.send(zmq::buffer(transport::encode(transport::Message{
-                      attacker_id, transport::Hello{{attacker_id, "tcp://127.0.0.1:8",
-                                                     attacker_keys->public_key, 1},
-                                                    {forged}}})),
+                      attacker_id, salt,
+                      transport::Hello{{attacker_id, "tcp://127.0.0.1:8",
+                                        attacker_keys->public_key, 1, salt},
+                                       {forged}}})),
                   zmq::send_flags::none);
-    REQUIRE(Mesh::eventually(
-        [&] {
-            for (const auto& p : mesh.node(0).peers()) {
-                if (p.member.id == newcomer_id) {
-                    return true;
-                }
-            }
-            return false;
-        },
-        10s));
+    REQUIRE(Mesh::eventually([&] { return rejected() >= 1; }, 10s));
+    // Speaking first as the newcomer.
+    attacker.send(zmq::buffer(transport::encode(
+                      transport::Message{newcomer_id, salt, transport::Hello{forged, {}}})),
+                  zmq::send_flags::none);
+    REQUIRE(Mesh::eventually([&] { return rejected() >= 2; }, 10s));
+    for (const auto& p : mesh.node(0).peers()) {
+        CHECK(p.member.id != newcomer_id);
+    }
     newcomer_db.exec("INSERT INTO items VALUES ('hello', 'from the newcomer', 1)");
     options.seeds = {{mesh.node(0).endpoint(), mesh.options(0).transport.keys.public_key}};
     auto newcomer = peer::Node::start(options);
     REQUIRE(newcomer.ok());
+    CHECK((*newcomer)->id() == newcomer_id);
     CHECK(Mesh::eventually(
         [&] { return mesh.db(0).scalar("SELECT count(*) FROM items WHERE id = 'hello'") == 1; },
         10s));

@@ -42,9 +42,28 @@ TEST_CASE("a real message passes the element count, whatever its size") {
                             {},
                             {}});
     }
-    auto bytes = transport::encode(transport::Message{sender, transport::Push{set}});
+    auto bytes = transport::encode(transport::Message{sender, {}, transport::Push{set}});
     auto decoded = transport::decode(bytes);
     INFO(decoded.status().to_string());
     REQUIRE(decoded.ok());
     CHECK(std::get<transport::Push>(decoded->body).changes.rows.size() == 500);
+}
+
+TEST_CASE("a sender's salt and its members' salts survive the wire") {
+    std::mt19937_64 rng(2);
+    auto salt = crdt::NodeId::random(rng);
+    auto sender = crdt::NodeId::derive("key-of-the-sender", salt);
+    transport::Member self{sender, "tcp://127.0.0.1:1", "key-of-the-sender", 7, salt};
+    transport::Member other{crdt::NodeId::random(rng), "tcp://127.0.0.1:2", "key-other", 9,
+                            crdt::NodeId::random(rng)};
+    auto decoded = transport::decode(
+        transport::encode(transport::Message{sender, salt, transport::Hello{self, {other}}}));
+    INFO(decoded.status().to_string());
+    REQUIRE(decoded.ok());
+    CHECK(decoded->sender == sender);
+    CHECK(decoded->sender_salt == salt);
+    const auto& hello = std::get<transport::Hello>(decoded->body);
+    CHECK(hello.self == self);
+    REQUIRE(hello.members.size() == 1);
+    CHECK(hello.members[0] == other);
 }

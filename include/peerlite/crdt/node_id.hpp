@@ -44,6 +44,13 @@ public:
         return id;
     }
 
+    // The id `owner` (a node's public key) gives the file with random `salt`: a
+    // name-based UUID (SHA-1, version 5) of both. Whoever checks the owner's key and the
+    // salt checks the id: another key cannot make it, so no one can speak as a node, or
+    // take the id of one not heard from yet, without its secret key. The salt gives each
+    // file its own id when one key runs several (a daemon with several databases).
+    static NodeId derive(std::string_view owner, const NodeId& salt);
+
     Bytes bytes() const;
     // The same 16 bytes in place, for code that reads them per row (content digests).
     const std::uint8_t* data() const { return uuid_.begin(); }

@@ -151,6 +151,9 @@ public:
     const crdt::NodeId& id() const;
     const std::string& endpoint() const;
     const std::string& public_key() const;
+    // What id() is derived from with public_key() (crdt::NodeId::derive); nil in
+    // plaintext meshes.
+    const crdt::NodeId& id_salt() const;
     const std::string& database() const;
 
     NodeCounters counters() const;

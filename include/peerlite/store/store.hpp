@@ -62,7 +62,12 @@ struct StoreOptions {
     // cannot fill the disk with rows this node cannot use. Larger lets a node lag further
     // behind a schema change; each row costs its size on disk.
     std::size_t max_held_back_rows = 1'000'000;
-    // Who runs this file as its node, e.g. the daemon's public key; empty: not checked.
+    // Who runs this file as its node, e.g. the daemon's public key; empty: not checked,
+    // and the node id is random. Named, the node id is derived from it and the file's
+    // random salt (crdt::NodeId::derive, id_salt()); a file made before ids were derived
+    // takes its derived id at open (former_id()): its changes so far stay, under the old
+    // id, as any origin's do, and a gap a rollback left in them is filled by anti-entropy
+    // like any origin's (docs/operating.md, "Node ids").
     // Recorded at the first open that names one; a later open naming another is refused
     // (Code::identity_conflict): the file is a copy of another node's file, which would
     // otherwise run as a second node under the same id (docs/operating.md). After
@@ -161,6 +166,12 @@ public:
     ~Store();
 
     const crdt::NodeId& node_id() const;
+    // The id the file carried before this open gave it StoreOptions::identity; nil when
+    // it already carried that id (or none was asked for).
+    const crdt::NodeId& former_id() const;
+    // The random salt node_id() is derived with (StoreOptions::owner); nil until an open
+    // names an owner.
+    const crdt::NodeId& id_salt() const;
     const std::string& path() const;
     // The file's journal mode before open() switched it to WAL, which peerlite needs so
     // apps read while it writes: "wal" when it already was (docs/operating.md).

@@ -20,7 +20,8 @@
 namespace peerlite::transport {
 
 // Fixed values. A receiver refuses a higher version with Code::unsupported.
-inline constexpr std::uint32_t kProtocolVersion = 1;
+// Version 2: senders and member entries carry the salt their id is derived with.
+inline constexpr std::uint32_t kProtocolVersion = 2;
 
 enum class MessageType : std::uint8_t {
     hello = 1,         // first contact: who I am, where I listen, whom I know
@@ -41,6 +42,9 @@ struct Member {
     std::string endpoint;
     std::string public_key;
     std::uint64_t incarnation = 0;
+    // What the id is derived from with the key (crdt::NodeId::derive); nil in plaintext
+    // meshes. A receiver refuses an entry whose id is not the one key and salt derive.
+    crdt::NodeId id_salt;
     friend bool operator==(const Member&, const Member&) = default;
 };
 
@@ -99,6 +103,9 @@ using Body =
 
 struct Message {
     crdt::NodeId sender;
+    // The sender's id salt: a receiver refuses a message whose sender is not the id the
+    // connection's key and this salt derive (nil in plaintext meshes).
+    crdt::NodeId sender_salt;
     Body body;
     MessageType type() const;
 };
