@@ -302,7 +302,7 @@ void run(Key key, int rows, const std::filesystem::path& dir) {
 
     auto wanted = source->versions();
     store::ReadCursor cursor;
-    store::ChangeSet set;
+    wire::ChangeSet set;
     start = Clock::now();
     while (!cursor.done) {
         auto part = must(source->read_changes(wanted, cursor, 10'000), "read_changes");
@@ -316,9 +316,9 @@ void run(Key key, int rows, const std::filesystem::path& dir) {
     for (const auto& r : set.rows) {
         cells += r.column_changes();
     }
-    auto encoded = store::encode(set);
+    auto encoded = wire::encode(set);
     start = Clock::now();
-    auto decoded = must(store::decode(encoded), "decode");
+    auto decoded = must(wire::decode(encoded), "decode");
     auto decode_rate = cells / seconds_since(start);
     auto plain_apply_rate = plain_cells(plain_path, keys, rows); // just before, same conditions
     start = Clock::now();

@@ -163,7 +163,7 @@ struct Node::Impl {
     // Complete change sets pushed by each peer while the app was committing, merged into
     // one, applied together (NodeOptions::apply_delay).
     struct HeldPush {
-        store::ChangeSet changes;
+        wire::ChangeSet changes;
         bool forward = false;
         Clock::time_point since;
     };
@@ -190,7 +190,7 @@ struct Node::Impl {
     std::optional<Status> failure; // under `shared`: why the engine stopped by itself
     void push(const crdt::VersionVector& gained, const crdt::NodeId& exclude);
     std::optional<store::ApplyStats> apply(const crdt::NodeId& from,
-                                           const store::ChangeSet& changes, bool forward,
+                                           const wire::ChangeSet& changes, bool forward,
                                            Status* failure = nullptr);
     void pulled(const crdt::NodeId& from, const transport::SyncResponse& response,
                 Clock::time_point now);
@@ -204,7 +204,7 @@ struct Node::Impl {
     // What this node may claim to serve: what it holds, less the rows of tables a schema
     // change stopped (they are not read while stopped, so no claim may cover them).
     crdt::VersionVector servable() const;
-    void send_digests(const crdt::NodeId& to, std::vector<store::TableDigest> tables);
+    void send_digests(const crdt::NodeId& to, std::vector<wire::TableDigest> tables);
     void compare_digests(const crdt::NodeId& from, const transport::Digests& theirs);
     void send_repair(const crdt::NodeId& to, const std::string& table,
                      const std::vector<std::uint32_t>& buckets, bool reply);
@@ -219,7 +219,7 @@ struct Node::Impl {
     // into the file, read from memory in parts (rows too large for a message are added to
     // `cursor.oversized`), and what of `wanted` is left for the file; nothing if none are
     // wanted or they were written meanwhile (the file then serves them all).
-    std::optional<std::pair<std::vector<store::ChangeSet>, crdt::VersionVector>>
+    std::optional<std::pair<std::vector<wire::ChangeSet>, crdt::VersionVector>>
     read_from_memory(const crdt::VersionVector& wanted, store::ReadCursor& cursor,
                      std::size_t budget);
     void publish();
@@ -696,7 +696,7 @@ void Node::Impl::pulled(const crdt::NodeId& from, const transport::SyncResponse&
     if (ours && !it->second.failed) {
         stats = apply(from, changes, true, &failure);
     } else {
-        stats = apply(from, store::ChangeSet{changes.rows, {}, true}, true, &failure);
+        stats = apply(from, wire::ChangeSet{changes.rows, {}, true}, true, &failure);
     }
     if (!ours) {
         if (!stats) {
@@ -754,7 +754,7 @@ void Node::Impl::pulled(const crdt::NodeId& from, const transport::SyncResponse&
     pulling.erase(it);
 }
 
-void Node::Impl::send_digests(const crdt::NodeId& to, std::vector<store::TableDigest> tables) {
+void Node::Impl::send_digests(const crdt::NodeId& to, std::vector<wire::TableDigest> tables) {
     if (send(to, transport::Digests{store->versions(), std::move(tables)})) {
         count([](NodeCounters& c) { ++c.digests_sent; });
     }
@@ -782,7 +782,7 @@ void Node::Impl::compare_digests(const crdt::NodeId& from, const transport::Dige
     if (last != last_repair.end() && now - last->second < 2 * kRepairSpacing) {
         repeat = last->second;
     }
-    std::vector<store::TableDigest> differing;
+    std::vector<wire::TableDigest> differing;
     for (const auto& their : theirs.tables) {
         auto it = std::find_if(mine->begin(), mine->end(),
                                [&](const auto& t) { return t.table == their.table; });
@@ -794,7 +794,7 @@ void Node::Impl::compare_digests(const crdt::NodeId& from, const transport::Dige
             continue;
         }
         std::vector<std::uint32_t> buckets;
-        for (std::uint32_t b = 0; b < store::kDigestBuckets; ++b) {
+        for (std::uint32_t b = 0; b < wire::kDigestBuckets; ++b) {
             if (it->buckets[b] != their.buckets[b]) {
                 buckets.push_back(b);
             }
@@ -816,7 +816,7 @@ void Node::Impl::compare_digests(const crdt::NodeId& from, const transport::Dige
             spdlog::info("[{}] table '{}' differs from {} in {} of {} digest buckets although "
                          "both hold the same versions: exchanging those rows",
                          log_name, it->table, from.short_string(), buckets.size(),
-                         store::kDigestBuckets);
+                         wire::kDigestBuckets);
             send_repair(from, it->table, buckets, true);
         }
     }
@@ -837,7 +837,7 @@ void Node::Impl::send_repair(const crdt::NodeId& to, const std::string& table,
                              const std::vector<std::uint32_t>& buckets, bool reply) {
     store::ReadCursor cursor;
     auto budget = part_budget(crdt::VersionVector());
-    std::vector<store::ChangeSet> parts;
+    std::vector<wire::ChangeSet> parts;
     while (!cursor.done) {
         auto part =
             store->read_buckets(table, buckets, cursor, options.max_rows_per_message, budget);
@@ -898,7 +898,7 @@ void Node::Impl::retry_later(const crdt::NodeId& peer, const std::string& why,
 }
 
 std::optional<store::ApplyStats> Node::Impl::apply(const crdt::NodeId& from,
-                                                   const store::ChangeSet& changes, bool forward,
+                                                   const wire::ChangeSet& changes, bool forward,
                                                    Status* failure) {
     // The vector is copied only when what is gained will be passed on: a direct push (the
     // common case in small meshes) needs no copy on this per-message path.
@@ -957,7 +957,7 @@ void Node::Impl::push(const crdt::VersionVector& all_gained, const crdt::NodeId&
         return;
     }
     store::ReadCursor cursor;
-    std::vector<store::ChangeSet> parts;
+    std::vector<wire::ChangeSet> parts;
     auto budget = part_budget(gained);
     // Fresh local writes come from memory, the rest from the file: neither writes to it.
     auto from_file = gained;
@@ -992,7 +992,7 @@ void Node::Impl::push(const crdt::VersionVector& all_gained, const crdt::NodeId&
     }
 }
 
-std::optional<std::pair<std::vector<store::ChangeSet>, crdt::VersionVector>>
+std::optional<std::pair<std::vector<wire::ChangeSet>, crdt::VersionVector>>
 Node::Impl::read_from_memory(const crdt::VersionVector& wanted, store::ReadCursor& cursor,
                              std::size_t budget) {
     auto picked = store->picked_up_versions();
@@ -1001,7 +1001,7 @@ Node::Impl::read_from_memory(const crdt::VersionVector& wanted, store::ReadCurso
         return std::nullopt;
     }
     store::ReadCursor memory;
-    std::vector<store::ChangeSet> parts;
+    std::vector<wire::ChangeSet> parts;
     while (!memory.done) {
         auto part = store->read_picked_up(in_memory, memory, options.max_rows_per_message, budget);
         if (!part) {
@@ -1057,7 +1057,7 @@ void Node::Impl::serve_sync(const crdt::NodeId& from, const transport::SyncReque
             session.from_file = session.wanted.minus(session.in_memory);
         }
     }
-    std::optional<Result<store::ChangeSet>> picked;
+    std::optional<Result<wire::ChangeSet>> picked;
     if (!session.in_memory.empty() && !session.memory.done) {
         auto budget = part_budget(session.wanted);
         auto from_memory = store->read_picked_up(session.in_memory, session.memory,
@@ -1374,7 +1374,7 @@ void Node::Impl::tick(Clock::time_point now) {
 // and our version vector travel with every sync part) and a margin for framing.
 std::size_t Node::Impl::part_budget(const crdt::VersionVector& claim) {
     auto envelope = transport::encode(Message{
-        self, id_salt, transport::SyncResponse{0, store::ChangeSet{{}, claim, false}, store->versions()}});
+        self, id_salt, transport::SyncResponse{0, wire::ChangeSet{{}, claim, false}, store->versions()}});
     auto reserve = 2 * envelope.size() + 1024;
     auto limit = options.transport.max_message_bytes;
     return limit > reserve ? limit - reserve : 1;

@@ -11,14 +11,14 @@ namespace peerlite::store {
 
 namespace {
 
-std::string where(const RowChange& row) {
+std::string where(const wire::RowChange& row) {
     return "table '" + row.table + "'";
 }
 
 // Merges one row change into its record and the user table.
 class RowMerger {
 public:
-    RowMerger(Store::Impl& s, TableState& t, const RowChange& in, ApplyStats& stats)
+    RowMerger(Store::Impl& s, TableState& t, const wire::RowChange& in, ApplyStats& stats)
         : s_(s), t_(t), in_(in), stats_(stats) {}
 
     Status run() {
@@ -123,7 +123,7 @@ private:
         std::erase_if(r_.counters, [&](const CounterEntry& e) { return e.write.life < life; });
     }
 
-    Status cell(const CellChange& c, crdt::CausalLength life, bool& changed) {
+    Status cell(const wire::CellChange& c, crdt::CausalLength life, bool& changed) {
         int col = column(c.column);
         if (c.write.life < life) {
             return Status::success(); // a write to an earlier life of the row: never shows
@@ -173,7 +173,7 @@ private:
         return Status::success();
     }
 
-    void counter(const CounterChange& c, crdt::CausalLength life, bool& changed) {
+    void counter(const wire::CounterChange& c, crdt::CausalLength life, bool& changed) {
         int col = column(c.column);
         if (c.write.life < life) {
             return;
@@ -369,7 +369,7 @@ private:
 
     Store::Impl& s_;
     TableState& t_;
-    const RowChange& in_;
+    const wire::RowChange& in_;
     ApplyStats& stats_;
     RowRecord r_;
     std::map<int, const crdt::Value*> incoming_; // columns whose winner came in now
@@ -380,7 +380,7 @@ private:
 };
 
 // Why a row cannot be applied yet (unknown table or column), or nothing.
-std::optional<std::string> unknown_reason(Store::Impl& s, const RowChange& row) {
+std::optional<std::string> unknown_reason(Store::Impl& s, const wire::RowChange& row) {
     auto* t = s.table_on_mesh(row.table);
     if (t == nullptr) {
         return "unknown table '" + row.table + "'";
@@ -398,7 +398,7 @@ std::optional<std::string> unknown_reason(Store::Impl& s, const RowChange& row) 
     return std::nullopt;
 }
 
-bool already_covered(const crdt::VersionVector& versions, const RowChange& row) {
+bool already_covered(const crdt::VersionVector& versions, const wire::RowChange& row) {
     auto has = [&](const crdt::Stamp& s) {
         return versions.contains(s.node, s.hlc);
     };
@@ -424,7 +424,7 @@ bool already_covered(const crdt::VersionVector& versions, const RowChange& row) 
 // below where adding one would wrap.
 constexpr std::uint64_t kMaxCausalLength = std::uint64_t{1} << 62;
 
-Status Store::Impl::validate(const ChangeSet& changes) {
+Status Store::Impl::validate(const wire::ChangeSet& changes) {
     // A claim of coverage is a promise that the sender holds every change of an origin in
     // a range. None can hold a clock later than one this node would accept from that
     // origin; believed, a claim up to 2^64-1 would make this node, and every node that
@@ -520,11 +520,11 @@ Status Store::Impl::validate(const ChangeSet& changes) {
     return Status::success();
 }
 
-Result<ApplyStats> Store::Impl::apply_rows(const std::vector<const RowChange*>& rows,
+Result<ApplyStats> Store::Impl::apply_rows(const std::vector<const wire::RowChange*>& rows,
                                            const crdt::VersionVector& claimed, Arrival arrival) {
     ApplyStats stats;
     std::vector<crdt::Stamp> unclaimed; // covered one by one, in order, after the loop
-    std::optional<RowChange> respelled;
+    std::optional<wire::RowChange> respelled;
     for (const auto* row : rows) {
         if (auto* t = table_on_mesh(row->table); t != nullptr && t->schema.key_has_spellings()) {
             // A peer spells keys as this node does (canonical_key()); one that does not
@@ -579,14 +579,14 @@ Result<ApplyStats> Store::Impl::apply_rows(const std::vector<const RowChange*>& 
     return stats;
 }
 
-Result<ApplyStats> Store::apply(const ChangeSet& changes) {
+Result<ApplyStats> Store::apply(const wire::ChangeSet& changes) {
     if (auto st = refresh_schema(); !st.ok()) {
         return st;
     }
     return impl_->apply_set(changes, Impl::Arrival::from_peer);
 }
 
-Result<ApplyStats> Store::repair(const ChangeSet& changes) {
+Result<ApplyStats> Store::repair(const wire::ChangeSet& changes) {
     if (!changes.covers.empty()) {
         return Status(Code::invalid_argument, "a repair claims no coverage");
     }
@@ -596,7 +596,7 @@ Result<ApplyStats> Store::repair(const ChangeSet& changes) {
     return impl_->apply_set(changes, Impl::Arrival::repair);
 }
 
-Result<ApplyStats> Store::Impl::apply_set(const ChangeSet& changes, Arrival arrival) {
+Result<ApplyStats> Store::Impl::apply_set(const wire::ChangeSet& changes, Arrival arrival) {
     auto& s = *this;
     if (auto st = s.validate(changes); !st.ok()) {
         return st;
@@ -616,7 +616,7 @@ Result<ApplyStats> Store::Impl::apply_set(const ChangeSet& changes, Arrival arri
             return tx.status();
         }
         auto first = next;
-        std::vector<const RowChange*> rows;
+        std::vector<const wire::RowChange*> rows;
         for (auto end = std::min(next + batch, changes.rows.size()); next < end; ++next) {
             rows.push_back(&changes.rows[next]);
         }

@@ -7,7 +7,7 @@
 #include <peerlite/store/inspect.hpp>
 #include <peerlite/store/store.hpp>
 
-#include "bytes.hpp"
+#include <peerlite/wire/bytes.hpp>
 #include "store_impl.hpp"
 
 namespace peerlite::store {
@@ -329,7 +329,7 @@ constexpr auto kBatchOp = static_cast<std::int64_t>(schema::LogOp::batch);
 
 Status expand_batch(std::string_view bytes, const LogEntry& row, int nkeys,
                     std::vector<LogEntry>& out) {
-    ByteReader in(bytes);
+    wire::ByteReader in(bytes);
     std::uint64_t count;
     if (!in.varint(count) || count > bytes.size()) {
         return Status(Code::corruption, "bad batch count");
@@ -447,9 +447,9 @@ namespace {
 
 // A picked-up record as a row change, whole, in the file's names (for the journal: LWW
 // cells carry no value, as in the record).
-RowChange record_change(const TableState& t, const std::vector<crdt::Value>& key,
+wire::RowChange record_change(const TableState& t, const std::vector<crdt::Value>& key,
                         const RowRecord& r) {
-    RowChange out;
+    wire::RowChange out;
     out.table = t.schema.name;
     out.key = key;
     out.life = r.life;
@@ -500,14 +500,14 @@ Result<CaptureStats> Store::Impl::pick_up_round(bool journal_round) {
         if (!journal) {
             return Status(Code::io_error, "no pick-up journal");
         }
-        ChangeSet rows, write_backs;
+        wire::ChangeSet rows, write_backs;
         for (const auto& [name, key] : picked.touched) {
             auto& p = picked.tables[name];
             const auto& t = *table(name);
             if (auto it = p.rows.find(key); it != p.rows.end()) {
                 rows.rows.push_back(record_change(t, key, it->second));
             }
-            RowChange back; // the row's write-backs now, none included
+            wire::RowChange back; // the row's write-backs now, none included
             back.table = name;
             back.key = key;
             back.life = {{}, {clock.last(), self}};
@@ -768,7 +768,7 @@ namespace {
 
 // The keys of `rows` per table on the mesh (held-back rows are not applied).
 std::map<std::string, std::set<std::vector<crdt::Value>>>
-keys_by_table(Store::Impl& s, const std::vector<const RowChange*>& rows) {
+keys_by_table(Store::Impl& s, const std::vector<const wire::RowChange*>& rows) {
     std::map<std::string, std::set<std::vector<crdt::Value>>> out;
     for (const auto* row : rows) {
         if (auto* t = s.table_on_mesh(row->table)) {
@@ -780,7 +780,7 @@ keys_by_table(Store::Impl& s, const std::vector<const RowChange*>& rows) {
 
 } // namespace
 
-Result<bool> Store::Impl::log_meets(const std::vector<const RowChange*>& rows) {
+Result<bool> Store::Impl::log_meets(const std::vector<const wire::RowChange*>& rows) {
     for (auto& [name, keys] : keys_by_table(*this, rows)) {
         auto& t = tables.at(name);
         std::int64_t after = -1;
@@ -806,7 +806,7 @@ Result<bool> Store::Impl::log_meets(const std::vector<const RowChange*>& rows) {
     return false;
 }
 
-Result<bool> Store::Impl::pick_up_beside(const std::vector<const RowChange*>& rows) {
+Result<bool> Store::Impl::pick_up_beside(const std::vector<const wire::RowChange*>& rows) {
     if (!journal_replayed || !journal || !journal_started || picked_flushed) {
         return false;
     }

@@ -7,7 +7,7 @@
 #include <tuple>
 #include <xxhash.h>
 
-#include "bytes.hpp"
+#include <peerlite/wire/bytes.hpp>
 #include "inspect_impl.hpp"
 #include "store_impl.hpp"
 
@@ -146,7 +146,7 @@ std::uint32_t key_bucket(const std::vector<crdt::Value>& key) {
     for (const auto& v : key) {
         in.value(v);
     }
-    return static_cast<std::uint32_t>(in.finish() % kDigestBuckets);
+    return static_cast<std::uint32_t>(in.finish() % wire::kDigestBuckets);
 }
 
 std::uint64_t row_hash(const TableState& t, const std::vector<crdt::Value>& key,
@@ -219,7 +219,7 @@ std::uint64_t row_hash(const TableState& t, const std::vector<crdt::Value>& key,
 namespace peerlite::store {
 
 Result<std::vector<std::uint64_t>> Store::Impl::compute_buckets(TableState& t) {
-    std::vector<std::uint64_t> buckets(kDigestBuckets, 0);
+    std::vector<std::uint64_t> buckets(wire::kDigestBuckets, 0);
     auto& scan = t.scan;
     sql::Reset reset(scan);
     scan.bind_int(1, -1);
@@ -297,12 +297,12 @@ std::string encode_digest_sums(const std::vector<std::uint64_t>& buckets) {
 
 Result<std::vector<std::uint64_t>> decode_digest_sums(std::string_view bytes,
                                                       const std::string& table) {
-    if (bytes.size() != kDigestBuckets * 8) {
+    if (bytes.size() != wire::kDigestBuckets * 8) {
         return Status(Code::corruption, "_peerlite_digest_sums: the sums of table '" + table +
                                             "' are " + std::to_string(bytes.size()) +
-                                            " bytes, not " + std::to_string(kDigestBuckets * 8));
+                                            " bytes, not " + std::to_string(wire::kDigestBuckets * 8));
     }
-    std::vector<std::uint64_t> buckets(kDigestBuckets, 0);
+    std::vector<std::uint64_t> buckets(wire::kDigestBuckets, 0);
     for (std::size_t i = 0; i < buckets.size(); ++i) {
         for (int j = 0; j < 8; ++j) {
             buckets[i] |=
@@ -313,9 +313,9 @@ Result<std::vector<std::uint64_t>> decode_digest_sums(std::string_view bytes,
     return buckets;
 }
 
-TableDigest summarize(const std::string& table, std::uint64_t schema,
+wire::TableDigest summarize(const std::string& table, std::uint64_t schema,
                       std::vector<std::uint64_t> buckets, bool with_buckets) {
-    TableDigest d{table, schema, 0, {}};
+    wire::TableDigest d{table, schema, 0, {}};
     for (auto b : buckets) {
         d.total += b;
     }
@@ -350,12 +350,12 @@ Result<std::vector<std::uint64_t>> read_digest_buckets(sqlite3* db, const std::s
     return read_sums(db, *stmt, table);
 }
 
-Result<std::vector<TableDigest>> Store::digests(bool with_buckets) {
+Result<std::vector<wire::TableDigest>> Store::digests(bool with_buckets) {
     auto& s = *impl_;
     if (auto st = refresh_schema(); !st.ok()) {
         return st;
     }
-    std::vector<TableDigest> out;
+    std::vector<wire::TableDigest> out;
     for (auto& [name, t] : s.tables) {
         auto buckets = read_digest_buckets(s.db.get(), name);
         if (!buckets) {
@@ -394,13 +394,13 @@ Result<ContentDigests> Inspector::digests() {
     return out;
 }
 
-Result<std::vector<TableDigest>> Store::recompute_digests() {
+Result<std::vector<wire::TableDigest>> Store::recompute_digests() {
     auto& s = *impl_;
     auto tx = sql::Transaction::begin_read(s.db.get());
     if (!tx) {
         return tx.status();
     }
-    std::vector<TableDigest> out;
+    std::vector<wire::TableDigest> out;
     for (auto& [name, t] : s.tables) {
         auto buckets = s.compute_buckets(t);
         if (!buckets) {

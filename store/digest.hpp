@@ -19,7 +19,7 @@
 
 #include <peerlite/crdt/value.hpp>
 #include <peerlite/status.hpp>
-#include <peerlite/store/change_set.hpp>
+#include <peerlite/wire/change_set.hpp>
 
 #include "../schema/sqlite.hpp"
 #include "row_record.hpp"
@@ -50,7 +50,7 @@ Result<std::vector<std::uint64_t>> read_sums(sqlite3* db, sql::Stmt& select,
                                              const std::string& table);
 
 // A table's digest from its buckets: the total always, the buckets if asked for.
-TableDigest summarize(const std::string& table, std::uint64_t schema,
+wire::TableDigest summarize(const std::string& table, std::uint64_t schema,
                       std::vector<std::uint64_t> buckets, bool with_buckets);
 
 } // namespace peerlite::store

@@ -11,7 +11,7 @@
 
 #include "../schema/capture_sql.hpp"
 #include "../schema/sqlite.hpp"
-#include "bytes.hpp"
+#include <peerlite/wire/bytes.hpp>
 
 namespace peerlite::store {
 
@@ -45,13 +45,13 @@ Status write_all(int fd, const std::string& text, const std::string& what) {
 
 // Reads the journal's header and every complete round; a frame cut short ends it.
 void parse(const std::string& text, PickupJournal::Contents& out) {
-    ByteReader frames(text);
+    wire::ByteReader frames(text);
     std::string_view frame;
     if (!frames.bytes(frame)) {
         return;
     }
     {
-        ByteReader header(frame);
+        wire::ByteReader header(frame);
         std::string_view node;
         std::uint64_t base = 0;
         if (!header.bytes(node) || !header.varint(base)) {
@@ -62,7 +62,7 @@ void parse(const std::string& text, PickupJournal::Contents& out) {
         out.started = true;
     }
     while (frames.bytes(frame)) {
-        ByteReader in(frame);
+        wire::ByteReader in(frame);
         PickupJournal::Round round;
         std::uint64_t n = 0;
         if (!in.varint(round.end_clock) || !in.varint(n) || n > frame.size()) {
@@ -155,8 +155,8 @@ Result<PickupJournal::View> PickupJournal::read_held(const std::string& database
     return view;
 }
 
-DecodeLimits PickupJournal::decode_limits() {
-    DecodeLimits limits;
+wire::DecodeLimits PickupJournal::decode_limits() {
+    wire::DecodeLimits limits;
     limits.max_bytes = SIZE_MAX;
     limits.max_rows = SIZE_MAX;
     limits.max_columns = SIZE_MAX;
@@ -235,7 +235,7 @@ Status PickupJournal::append(const Round& round) {
     if (!contents_.started) {
         return Status(Code::io_error, "the pick-up journal was not started");
     }
-    ByteWriter payload;
+    wire::ByteWriter payload;
     payload.varint(round.end_clock);
     payload.varint(round.through.size());
     for (const auto& through : round.through) {
@@ -245,7 +245,7 @@ Status PickupJournal::append(const Round& round) {
     }
     payload.bytes(round.rows);
     payload.bytes(round.write_backs);
-    ByteWriter frame;
+    wire::ByteWriter frame;
     frame.bytes(payload.data());
     if (auto st = write_all(fd_, frame.data(), "a round"); !st.ok()) {
         contents_.started =
@@ -262,10 +262,10 @@ Status PickupJournal::restart(const std::string& node, std::uint64_t base) {
         return Status(Code::io_error, "cannot empty the pick-up journal");
     }
     contents_ = Contents{node, base, true, {}};
-    ByteWriter header;
+    wire::ByteWriter header;
     header.bytes(node);
     header.varint(base);
-    ByteWriter frame;
+    wire::ByteWriter frame;
     frame.bytes(header.data());
     return write_all(fd_, frame.data(), "its header");
 }

@@ -7,7 +7,7 @@
 // instead of computing them again from user rows that may have changed since.
 //
 // File <database>.peerlite.journal, binary, a sequence of frames, each a varint length
-// and that many bytes (store/bytes.hpp):
+// and that many bytes (wire/bytes.hpp):
 //   header := node id (text) , base clock (varint: the clock the file held at the start)
 //   round  := end clock (varint) , n (varint) ,
 //             n x (table (bytes) , last log seq (zigzag) , its time in ms (zigzag)) ,
@@ -32,7 +32,7 @@
 #include <sqlite3.h>
 
 #include <peerlite/status.hpp>
-#include <peerlite/store/change_set.hpp>
+#include <peerlite/wire/change_set.hpp>
 
 namespace peerlite::store {
 
@@ -54,8 +54,8 @@ public:
     struct Round {
         std::uint64_t end_clock = 0; // raw HLC after the round
         std::vector<Through> through;
-        std::string rows;        // encoded ChangeSet: each changed record, whole
-        std::string write_backs; // encoded ChangeSet: each changed row's pending write-backs
+        std::string rows;        // encoded wire::ChangeSet: each changed record, whole
+        std::string write_backs; // encoded wire::ChangeSet: each changed row's pending write-backs
     };
     struct Contents {
         std::string node;
@@ -107,7 +107,7 @@ public:
                                   std::chrono::milliseconds wait = std::chrono::seconds(2));
     // Limits for decoding a round's change sets: written by a store, so trusted, and
     // bounded by StoreOptions::max_picked_up_rows.
-    static DecodeLimits decode_limits();
+    static wire::DecodeLimits decode_limits();
     PickupJournal(PickupJournal&& other) noexcept;
     PickupJournal& operator=(PickupJournal&& other) noexcept;
     ~PickupJournal();

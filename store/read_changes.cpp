@@ -122,8 +122,8 @@ public:
 
     // Takes `row` if it fits; false (and nothing taken) when the page is full for it. A
     // row that fits no page at all is reported in the cursor and counts as taken.
-    bool take(RowChange&& row) {
-        auto size = encoded_size(row);
+    bool take(wire::RowChange&& row) {
+        auto size = wire::encoded_size(row);
         if (size > max_bytes_) {
             cursor_.oversized.push_back(oversized(row, size));
             return true;
@@ -136,10 +136,10 @@ public:
         return true;
     }
 
-    ChangeSet out;
+    wire::ChangeSet out;
 
 private:
-    static OversizedRow oversized(const RowChange& row, std::size_t size) {
+    static OversizedRow oversized(const wire::RowChange& row, std::size_t size) {
         OversizedRow o{row.table, row.key, {}, 0, size, {row.life.stamp}};
         for (const auto& c : row.cells) {
             o.stamps.push_back(c.write.stamp);
@@ -189,7 +189,7 @@ auto scanned_value(const TableState& t, const sql::Stmt& scan) {
 // share its stamp.
 // `present`: the user row exists; `value_at(i)` is its value column i.
 template <typename ValueAt>
-std::optional<RowChange> wanted_row(const TableState& t, const std::vector<crdt::Value>& key,
+std::optional<wire::RowChange> wanted_row(const TableState& t, const std::vector<crdt::Value>& key,
                                     bool present, const ValueAt& value_at, const RowRecord& record,
                                     const Want& want) {
     std::vector<crdt::Stamp> sent{record.life.stamp};
@@ -212,7 +212,7 @@ std::optional<RowChange> wanted_row(const TableState& t, const std::vector<crdt:
     auto is_sent = [&](const crdt::Stamp& stamp) {
         return std::find(sent.begin(), sent.end(), stamp) != sent.end();
     };
-    RowChange row; // in the names it has on the wire
+    wire::RowChange row; // in the names it has on the wire
     row.table = t.mesh_name;
     row.key = key;
     row.life = record.life;
@@ -234,7 +234,7 @@ std::optional<RowChange> wanted_row(const TableState& t, const std::vector<crdt:
     return row;
 }
 
-bool holds_wanted(const RowChange& row, const crdt::VersionVector& wanted) {
+bool holds_wanted(const wire::RowChange& row, const crdt::VersionVector& wanted) {
     if (wanted_stamp(wanted, row.life.stamp)) {
         return true;
     }
@@ -310,7 +310,7 @@ Result<bool> scan_held_back(Store::Impl& s, const crdt::VersionVector& wanted, R
             return false;
         }
         auto id = scan.column_int(0);
-        auto row = decode_row(scan.column_blob(1));
+        auto row = wire::decode_row(scan.column_blob(1));
         if (!row) {
             return Status(Code::corruption, "_peerlite_pending row " + std::to_string(id) + ": " +
                                                 row.status().message());
@@ -328,12 +328,12 @@ Result<bool> scan_held_back(Store::Impl& s, const crdt::VersionVector& wanted, R
 
 } // namespace
 
-Result<ChangeSet> Store::read_changes(const crdt::VersionVector& wanted, ReadCursor& cursor,
+Result<wire::ChangeSet> Store::read_changes(const crdt::VersionVector& wanted, ReadCursor& cursor,
                                       std::size_t max_rows, std::size_t max_bytes) {
     auto& s = *impl_;
     if (wanted.empty()) {
         cursor.done = true;
-        return ChangeSet{};
+        return wire::ChangeSet{};
     }
     if (auto st = refresh_schema(); !st.ok()) {
         return st;
@@ -378,11 +378,11 @@ Result<ChangeSet> Store::read_changes(const crdt::VersionVector& wanted, ReadCur
     return std::move(page.out);
 }
 
-Result<std::optional<ChangeSet>> Store::read_picked_up(const crdt::VersionVector& wanted,
+Result<std::optional<wire::ChangeSet>> Store::read_picked_up(const crdt::VersionVector& wanted,
                                                        ReadCursor& cursor, std::size_t max_rows,
                                                        std::size_t max_bytes) {
     auto& s = *impl_;
-    using None = std::optional<ChangeSet>;
+    using None = std::optional<wire::ChangeSet>;
     s.take_back_picked();
     if (!s.journal_replayed) {
         return None(); // a failed write took them: read_changes() writes them back first
@@ -414,7 +414,7 @@ Result<std::optional<ChangeSet>> Store::read_picked_up(const crdt::VersionVector
     if (!only_picked()) {
         return None();
     }
-    auto finish_part = [&](ChangeSet part) -> Result<None> {
+    auto finish_part = [&](wire::ChangeSet part) -> Result<None> {
         if (auto st = s.commit(look); !st.ok()) {
             return st;
         }
@@ -463,7 +463,7 @@ Result<std::optional<ChangeSet>> Store::read_picked_up(const crdt::VersionVector
     return None(std::move(page.out));
 }
 
-Result<ChangeSet> Store::read_buckets(const std::string& table,
+Result<wire::ChangeSet> Store::read_buckets(const std::string& table,
                                       const std::vector<std::uint32_t>& buckets, ReadCursor& cursor,
                                       std::size_t max_rows, std::size_t max_bytes) {
     auto& s = *impl_;
@@ -474,9 +474,9 @@ Result<ChangeSet> Store::read_buckets(const std::string& table,
     if (t == nullptr) {
         return Status(Code::not_found, "table '" + table + "' is not synced here");
     }
-    std::vector<bool> in(kDigestBuckets, false);
+    std::vector<bool> in(wire::kDigestBuckets, false);
     for (auto b : buckets) {
-        if (b >= kDigestBuckets) {
+        if (b >= wire::kDigestBuckets) {
             return Status(Code::invalid_argument,
                           "digest bucket " + std::to_string(b) + " is out of range");
         }
@@ -521,7 +521,7 @@ Result<Store::Impl::ScannedRow> Store::Impl::scanned_row(const TableState& t,
 }
 
 Status Store::Impl::for_each_whole_row(TableState& t,
-                                       const std::function<Status(RowChange&&)>& take) {
+                                       const std::function<Status(wire::RowChange&&)>& take) {
     sql::Reset reset(t.scan);
     t.scan.bind_int(1, -1);
     t.scan.bind_int(2, -1);

@@ -2,7 +2,7 @@
 
 #include <algorithm>
 
-#include "bytes.hpp"
+#include <peerlite/wire/bytes.hpp>
 
 namespace peerlite::store {
 
@@ -40,7 +40,7 @@ std::uint64_t back(crdt::Hlc vmax, crdt::Hlc h) {
 } // namespace
 
 Result<std::string> encode_record(const RowRecord& r, NodeTable& nodes) {
-    ByteWriter w;
+    wire::ByteWriter w;
     w.u8(1);
     auto vmax = r.max_clock();
     auto node = [&](const crdt::NodeId& id) -> Status {
@@ -99,7 +99,7 @@ Result<RowRecord> decode_record(std::string_view bytes, crdt::Hlc vmax, const No
     auto clock = [&](std::uint64_t b) {
         return crdt::Hlc::from_raw(vmax.raw() - b);
     };
-    ByteReader in(bytes);
+    wire::ByteReader in(bytes);
     RowRecord r;
     std::uint8_t format;
     std::uint64_t life, life_back, node_idx, n;
@@ -172,7 +172,7 @@ Result<RowRecord> decode_record(std::string_view bytes, crdt::Hlc vmax, const No
 }
 
 RowRecord
-record_from_change(const RowChange& change,
+record_from_change(const wire::RowChange& change,
                    const std::function<std::optional<ColumnRef>(std::string_view)>& column) {
     RowRecord r;
     r.life = change.life;

@@ -24,7 +24,7 @@
 #include <vector>
 
 #include <peerlite/crdt/merge.hpp>
-#include <peerlite/store/change_set.hpp>
+#include <peerlite/wire/change_set.hpp>
 
 #include "node_table.hpp"
 
@@ -66,7 +66,7 @@ struct ColumnRef {
 // The record a whole-row change describes (the pick-up journal's form), its columns
 // found by name through `column` (nothing: no longer synced, left out), sorted as stored.
 RowRecord
-record_from_change(const RowChange& change,
+record_from_change(const wire::RowChange& change,
                    const std::function<std::optional<ColumnRef>(std::string_view)>& column);
 
 // Encodes relative to record.max_clock(), which the caller stores as vmax.

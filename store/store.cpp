@@ -6,7 +6,7 @@
 
 #include <peerlite/store/store.hpp>
 
-#include "bytes.hpp"
+#include <peerlite/wire/bytes.hpp>
 #include "conflict_log.hpp"
 #include "store_impl.hpp"
 
@@ -86,7 +86,7 @@ Result<std::string> read_meta_text(sqlite3* db, const std::string& key) {
 } // namespace
 
 std::string encode_values(const std::vector<crdt::Value>& values) {
-    ByteWriter w;
+    wire::ByteWriter w;
     for (const auto& v : values) {
         w.value(v);
     }
@@ -94,7 +94,7 @@ std::string encode_values(const std::vector<crdt::Value>& values) {
 }
 
 std::vector<crdt::Value> decode_values(std::string_view bytes) {
-    ByteReader r(bytes);
+    wire::ByteReader r(bytes);
     std::vector<crdt::Value> out;
     crdt::Value v;
     while (!r.at_end() && r.value(v)) {
@@ -190,7 +190,7 @@ Status Store::Impl::save_record(TableState& t, const std::vector<crdt::Value>& k
 
 void TableState::note_digest(std::uint32_t bucket, std::uint64_t delta) {
     if (digest_delta.empty()) {
-        digest_delta.assign(kDigestBuckets, 0);
+        digest_delta.assign(wire::kDigestBuckets, 0);
     }
     if (digest_delta[bucket] == 0) {
         digest_touched.push_back(bucket); // once more if it sums to 0 and moves again: harmless
@@ -441,7 +441,7 @@ Status Store::Impl::prune_conflicts() {
     return conflict_prune.run("pruning the conflict log");
 }
 
-Status Store::Impl::hold_back(const RowChange& row, const std::string& reason) {
+Status Store::Impl::hold_back(const wire::RowChange& row, const std::string& reason) {
     if (held_rows < 0) {
         auto count = read_int(db.get(), "SELECT count(*) FROM _peerlite_pending");
         if (!count) {

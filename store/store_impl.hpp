@@ -183,7 +183,7 @@ struct Store::Impl {
     Result<ScannedRow> scanned_row(const TableState& t, sql::Stmt& scan) const;
     // Every record of `t` as a whole row change (every stamp, values from the table), in
     // scan order, handed to `take` (read_changes.cpp).
-    Status for_each_whole_row(TableState& t, const std::function<Status(RowChange&&)>& take);
+    Status for_each_whole_row(TableState& t, const std::function<Status(wire::RowChange&&)>& take);
 
     // Digests (digest.cpp). The buckets of one table computed from its records.
     Result<std::vector<std::uint64_t>> compute_buckets(TableState& t);
@@ -205,9 +205,9 @@ struct Store::Impl {
     // when no row of `rows` meets a local write, picked up or still in the log (a meeting
     // log entry is picked up first, in memory), so they can be applied beside them; false
     // when capture_locked() must write them first.
-    Result<bool> pick_up_beside(const std::vector<const RowChange*>& rows);
+    Result<bool> pick_up_beside(const std::vector<const wire::RowChange*>& rows);
     // Whether a log entry not yet picked up touches the key of a row of `rows`.
-    Result<bool> log_meets(const std::vector<const RowChange*>& rows);
+    Result<bool> log_meets(const std::vector<const wire::RowChange*>& rows);
     // A read transaction in whose snapshot every local write is picked up (a crashed
     // store's rounds re-issued first), and what the round picked up; the journal is held
     // from before the snapshot to the round's append.
@@ -248,12 +248,12 @@ struct Store::Impl {
     // A repair (full row state after a digest mismatch) is merged even where its versions
     // are covered: the mismatch says some covered version is not what it should be.
     enum class Arrival { from_peer, from_pending, repair };
-    Result<ApplyStats> apply_rows(const std::vector<const RowChange*>& rows,
+    Result<ApplyStats> apply_rows(const std::vector<const wire::RowChange*>& rows,
                                   const crdt::VersionVector& claimed,
                                   Arrival arrival = Arrival::from_peer);
-    Status validate(const ChangeSet& changes);
-    Result<ApplyStats> apply_set(const ChangeSet& changes, Arrival arrival);
-    Status hold_back(const RowChange& row, const std::string& reason);
+    Status validate(const wire::ChangeSet& changes);
+    Result<ApplyStats> apply_set(const wire::ChangeSet& changes, Arrival arrival);
+    Status hold_back(const wire::RowChange& row, const std::string& reason);
 
     // Rows kept out of their table because they break one of its constraints
     // (constraints.cpp, docs/design/constraints.md). The row's values if it is set aside.

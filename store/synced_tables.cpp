@@ -420,11 +420,11 @@ Status retry_held_back(Store::Impl& s) {
     if (!select || !remove) {
         return select ? remove.status() : select.status();
     }
-    std::vector<std::pair<std::int64_t, RowChange>> ready;
+    std::vector<std::pair<std::int64_t, wire::RowChange>> ready;
     {
         sql::Reset reset(*select);
         while (select->step() == SQLITE_ROW) {
-            auto row = decode_row(select->column_blob(1));
+            auto row = wire::decode_row(select->column_blob(1));
             if (!row) {
                 return Status(Code::corruption, "_peerlite_pending row " +
                                                     std::to_string(select->column_int(0)) + ": " +
@@ -434,11 +434,11 @@ Status retry_held_back(Store::Impl& s) {
         }
     }
     for (auto& [id, row] : ready) {
-        ChangeSet one{{row}, {}, true};
+        wire::ChangeSet one{{row}, {}, true};
         if (!s.validate(one).ok()) {
             continue; // still unknown (or now invalid): stays aside
         }
-        std::vector<const RowChange*> rows{&row};
+        std::vector<const wire::RowChange*> rows{&row};
         auto stats = s.apply_rows(rows, crdt::VersionVector(), Store::Impl::Arrival::from_pending);
         if (!stats) {
             return stats.status();
@@ -815,16 +815,16 @@ std::vector<TableEvent> Store::take_table_events() {
     return std::exchange(impl_->table_events, {});
 }
 
-Result<std::vector<std::pair<RowChange, std::string>>> Store::held_back() {
+Result<std::vector<std::pair<wire::RowChange, std::string>>> Store::held_back() {
     auto stmt = sql::Stmt::prepare(impl_->db.get(),
                                    "SELECT change, reason FROM _peerlite_pending ORDER BY id");
     if (!stmt) {
         return stmt.status();
     }
     sql::Reset reset(*stmt);
-    std::vector<std::pair<RowChange, std::string>> out;
+    std::vector<std::pair<wire::RowChange, std::string>> out;
     while (stmt->step() == SQLITE_ROW) {
-        auto row = decode_row(stmt->column_blob(0));
+        auto row = wire::decode_row(stmt->column_blob(0));
         if (!row) {
             return row.status();
         }

@@ -97,7 +97,7 @@ Result<std::size_t> Store::untrack_table(const std::string& table) {
     std::size_t moved = 0;
     auto reason =
         "table '" + **name + "' is not synced on this node (taken out by peerlite untrack)";
-    auto st = s.for_each_whole_row(*t, [&](RowChange&& row) {
+    auto st = s.for_each_whole_row(*t, [&](wire::RowChange&& row) {
         ++moved;
         return s.hold_back(row, reason);
     });

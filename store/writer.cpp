@@ -11,7 +11,7 @@
 #include "../schema/capture_sql.hpp"
 #include "../schema/sqlite.hpp"
 #include "../schema/table_schema.hpp"
-#include "bytes.hpp"
+#include <peerlite/wire/bytes.hpp>
 
 namespace peerlite::store {
 
@@ -64,7 +64,7 @@ struct TableCapture {
     schema::TableSchema schema;
     std::vector<int> key_pos;   // table column position of each key column
     std::vector<int> value_pos; // ... of each value column
-    ByteWriter entries;
+    wire::ByteWriter entries;
     std::uint64_t count = 0;
     sql::Stmt append;
 };
@@ -196,7 +196,7 @@ struct Writer::Impl {
     Status load_tables();
     void clear() {
         for (auto& [name, t] : tables) {
-            t.entries = ByteWriter();
+            t.entries = wire::ByteWriter();
             t.count = 0;
         }
         savepoints.clear();
@@ -382,7 +382,7 @@ Status Writer::Impl::flush() {
         if (t.count == 0) {
             continue;
         }
-        ByteWriter batch;
+        wire::ByteWriter batch;
         batch.varint(t.count);
         std::string bytes = batch.take() + t.entries.data();
         t.append.bind_blob(1, bytes.data(), bytes.size());

@@ -11,7 +11,7 @@
 //   repair       := [table:str, [bucket:uint ...], change_set:bin, reply:bool]
 //   member       := [id:bin16, endpoint:str, public_key:str, incarnation:uint, id_salt:bin16]
 //   vector       := [[node:bin16, [[first:uint, last:uint] ...]] ...]
-// change_set is the store's encoding (store/change_codec.cpp), carried as bin.
+// change_set is the wire library's encoding (wire/change_set.cpp), carried as bin.
 #include <msgpack.hpp>
 
 #include <peerlite/transport/message.hpp>
@@ -169,12 +169,12 @@ struct Reader {
         }
         return true;
     }
-    bool change_set(const msgpack::object& o, store::ChangeSet& out) {
+    bool change_set(const msgpack::object& o, wire::ChangeSet& out) {
         std::string_view bytes;
         if (!bin(o, bytes, "change set")) {
             return false;
         }
-        auto decoded = store::decode(bytes, limits.change_set);
+        auto decoded = wire::decode(bytes, limits.change_set);
         if (!decoded) {
             error = decoded.status();
             return false;
@@ -183,17 +183,17 @@ struct Reader {
         return true;
     }
 
-    bool table_digest(const msgpack::object& o, store::TableDigest& d) {
+    bool table_digest(const msgpack::object& o, wire::TableDigest& d) {
         if (!array(o, 4, "table digest") || !str(o.via.array.ptr[0], d.table, "table") ||
             !uint(o.via.array.ptr[1], d.schema, "schema") ||
             !uint(o.via.array.ptr[2], d.total, "total") ||
-            !list(o.via.array.ptr[3], store::kDigestBuckets, "buckets")) {
+            !list(o.via.array.ptr[3], wire::kDigestBuckets, "buckets")) {
             return false;
         }
         const auto& b = o.via.array.ptr[3].via.array;
-        if (b.size != 0 && b.size != store::kDigestBuckets) {
+        if (b.size != 0 && b.size != wire::kDigestBuckets) {
             return fail("a table digest has no buckets or exactly " +
-                        std::to_string(store::kDigestBuckets));
+                        std::to_string(wire::kDigestBuckets));
         }
         d.buckets.resize(b.size);
         for (std::uint32_t i = 0; i < b.size; ++i) {
@@ -204,7 +204,7 @@ struct Reader {
         return true;
     }
     bool buckets(const msgpack::object& o, std::vector<std::uint32_t>& out) {
-        if (!list(o, store::kDigestBuckets, "buckets")) {
+        if (!list(o, wire::kDigestBuckets, "buckets")) {
             return false;
         }
         for (std::uint32_t i = 0; i < o.via.array.size; ++i) {
@@ -212,7 +212,7 @@ struct Reader {
             if (!uint(o.via.array.ptr[i], b, "bucket")) {
                 return false;
             }
-            if (b >= store::kDigestBuckets) {
+            if (b >= wire::kDigestBuckets) {
                 return fail("bucket " + std::to_string(b) + " is out of range");
             }
             out.push_back(static_cast<std::uint32_t>(b));
@@ -364,7 +364,7 @@ std::string encode(const Message& m) {
                 pack_members(p, b.members);
             } else if constexpr (std::is_same_v<T, Push>) {
                 p.pack_array(2);
-                pack_bytes(p, store::encode(b.changes));
+                pack_bytes(p, wire::encode(b.changes));
                 p.pack(b.forward);
             } else if constexpr (std::is_same_v<T, SyncRequest>) {
                 p.pack_array(2);
@@ -373,7 +373,7 @@ std::string encode(const Message& m) {
             } else if constexpr (std::is_same_v<T, SyncResponse>) {
                 p.pack_array(3);
                 p.pack_uint64(b.session);
-                pack_bytes(p, store::encode(b.changes));
+                pack_bytes(p, wire::encode(b.changes));
                 pack_vector(p, b.sender_has);
             } else if constexpr (std::is_same_v<T, Ping>) {
                 p.pack_array(3);
@@ -407,7 +407,7 @@ std::string encode(const Message& m) {
                 for (auto bucket : b.buckets) {
                     p.pack_uint32(bucket);
                 }
-                pack_bytes(p, store::encode(b.rows));
+                pack_bytes(p, wire::encode(b.rows));
                 p.pack(b.reply);
             }
         },

@@ -206,7 +206,7 @@ int compare_digests(const Options& o) {
                    (differing.empty()
                         ? std::string("digests agree")
                         : std::to_string(differing.size()) + " of " +
-                              std::to_string(store::kDigestBuckets) + " digest buckets differ");
+                              std::to_string(wire::kDigestBuckets) + " digest buckets differ");
         }
         agree = agree && entry["state"] == "agree";
         tables.push_back(entry);

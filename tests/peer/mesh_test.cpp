@@ -146,7 +146,7 @@ TEST_CASE("thousands of random and mutated frames leave a node working") {
     zmq::context_t context;
     auto attacker = trusted_attacker(context, mesh, 0, *keys);
     std::mt19937_64 rng(Catch::rngSeed());
-    store::ChangeSet set;
+    wire::ChangeSet set;
     set.rows.push_back({"items",
                         {crdt::Value::text("z")},
                         {crdt::CausalLength(1), {crdt::Hlc::from_parts(1, 0), attacker_id}},
@@ -229,7 +229,7 @@ TEST_CASE("a forged counter total under a real stamp is found by content digests
     zmq::context_t context;
     auto attacker = trusted_attacker(context, mesh, 1, *keys);
     crdt::CausalLength life(real->life);
-    store::ChangeSet forged;
+    wire::ChangeSet forged;
     forged.rows.push_back({"items",
                            {crdt::Value::text("k")},
                            {life, real->life_stamp},
@@ -264,7 +264,7 @@ TEST_CASE("a forged claim covering all of a node's versions is refused, and that
     auto attacker_id = crdt::NodeId::derive(keys->public_key, salt);
     zmq::context_t context;
     auto attacker = trusted_attacker(context, mesh, 0, *keys);
-    store::ChangeSet forged;
+    wire::ChangeSet forged;
     forged.covers.add(mesh.node(1).id(),
                       crdt::ClockRange{crdt::Hlc::from_raw(1), crdt::Hlc::from_raw(UINT64_MAX)});
     attacker.send(

@@ -30,7 +30,7 @@ TEST_CASE("an apply killed midway leaves a consistent file that completes on ret
     }
     auto wanted = source->versions();
     store::ReadCursor cursor;
-    store::ChangeSet set;
+    wire::ChangeSet set;
     while (!cursor.done) {
         auto part = source->read_changes(wanted, cursor, 5000);
         REQUIRE(part.ok());

@@ -30,15 +30,15 @@ crdt::NodeId peer() {
     return crdt::NodeId::from_bytes(b);
 }
 
-store::ChangeSet valid_set(crdt::Hlc at) {
-    store::RowChange row;
+wire::ChangeSet valid_set(crdt::Hlc at) {
+    wire::RowChange row;
     row.table = "t";
     row.key = {crdt::Value::text("r1")};
     row.life = {crdt::CausalLength(1), {at, peer()}};
     row.cells.push_back(
         {"name", {crdt::CausalLength(1), {at, peer()}, crdt::Value::text("remote"), {}}});
     row.counters.push_back({"qty", {crdt::CausalLength(1), {at, peer()}, 5}});
-    store::ChangeSet set;
+    wire::ChangeSet set;
     set.rows.push_back(row);
     return set;
 }
@@ -51,7 +51,7 @@ crdt::Hlc now_hlc() {
 }
 
 // Applies `set` and checks it was refused with `code` and changed nothing.
-void require_refused(Replica& r, const store::ChangeSet& set, Code code, const std::string& says) {
+void require_refused(Replica& r, const wire::ChangeSet& set, Code code, const std::string& says) {
     auto before = dump(r.path, "t");
     auto versions = r.store->versions();
     auto result = r.store->apply(set);
@@ -82,7 +82,7 @@ TEST_CASE("a claim of coverage past any acceptable clock is refused whole, and c
     everything.covers.add(
         peer(), crdt::ClockRange{crdt::Hlc::from_raw(1), crdt::Hlc::from_raw(UINT64_MAX)});
     require_refused(r, everything, Code::clock_drift, "claim of coverage");
-    store::ChangeSet empty_claim;
+    wire::ChangeSet empty_claim;
     empty_claim.covers.add(
         peer(), crdt::ClockRange{crdt::Hlc::from_raw(1), crdt::Hlc::from_raw(UINT64_MAX)});
     require_refused(r, empty_claim, Code::clock_drift, peer().to_string());
@@ -132,21 +132,21 @@ TEST_CASE("malformed rows are refused before anything is applied") {
 }
 
 TEST_CASE("undecodable bytes are refused with a message saying what was wrong") {
-    auto encoded = store::encode(valid_set(now_hlc()));
-    CHECK(store::decode("").status().code() == Code::corruption);
-    CHECK(store::decode(std::string_view(encoded).substr(0, encoded.size() - 3)).status().code() ==
+    auto encoded = wire::encode(valid_set(now_hlc()));
+    CHECK(wire::decode("").status().code() == Code::corruption);
+    CHECK(wire::decode(std::string_view(encoded).substr(0, encoded.size() - 3)).status().code() ==
           Code::corruption);
-    CHECK(store::decode(encoded + "x").status().code() == Code::corruption);
-    auto garbage = store::decode("\x94\x01\x02\x03\xc3");
+    CHECK(wire::decode(encoded + "x").status().code() == Code::corruption);
+    auto garbage = wire::decode("\x94\x01\x02\x03\xc3");
     CHECK(garbage.status().code() == Code::corruption);
     CHECK_THAT(garbage.status().message(), Catch::Contains("nodes must be an array"));
 
-    store::DecodeLimits small;
+    wire::DecodeLimits small;
     small.max_bytes = 10;
-    CHECK(store::decode(encoded, small).status().code() == Code::limit_exceeded);
+    CHECK(wire::decode(encoded, small).status().code() == Code::limit_exceeded);
     small = {};
     small.max_rows = 0;
-    CHECK(store::decode(encoded, small).status().code() == Code::limit_exceeded);
+    CHECK(wire::decode(encoded, small).status().code() == Code::limit_exceeded);
 
     // A row whose life names node #3 of an empty node list.
     msgpack::sbuffer buffer;
@@ -166,7 +166,7 @@ TEST_CASE("undecodable bytes are refused with a message saying what was wrong") 
     pk.pack_array(0);
     pk.pack_array(0);
     pk.pack(true);
-    auto unknown_node = store::decode(std::string_view(buffer.data(), buffer.size()));
+    auto unknown_node = wire::decode(std::string_view(buffer.data(), buffer.size()));
     CHECK(unknown_node.status().code() == Code::corruption);
     CHECK_THAT(unknown_node.status().message(),
                Catch::Contains("rows[0].life.node refers to node #3 of 0"));
@@ -182,7 +182,7 @@ TEST_CASE("thousands of mutated change sets never crash or corrupt a replica") {
     auto set = source.store->read_changes(wanted, cursor);
     REQUIRE(set.ok());
     set->covers = wanted;
-    auto encoded = store::encode(*set);
+    auto encoded = wire::encode(*set);
     auto seed = Catch::rngSeed();
     CAPTURE(seed);
     std::mt19937_64 rng(seed);
@@ -199,7 +199,7 @@ TEST_CASE("thousands of mutated change sets never crash or corrupt a replica") {
                 break;
             }
         }
-        auto parsed = store::decode(bytes);
+        auto parsed = wire::decode(bytes);
         if (!parsed) {
             REQUIRE((parsed.status().code() == Code::corruption ||
                      parsed.status().code() == Code::limit_exceeded));
@@ -242,9 +242,9 @@ TEST_CASE("rows held back for a table this file lacks are bounded: past max_held
     auto store = open_store(path, options);
     REQUIRE(store->sync_table({"t", {{"qty", MergeRule::counter}}}).ok());
     auto at = now_hlc();
-    store::ChangeSet set;
+    wire::ChangeSet set;
     for (int i = 0; i < 5; ++i) {
-        store::RowChange row;
+        wire::RowChange row;
         row.table = "later"; // a table only the peer has
         row.key = {crdt::Value::text("r" + std::to_string(i))};
         row.life = {crdt::CausalLength(1), {crdt::Hlc::from_raw(at.raw() + i), peer()}};

@@ -375,7 +375,7 @@ TEST_CASE("every node that decides a conflict records it, the winner's and third
     // covered by a claim, has nothing to decide and records nothing: docs/cli.md, "How to
     // read a conflict".)
     auto everything = [](store::Store& from, store::Store& to) {
-        store::ChangeSet all;
+        wire::ChangeSet all;
         all.covers = from.versions().minus(to.versions());
         store::ReadCursor cursor;
         while (!cursor.done) {

@@ -101,7 +101,7 @@ store::ApplyStats sync(store::Store& from, store::Store& to, std::size_t page) {
     // What a node claims leaves out what it holds but cannot serve (a stopped table).
     auto wanted = from.versions().minus(from.unserved()).minus(to.versions());
     store::ReadCursor cursor;
-    store::ChangeSet all;
+    wire::ChangeSet all;
     while (!cursor.done) {
         auto part = from.read_changes(wanted, cursor, page);
         INFO(part.status().to_string());
@@ -111,7 +111,7 @@ store::ApplyStats sync(store::Store& from, store::Store& to, std::size_t page) {
         }
     }
     all.covers = wanted;
-    auto decoded = store::decode(store::encode(all));
+    auto decoded = wire::decode(wire::encode(all));
     REQUIRE(decoded.ok());
     REQUIRE(decoded->covers == all.covers);
     REQUIRE(decoded->rows.size() == all.rows.size());
@@ -144,7 +144,7 @@ std::size_t repair(store::Store& from, store::Store& to) {
             continue;
         }
         std::vector<std::uint32_t> buckets;
-        for (std::uint32_t b = 0; b < store::kDigestBuckets; ++b) {
+        for (std::uint32_t b = 0; b < wire::kDigestBuckets; ++b) {
             if (d.buckets[b] != other->buckets[b]) {
                 buckets.push_back(b);
             }
@@ -156,7 +156,7 @@ std::size_t repair(store::Store& from, store::Store& to) {
             auto part = from.read_buckets(d.table, buckets, cursor, 100);
             INFO(part.status().to_string());
             REQUIRE(part.ok());
-            auto decoded = store::decode(store::encode(*part));
+            auto decoded = wire::decode(wire::encode(*part));
             REQUIRE(decoded.ok());
             auto stats = to.repair(*decoded);
             INFO(stats.status().to_string());

@@ -74,8 +74,8 @@ int run_shell(const std::string& command);
 
 namespace Catch {
 template <>
-struct StringMaker<peerlite::store::CellChange> {
-    static std::string convert(const peerlite::store::CellChange& c) {
+struct StringMaker<peerlite::wire::CellChange> {
+    static std::string convert(const peerlite::wire::CellChange& c) {
         return c.column + "=" + c.write.value.to_string() + " life " +
                std::to_string(c.write.life.value()) + " " + c.write.stamp.to_string() + " repl " +
                std::to_string(c.write.replaced.raw());

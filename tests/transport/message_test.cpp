@@ -34,7 +34,7 @@ TEST_CASE("a frame whose array headers declare more elements than it has bytes i
 TEST_CASE("a real message passes the element count, whatever its size") {
     std::mt19937_64 rng(1);
     auto sender = crdt::NodeId::random(rng);
-    store::ChangeSet set;
+    wire::ChangeSet set;
     for (int i = 0; i < 500; ++i) {
         set.rows.push_back({"items",
                             {crdt::Value::text("k" + std::to_string(i))},

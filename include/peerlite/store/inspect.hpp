@@ -29,7 +29,7 @@
 #include <peerlite/crdt/merge.hpp>
 #include <peerlite/crdt/version_vector.hpp>
 #include <peerlite/status.hpp>
-#include <peerlite/store/change_set.hpp>
+#include <peerlite/wire/change_set.hpp>
 #include <peerlite/store/conflict.hpp>
 
 namespace peerlite::store {
@@ -110,7 +110,7 @@ struct Violation {
 // every value except last-writer-wins cells, whose values the digests leave out.
 struct ContentDigests {
     crdt::VersionVector versions;
-    std::vector<TableDigest> tables; // with buckets
+    std::vector<wire::TableDigest> tables; // with buckets
 };
 
 // A key as text, the form Inspector::parse_key() reads: values separated by commas, text

@@ -29,7 +29,7 @@
 #include <peerlite/crdt/version_vector.hpp>
 #include <peerlite/schema/table_spec.hpp>
 #include <peerlite/status.hpp>
-#include <peerlite/store/change_set.hpp>
+#include <peerlite/wire/change_set.hpp>
 #include <peerlite/store/conflict.hpp>
 
 namespace peerlite::store {
@@ -233,7 +233,7 @@ public:
     // the last part). Nothing when `wanted` holds versions not picked up (any more: they
     // were written meanwhile): then read_changes() serves them. Rows too large for any
     // message are reported in `cursor`.
-    Result<std::optional<ChangeSet>> read_picked_up(const crdt::VersionVector& wanted,
+    Result<std::optional<wire::ChangeSet>> read_picked_up(const crdt::VersionVector& wanted,
                                                     ReadCursor& cursor, std::size_t max_rows,
                                                     std::size_t max_bytes);
 
@@ -255,7 +255,7 @@ public:
     // holds for a column it does not have yet. A row that alone is over `max_bytes` is
     // skipped and added to cursor.oversized. covers is left empty: the caller claims
     // coverage once all pages were sent. Captures pending local writes first.
-    Result<ChangeSet> read_changes(const crdt::VersionVector& wanted, ReadCursor& cursor,
+    Result<wire::ChangeSet> read_changes(const crdt::VersionVector& wanted, ReadCursor& cursor,
                                    std::size_t max_rows = 1000, std::size_t max_bytes = SIZE_MAX);
 
     // Merges a change set: validated whole first (nothing is applied if any clock is
@@ -263,24 +263,24 @@ public:
     // apply_batch_rows rows, each atomic and idempotent; the coverage claim is recorded
     // with the last one if changes.complete. Rows for unknown tables or columns are held back,
     // reported in the stats, and applied by refresh_schema() once the schema has them.
-    Result<ApplyStats> apply(const ChangeSet& changes);
+    Result<ApplyStats> apply(const wire::ChangeSet& changes);
 
     // The maintained digests of every synced table, with or without the buckets.
-    Result<std::vector<TableDigest>> digests(bool with_buckets);
+    Result<std::vector<wire::TableDigest>> digests(bool with_buckets);
     // The same computed afresh from the row records (with buckets): what digests() must
     // equal, for `peerlite verify` and tests.
-    Result<std::vector<TableDigest>> recompute_digests();
+    Result<std::vector<wire::TableDigest>> recompute_digests();
 
     // The full state (life, every cell with its value, every counter contribution) of the
     // rows of `table` whose keys fall in `buckets`, paged like read_changes(): what a
     // repair sends once digests differ. Held-back changes are not included.
-    Result<ChangeSet> read_buckets(const std::string& table,
+    Result<wire::ChangeSet> read_buckets(const std::string& table,
                                    const std::vector<std::uint32_t>& buckets, ReadCursor& cursor,
                                    std::size_t max_rows = 1000, std::size_t max_bytes = SIZE_MAX);
 
     // Merges a repair: like apply(), but rows are merged even where their versions are
     // covered already. changes.covers must be empty (a repair claims nothing).
-    Result<ApplyStats> repair(const ChangeSet& changes);
+    Result<ApplyStats> repair(const wire::ChangeSet& changes);
 
     // What this replica covers, per origin node, as of the last capture() or apply():
     // capture first when local writes may be pending.
@@ -298,7 +298,7 @@ public:
     Result<std::vector<Conflict>> conflicts(const ConflictQuery& query = {});
 
     // Row changes held back, with the reason for each.
-    Result<std::vector<std::pair<RowChange, std::string>>> held_back();
+    Result<std::vector<std::pair<wire::RowChange, std::string>>> held_back();
 
     // The greatest clock this node has issued or merged.
     crdt::Hlc clock() const;

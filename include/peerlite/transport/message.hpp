@@ -15,7 +15,7 @@
 #include <peerlite/crdt/node_id.hpp>
 #include <peerlite/crdt/version_vector.hpp>
 #include <peerlite/status.hpp>
-#include <peerlite/store/change_set.hpp>
+#include <peerlite/wire/change_set.hpp>
 
 namespace peerlite::transport {
 
@@ -56,7 +56,7 @@ struct Members {
     std::vector<Member> members;
 };
 struct Push {
-    store::ChangeSet changes;
+    wire::ChangeSet changes;
     // Whether receivers pass what is new to them on (epidemic push); false when the
     // sender already sent it to every live member itself.
     bool forward = true;
@@ -67,7 +67,7 @@ struct SyncRequest {
 };
 struct SyncResponse {
     std::uint64_t session = 0;
-    store::ChangeSet changes; // changes.complete is false while more parts follow
+    wire::ChangeSet changes; // changes.complete is false while more parts follow
     crdt::VersionVector sender_has;
 };
 struct Ping {
@@ -87,14 +87,14 @@ struct Ack {
 // its buckets (one level down), and a bucket that differs is repaired.
 struct Digests {
     crdt::VersionVector at;
-    std::vector<store::TableDigest> tables;
+    std::vector<wire::TableDigest> tables;
 };
 // The sender's full state of `table`'s rows in `buckets` (one part of possibly several;
 // rows.covers is empty). `reply`: send yours of the same buckets back.
 struct Repair {
     std::string table;
     std::vector<std::uint32_t> buckets;
-    store::ChangeSet rows;
+    wire::ChangeSet rows;
     bool reply = false;
 };
 
@@ -113,7 +113,7 @@ struct Message {
 struct MessageLimits {
     std::size_t max_bytes = 16 << 20;
     std::size_t max_members = 10'000;
-    store::DecodeLimits change_set;
+    wire::DecodeLimits change_set;
 };
 
 std::string encode(const Message& message);

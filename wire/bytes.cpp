@@ -1,8 +1,8 @@
-#include "bytes.hpp"
+#include <peerlite/wire/bytes.hpp>
 
 #include <cstring>
 
-namespace peerlite::store {
+namespace peerlite::wire {
 
 void ByteWriter::varint(std::uint64_t v) {
     if (v < 0x80) {
@@ -137,4 +137,4 @@ bool ByteReader::value(crdt::Value& v) {
     return false;
 }
 
-} // namespace peerlite::store
+} // namespace peerlite::wire

@@ -21,7 +21,7 @@
 #include <peerlite/crdt/version_vector.hpp>
 #include <peerlite/status.hpp>
 
-namespace peerlite::store {
+namespace peerlite::wire {
 
 struct CellChange {
     std::string column;
@@ -93,4 +93,4 @@ std::size_t encoded_size(const RowChange& row);
 std::string encode(const RowChange& row);
 Result<RowChange> decode_row(std::string_view bytes, const DecodeLimits& limits = {});
 
-} // namespace peerlite::store
+} // namespace peerlite::wire

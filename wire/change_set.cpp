@@ -14,9 +14,9 @@
 
 #include <msgpack.hpp>
 
-#include <peerlite/store/change_set.hpp>
+#include <peerlite/wire/change_set.hpp>
 
-namespace peerlite::store {
+namespace peerlite::wire {
 
 namespace {
 
@@ -455,4 +455,4 @@ Result<RowChange> decode_row(std::string_view bytes, const DecodeLimits& limits)
     return std::move(set->rows.front());
 }
 
-} // namespace peerlite::store
+} // namespace peerlite::wire

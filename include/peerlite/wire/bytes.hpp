@@ -9,7 +9,7 @@
 
 #include <peerlite/crdt/value.hpp>
 
-namespace peerlite::store {
+namespace peerlite::wire {
 
 class ByteWriter {
 public:
@@ -52,4 +52,4 @@ private:
     std::size_t pos_ = 0;
 };
 
-} // namespace peerlite::store
+} // namespace peerlite::wire
