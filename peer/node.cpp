@@ -12,6 +12,8 @@
 
 #include <peerlite/peer/node.hpp>
 
+#include "node_testing.hpp"
+
 namespace peerlite::peer {
 
 using transport::Message;
@@ -324,12 +326,12 @@ std::vector<store::StoppedTable> Node::stopped_tables() const {
     return impl_->stopped_snapshot;
 }
 
-void Node::block(const crdt::NodeId& peer, bool blocked) {
-    std::lock_guard lock(impl_->shared);
+void NodeTesting::block(Node& node, const crdt::NodeId& peer, bool blocked) {
+    std::lock_guard lock(node.impl_->shared);
     if (blocked) {
-        impl_->blocked.insert(peer);
+        node.impl_->blocked.insert(peer);
     } else {
-        impl_->blocked.erase(peer);
+        node.impl_->blocked.erase(peer);
     }
 }
 

@@ -3,7 +3,7 @@
 // every node (also while a node's daemon is down: the offline case), and faults injected
 // meanwhile: SIGKILL and SIGTERM followed by restarts, SIGSTOP/SIGCONT pauses, network
 // partitions between groups of nodes and a skewed clock on one node (the last two through
-// peerlited's test-only seams, peer/test_seams.hpp) and an app holding the write lock. The
+// peerlited-testing's seams, tests/peer/test_seams.hpp) and an app holding the write lock. The
 // workload also writes big names (some too big for any message: refused at their origin,
 // then made smaller) and rolls a new column out one node at a time. After the faults
 // stop, the run waits for convergence and checks every node against the oracle

@@ -1,7 +1,7 @@
 // Fault injection with real daemons: five peerlited processes converge, with no write
 // lost, under a randomized workload while nodes are killed, stopped, paused, partitioned
 // and skewed (fault_harness.hpp). Plus checks that the daemon's test seams work
-// (peer/test_seams.hpp) and the oracle's own edges (fault_oracle.hpp).
+// (test_seams.hpp) and the oracle's own edges (fault_oracle.hpp).
 //
 // Replay a run: PEERLITE_FAULT_SEED=<seed printed by the failing run>. Longer runs:
 // PEERLITE_FAULT_SECONDS=600, or the [.soak] case (docs/testing.md).

@@ -2,6 +2,8 @@
 
 #include <thread>
 
+#include "node_testing.hpp"
+
 #include <catch2/catch.hpp>
 
 namespace peerlite::testing {
@@ -68,8 +70,8 @@ void Mesh::restart(int i) {
 void Mesh::partition(const std::vector<int>& a, const std::vector<int>& b, bool blocked) {
     for (int x : a) {
         for (int y : b) {
-            node(x).block(node(y).id(), blocked);
-            node(y).block(node(x).id(), blocked);
+            peer::NodeTesting::block(node(x), node(y).id(), blocked);
+            peer::NodeTesting::block(node(y), node(x).id(), blocked);
         }
     }
 }

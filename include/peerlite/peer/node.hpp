@@ -166,12 +166,10 @@ public:
     // more; the daemon exits with status 1.
     std::optional<Status> failure() const;
 
-    // Test seam for partitions: drop all traffic to and from `peer` while blocked.
-    void block(const crdt::NodeId& peer, bool blocked);
-
     struct Impl;
 
 private:
+    friend struct NodeTesting; // tests' partitions (peer/node_testing.hpp, not installed)
     explicit Node(std::unique_ptr<Impl> impl);
     std::unique_ptr<Impl> impl_;
 };

@@ -1,4 +1,4 @@
-// TEST-ONLY seams of peerlited; see test_seams.hpp.
+// The seams of peerlited-testing; see test_seams.hpp.
 #include "test_seams.hpp"
 
 #include <charconv>
@@ -6,6 +6,8 @@
 #include <fstream>
 
 #include <spdlog/spdlog.h>
+
+#include "node_testing.hpp"
 
 namespace peerlite::peer::test_seams {
 
@@ -59,11 +61,11 @@ void BlockFile::apply(const std::vector<std::unique_ptr<Node>>& nodes) {
     for (const auto& node : nodes) {
         for (const auto& id : blocked_) {
             if (!wanted.count(id)) {
-                node->block(id, false);
+                NodeTesting::block(*node, id, false);
             }
         }
         for (const auto& id : wanted) {
-            node->block(id, true);
+            NodeTesting::block(*node, id, true);
         }
     }
     spdlog::info("test seam: {} peers blocked", wanted.size());

@@ -1,7 +1,7 @@
-// TEST-ONLY seams of peerlited, off unless their environment variables are set. They let
+// The seams of peerlited-testing, the daemon the fault suite runs (never installed: the
+// shipped peerlited has none), off unless their environment variables are set. They let
 // tests/peer/fault_test.cpp skew one real daemon's clock and cut the network between real
-// processes. Nothing in production sets them, and with neither set peerlited behaves
-// exactly as without this file.
+// processes; with neither set, peerlited-testing behaves exactly as peerlited.
 //
 //   PEERLITE_TEST_CLOCK_OFFSET_MS=<signed integer>
 //       Added to the wall clock every database's hybrid logical clock reads
@@ -9,7 +9,7 @@
 //   PEERLITE_TEST_BLOCK_FILE=<path>
 //       A file listing node ids, one per line (the 36-character form; blank lines and
 //       lines starting with '#' are ignored). All traffic to and from those nodes is
-//       dropped (peer::Node::block), as if the network between them were cut. Re-read
+//       dropped (peer::NodeTesting::block), as if the network between them were cut. Re-read
 //       every kBlockFileInterval; a missing file blocks nothing.
 #pragma once
 
