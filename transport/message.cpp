@@ -22,6 +22,13 @@ namespace {
 
 using Packer = msgpack::packer<msgpack::sbuffer>;
 
+// Bounds of the envelope's own msgpack, fixed by the format rather than tuned: its longest
+// string is an endpoint or a table name (the change set's values travel inside bin, with
+// their own limits), and its deepest nesting (message, body, vector, origin, ranges,
+// range) is 6; twice that leaves room without letting a frame nest without end.
+constexpr std::size_t kMaxStringBytes = 4096;
+constexpr std::size_t kMaxDepth = 12;
+
 void pack_id(Packer& p, const crdt::NodeId& id) {
     auto b = id.bytes();
     p.pack_bin(static_cast<std::uint32_t>(b.size()));
@@ -461,7 +468,7 @@ Result<Message> decode(std::string_view bytes, const MessageLimits& limits) {
     try {
         std::size_t offset = 0;
         msgpack::unpack_limit bounds(std::max(limits.change_set.max_rows, limits.max_members), 0,
-                                     4096, limits.max_bytes, 0, 12);
+                                     kMaxStringBytes, limits.max_bytes, 0, kMaxDepth);
         handle = msgpack::unpack(bytes.data(), bytes.size(), offset, nullptr, nullptr, bounds);
         if (offset != bytes.size()) {
             return Status(Code::corruption, "trailing bytes after the message");

@@ -14,6 +14,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -92,6 +93,10 @@ struct NodeOptions {
     // gaps of a busy app; longer waits for real lulls.
     std::chrono::milliseconds apply_quiet{20};
     transport::MessageLimits limits;
+    // The monotonic clock every interval and timeout of the engine is measured with;
+    // empty: std::chrono::steady_clock. Injected like store.wall (the hybrid logical
+    // clock's wall clock), so a test or an embedding can drive time itself.
+    std::function<Clock::time_point()> monotonic;
 };
 
 struct NodeCounters {
