@@ -151,4 +151,23 @@ std::string Value::to_string() const {
     return "?";
 }
 
+std::string format_key(const std::vector<crdt::Value>& key) {
+    std::string out;
+    for (std::size_t i = 0; i < key.size(); ++i) {
+        out += i ? "," : "";
+        const auto& v = key[i];
+        if (v.storage_class() != crdt::StorageClass::text) {
+            out += v.to_string();
+            continue;
+        }
+        for (char c : v.as_text()) {
+            if (c == ',' || c == '\\') {
+                out += '\\';
+            }
+            out += c;
+        }
+    }
+    return out;
+}
+
 } // namespace peerlite::crdt

@@ -4,10 +4,10 @@
 #include <set>
 #include <utility>
 
-#include <peerlite/store/inspect.hpp>
+#include <peerlite/inspect/inspector.hpp>
 #include <peerlite/store/store.hpp>
 
-#include <peerlite/wire/bytes.hpp>
+#include <peerlite/wire/binary_codec.hpp>
 #include "store_impl.hpp"
 
 namespace peerlite::store {

@@ -7,8 +7,7 @@
 #include <tuple>
 #include <xxhash.h>
 
-#include <peerlite/wire/bytes.hpp>
-#include "inspect_impl.hpp"
+#include <peerlite/wire/binary_codec.hpp>
 #include "store_impl.hpp"
 
 namespace peerlite::store {
@@ -363,33 +362,6 @@ Result<std::vector<wire::TableDigest>> Store::digests(bool with_buckets) {
         }
         out.push_back(
             summarize(t.mesh_name, t.schema.identity(), std::move(*buckets), with_buckets));
-    }
-    return out;
-}
-
-Result<ContentDigests> Inspector::digests() {
-    auto& s = *impl_;
-    auto tx = ReadTx::begin(s.db.get());
-    if (!tx) {
-        return tx.status();
-    }
-    ContentDigests out;
-    auto versions = read_versions(s.db.get(), s.nodes);
-    if (!versions) {
-        return versions.status();
-    }
-    out.versions = std::move(*versions);
-    for (const auto& t : s.tables) {
-        auto schema = s.schemas.find(t.name);
-        if (schema == s.schemas.end()) {
-            continue; // its definition cannot be read: verify() reports it
-        }
-        auto buckets = read_digest_buckets(s.db.get(), t.name);
-        if (!buckets) {
-            return buckets.status();
-        }
-        out.tables.push_back(
-            summarize(t.name, schema->second.identity(), std::move(*buckets), true));
     }
     return out;
 }

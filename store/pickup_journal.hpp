@@ -7,7 +7,7 @@
 // instead of computing them again from user rows that may have changed since.
 //
 // File <database>.peerlite.journal, binary, a sequence of frames, each a varint length
-// and that many bytes (wire/bytes.hpp):
+// and that many bytes (wire/binary_codec.hpp):
 //   header := node id (text) , base clock (varint: the clock the file held at the start)
 //   round  := end clock (varint) , n (varint) ,
 //             n x (table (bytes) , last log seq (zigzag) , its time in ms (zigzag)) ,

@@ -2,7 +2,7 @@
 
 #include <algorithm>
 
-#include <peerlite/wire/bytes.hpp>
+#include <peerlite/wire/binary_codec.hpp>
 
 namespace peerlite::store {
 

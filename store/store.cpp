@@ -6,7 +6,7 @@
 
 #include <peerlite/store/store.hpp>
 
-#include <peerlite/wire/bytes.hpp>
+#include <peerlite/wire/binary_codec.hpp>
 #include "conflict_log.hpp"
 #include "store_impl.hpp"
 

@@ -11,7 +11,7 @@
 #include "../schema/capture_sql.hpp"
 #include "../schema/sqlite.hpp"
 #include "../schema/table_schema.hpp"
-#include <peerlite/wire/bytes.hpp>
+#include <peerlite/wire/binary_codec.hpp>
 
 namespace peerlite::store {
 

@@ -46,7 +46,7 @@ void print_entry(const store::FeedEntry& e, bool json) {
         j["op"] = op_name(e.kind);
         j["table"] = e.table;
         j["key"] = key_json(e.key);
-        j["key_text"] = store::format_key(e.key);
+        j["key_text"] = crdt::format_key(e.key);
         j["column"] = e.column;
         j["value"] = value_json(e.value);
         if (e.kind == store::FeedEntry::Kind::counter) {
@@ -65,7 +65,7 @@ void print_entry(const store::FeedEntry& e, bool json) {
     }
     std::printf("%s\t%s\t%s\t%s\t%s\t%s\t%s\n", e.stamp.hlc.to_string().c_str(),
                 e.stamp.node.short_string().c_str(), op_name(e.kind), e.table.c_str(),
-                store::format_key(e.key).c_str(), what.c_str(), e.cursor.c_str());
+                crdt::format_key(e.key).c_str(), what.c_str(), e.cursor.c_str());
 }
 
 // Prints one page; false when stdout is gone (closed pipe).

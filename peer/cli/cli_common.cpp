@@ -129,7 +129,7 @@ std::string stamp_text(const crdt::Stamp& s) {
 }
 
 std::string row_text(const std::string& table, const std::vector<crdt::Value>& key) {
-    return table + "[" + store::format_key(key) + "]";
+    return table + "[" + crdt::format_key(key) + "]";
 }
 
 nlohmann::json value_json(const crdt::Value& v) {
@@ -178,7 +178,7 @@ nlohmann::json conflict_json(const store::Conflict& c) {
             {"decided_at_ms", c.decided_at_ms},
             {"table", c.table},
             {"key", key_json(c.key)},
-            {"key_text", store::format_key(c.key)},
+            {"key_text", crdt::format_key(c.key)},
             {"column", c.column},
             {"rule", c.rule},
             {"winner", side(c.winner_value, c.winner)},

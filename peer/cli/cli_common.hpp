@@ -16,7 +16,7 @@
 #include <peerlite/crdt/hlc.hpp>
 #include <peerlite/crdt/value.hpp>
 #include <peerlite/status.hpp>
-#include <peerlite/store/inspect.hpp>
+#include <peerlite/inspect/inspector.hpp>
 
 namespace peerlite::cli {
 

@@ -94,7 +94,7 @@ int report(const Options& o, const Diffs& diffs) {
         for (const auto& d : diffs) {
             list.push_back({{"table", d.table},
                             {"key", d.key ? key_json(*d.key) : nlohmann::json()},
-                            {"key_text", d.key ? store::format_key(*d.key) : ""},
+                            {"key_text", d.key ? crdt::format_key(*d.key) : ""},
                             {"column", d.column},
                             {"a", d.a},
                             {"b", d.b}});

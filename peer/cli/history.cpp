@@ -80,7 +80,7 @@ nlohmann::json to_json(const store::TableInfo& t, const store::RowHistory& h) {
     }
     return {{"table", t.name},
             {"key", key_json(h.key)},
-            {"key_text", store::format_key(h.key)},
+            {"key_text", crdt::format_key(h.key)},
             {"known", h.known},
             {"exists", h.exists},
             {"life", h.life},

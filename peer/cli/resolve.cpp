@@ -2,7 +2,7 @@
 #include <cstdio>
 #include <cstdlib>
 
-#include <peerlite/store/operate.hpp>
+#include <peerlite/operate/operator_commands.hpp>
 
 #include "cli_common.hpp"
 

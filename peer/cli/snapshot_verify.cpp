@@ -2,7 +2,7 @@
 // replaced) and verify (metadata checks).
 #include <cstdio>
 
-#include <peerlite/store/operate.hpp>
+#include <peerlite/operate/operator_commands.hpp>
 
 #include "cli_common.hpp"
 

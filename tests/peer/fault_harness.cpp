@@ -16,7 +16,7 @@
 #include <catch2/catch.hpp>
 #include <sqlite3.h>
 
-#include <peerlite/store/inspect.hpp>
+#include <peerlite/inspect/inspector.hpp>
 
 #include "fault_cluster.hpp"
 #include "fault_oracle.hpp"

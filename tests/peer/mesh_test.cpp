@@ -4,7 +4,7 @@
 #include <catch2/catch.hpp>
 #include <zmq.hpp>
 
-#include <peerlite/store/inspect.hpp>
+#include <peerlite/inspect/inspector.hpp>
 #include <peerlite/store/store.hpp>
 #include <peerlite/transport/message.hpp>
 

@@ -68,4 +68,9 @@ private:
     Storage storage_;
 };
 
+// A row key as people read and type it (log lines, the CLI): values separated by commas,
+// text as is (commas and backslashes escaped with a backslash), numbers as numbers, BLOBs
+// as x'00ff', NULL as NULL.
+std::string format_key(const std::vector<Value>& key);
+
 } // namespace peerlite::crdt

@@ -20,7 +20,7 @@
 
 #include <peerlite/peer/node.hpp>
 #include <peerlite/status.hpp>
-#include <peerlite/store/inspect.hpp>
+#include <peerlite/inspect/inspector.hpp>
 
 namespace peerlite::peer {
 

@@ -1,4 +1,4 @@
-#include <peerlite/wire/bytes.hpp>
+#include <peerlite/wire/binary_codec.hpp>
 
 #include <cstring>
 

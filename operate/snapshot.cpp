@@ -1,4 +1,4 @@
-// A copy of a live database that can seed a new node: store::snapshot() (operate.hpp).
+// A copy of a live database that can seed a new node: store::snapshot() (operator_commands.hpp).
 //
 // The copy is made with VACUUM INTO on a read-only connection, which reads one consistent
 // snapshot of the file while other connections keep writing. Two things must not travel
@@ -16,12 +16,12 @@
 #include <filesystem>
 #include <thread>
 
-#include <peerlite/store/operate.hpp>
+#include <peerlite/operate/operator_commands.hpp>
 #include <peerlite/store/store.hpp>
 
 #include "../schema/capture_sql.hpp"
-#include "inspect_impl.hpp"
-#include "node_lock.hpp"
+#include "../inspect/inspector_impl.hpp"
+#include "../store/node_lock.hpp"
 
 namespace peerlite::store {
 

@@ -7,13 +7,13 @@
 #include <string>
 #include <vector>
 
-#include <peerlite/store/inspect.hpp>
+#include <peerlite/inspect/inspector.hpp>
 
 #include "../schema/sqlite.hpp"
 #include "../schema/table_schema.hpp"
-#include "node_table.hpp"
-#include "pickup_journal.hpp"
-#include "row_record.hpp"
+#include "../store/node_table.hpp"
+#include "../store/pickup_journal.hpp"
+#include "../store/row_record.hpp"
 
 namespace peerlite::store {
 
@@ -67,5 +67,8 @@ Result<crdt::VersionVector> read_versions(sqlite3* db, const NodeTable& nodes);
 
 // The row's key as stored: "k0 = ?1 AND k1 = ?2" over the metadata key columns.
 std::string meta_key_match(std::size_t nkeys);
+
+// Appends the rows table `t` has set aside (set_aside.cpp).
+Status read_set_aside(sqlite3* db, const schema::TableSchema& t, std::vector<SetAsideRow>& out);
 
 } // namespace peerlite::store

@@ -3,11 +3,11 @@
 #include <cmath>
 #include <filesystem>
 
-#include <peerlite/store/inspect.hpp>
+#include <peerlite/inspect/inspector.hpp>
 
 #include "../schema/capture_sql.hpp"
-#include "conflict_log.hpp"
-#include "inspect_impl.hpp"
+#include "../store/conflict_log.hpp"
+#include "inspector_impl.hpp"
 
 namespace peerlite::store {
 

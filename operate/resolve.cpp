@@ -1,4 +1,4 @@
-// An operator's resolution of a conflict: store::resolve() (operate.hpp).
+// An operator's resolution of a conflict: store::resolve() (operator_commands.hpp).
 //
 // The chosen value is written with a plain UPDATE on a connection with triggers on, so
 // the capture trigger logs it exactly as it logs any application's write, and the node
@@ -7,10 +7,10 @@
 // write that carries it commit together or not at all.
 #include <chrono>
 
-#include <peerlite/store/operate.hpp>
+#include <peerlite/operate/operator_commands.hpp>
 
-#include "conflict_log.hpp"
-#include "inspect_impl.hpp"
+#include "../store/conflict_log.hpp"
+#include "../inspect/inspector_impl.hpp"
 
 namespace peerlite::store {
 

@@ -3,10 +3,10 @@
 // generates, and no metadata belongs to a table that is not synced.
 #include <set>
 
-#include <peerlite/store/inspect.hpp>
+#include <peerlite/inspect/inspector.hpp>
 
 #include "../schema/capture_sql.hpp"
-#include "inspect_impl.hpp"
+#include "inspector_impl.hpp"
 
 namespace peerlite::store {
 

@@ -113,14 +113,11 @@ struct ContentDigests {
     std::vector<wire::TableDigest> tables; // with buckets
 };
 
-// A key as text, the form Inspector::parse_key() reads: values separated by commas, text
-// as is (commas and backslashes escaped with a backslash), numbers as numbers, BLOBs as
-// x'00ff', NULL as NULL.
-std::string format_key(const std::vector<crdt::Value>& key);
+// Keys print with crdt::format_key(), the form Inspector::parse_key() reads.
 
 // A row kept out of its table because, as merged, it breaks one of the table's
 // constraints (docs/design/constraints.md): every node holding the same changes keeps the
-// same rows aside. Settled with store::settle() (operate.hpp), `peerlite resolve`.
+// same rows aside. Settled with store::settle() (operator_commands.hpp), `peerlite resolve`.
 struct SetAsideRow {
     std::string table;
     std::vector<crdt::Value> key;

@@ -15,10 +15,10 @@
 #include <charconv>
 #include <tuple>
 
-#include <peerlite/store/inspect.hpp>
+#include <peerlite/inspect/inspector.hpp>
 
 #include "../schema/capture_sql.hpp"
-#include "inspect_impl.hpp"
+#include "inspector_impl.hpp"
 
 namespace peerlite::store {
 

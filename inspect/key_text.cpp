@@ -1,9 +1,10 @@
-// Keys given as text on a command line: parsing with SQLite's type affinity, and printing.
+// Keys given as text on a command line, parsed with SQLite's type affinity (printing them
+// is crdt::format_key()).
 #include <cctype>
 #include <charconv>
 #include <cmath>
 
-#include <peerlite/store/inspect.hpp>
+#include <peerlite/inspect/inspector.hpp>
 
 namespace peerlite::store {
 
@@ -124,23 +125,5 @@ Result<std::vector<crdt::Value>> Inspector::parse_key(const TableInfo& table,
     return key;
 }
 
-std::string format_key(const std::vector<crdt::Value>& key) {
-    std::string out;
-    for (std::size_t i = 0; i < key.size(); ++i) {
-        out += i ? "," : "";
-        const auto& v = key[i];
-        if (v.storage_class() != crdt::StorageClass::text) {
-            out += v.to_string();
-            continue;
-        }
-        for (char c : v.as_text()) {
-            if (c == ',' || c == '\\') {
-                out += '\\';
-            }
-            out += c;
-        }
-    }
-    return out;
-}
 
 } // namespace peerlite::store
