@@ -1,3 +1,6 @@
+// Loading peerlited's TOML config strictly (config.hpp). Long because it is one table of
+// keys: each key's type, default, range and error message (docs/config.md mirrors it),
+// read through the small Loader helpers at the top.
 #include <cassert>
 #include <filesystem>
 #include <fstream>

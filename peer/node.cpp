@@ -1,5 +1,7 @@
 // The engine: start, the loop, sending, receiving and dispatch, membership learning
-// (the parts it runs are listed in node_impl.hpp).
+// (the parts it runs are listed in node_impl.hpp). Long because the loop's one tick
+// orders every periodic duty (capture, write, checkpoint, probe, gossip, anti-entropy,
+// held pushes, publish) in one place, where their order can be read.
 #include "node_impl.hpp"
 #include "node_testing.hpp"
 

@@ -1,5 +1,7 @@
 // Applying remote change sets: validate the whole set, then merge row by row with the
 // per-column rules in bounded transactions, materializing winners into the user table.
+// Long because the per-row merge (life, cells, counters, conflicts, held-back rows) is one
+// state machine over one row record; constraints.cpp and table_state.cpp hold the rest.
 #include <algorithm>
 #include <set>
 

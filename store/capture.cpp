@@ -1,13 +1,15 @@
 // Capture pickup: turns the rows triggers appended to each table's log into stamped
-// changes in the row records. Runs inside the caller's write transaction.
+// changes in the row records. Runs inside the caller's write transaction. Long because
+// pick-up is one pipeline (read the log, stamp, fold into records, journal, write back)
+// whose stages share the picked-up rows in memory; row_record.cpp and pickup_journal.cpp
+// hold their formats.
 #include <map>
 #include <set>
 #include <utility>
 
-#include <peerlite/inspect/inspector.hpp>
 #include <peerlite/store/store.hpp>
-
 #include <peerlite/wire/binary_codec.hpp>
+
 #include "store_impl.hpp"
 
 namespace peerlite::store {

@@ -8,6 +8,7 @@
 #include <xxhash.h>
 
 #include <peerlite/wire/binary_codec.hpp>
+
 #include "store_impl.hpp"
 
 namespace peerlite::store {

@@ -9,9 +9,10 @@
 #include <unistd.h>
 #include <utility>
 
+#include <peerlite/wire/binary_codec.hpp>
+
 #include "../schema/capture_sql.hpp"
 #include "../schema/sqlite.hpp"
-#include <peerlite/wire/binary_codec.hpp>
 
 namespace peerlite::store {
 

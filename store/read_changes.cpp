@@ -1,4 +1,6 @@
-// Reading changes for peers, and reading the conflict log (conflict_log.cpp).
+// Reading changes for peers, and reading the conflict log (conflict_log.cpp). Long because
+// a read is resumable (a cursor over origins, clock ranges and held-back rows) and bounded
+// by message size at every step; the steps share the cursor and the row decoder.
 #include <algorithm>
 #include <optional>
 

@@ -1,12 +1,15 @@
 // Opening a store: metadata tables, node identity, synced tables and their schema checks.
+// Long because opening is one ordered sequence (lock, journal, metadata, identity,
+// rollback detection, schema refresh) whose steps must be read together to see why each
+// comes where it does.
 #include <algorithm>
 #include <chrono>
 #include <random>
 #include <thread>
 
 #include <peerlite/store/store.hpp>
-
 #include <peerlite/wire/binary_codec.hpp>
+
 #include "conflict_log.hpp"
 #include "store_impl.hpp"
 

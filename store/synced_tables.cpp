@@ -1,5 +1,7 @@
 // Declaring synced tables and following their schema: the column registry, triggers,
-// and catching up after ALTER TABLE ... ADD COLUMN.
+// and catching up after ALTER TABLE ... ADD COLUMN. Long because every schema change an
+// app can make (add column, rebuild, rename, drop) is recognised here against the one
+// registry; mesh_names.cpp holds renames' naming, capture_sql.cpp the trigger text.
 #include <set>
 #include <utility>
 

@@ -7,11 +7,11 @@
 #include <vector>
 
 #include <peerlite/store/writer.hpp>
+#include <peerlite/wire/binary_codec.hpp>
 
 #include "../schema/capture_sql.hpp"
 #include "../schema/sqlite.hpp"
 #include "../schema/table_schema.hpp"
-#include <peerlite/wire/binary_codec.hpp>
 
 namespace peerlite::store {
 

@@ -1,3 +1,8 @@
+// The gossip messages' codec, both ways. Long because it is the whole wire envelope in one
+// place (each body's encoder beside its bounded, type-checked decoder), which is how
+// docs/protocol.md is checked against it; splitting encode from decode would separate
+// each format's two halves.
+//
 // Message encoding:
 //   message      := [version:uint, type:uint, sender:bin16, sender_salt:bin16, body]
 //   hello        := [member, [member ...]]

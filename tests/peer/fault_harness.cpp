@@ -1,3 +1,6 @@
+// The fault run (fault_harness.hpp). Long because one randomized schedule drives every
+// fault (kills, pauses, partitions, skew, app locks) against one oracle; the cluster and
+// the oracle are their own files.
 #include "fault_harness.hpp"
 
 #include <algorithm>

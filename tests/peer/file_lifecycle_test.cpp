@@ -1,3 +1,6 @@
+// Long because each case is a whole story on real daemons (set up, act, ledger check);
+// the shared steps are already in daemon_fixture.hpp.
+//
 // What apps and operators do to a synced file (issue 22), tried on real peerlited
 // processes with plain SQLite connections: a table rebuilt, renamed or dropped loses no
 // committed write, stops nothing else, and says what happened. Every test keeps a ledger
