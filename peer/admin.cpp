@@ -68,7 +68,8 @@ json counters_json(const NodeCounters& c) {
             {"digests_sent", c.digests_sent},
             {"repairs_started", c.repairs_started},
             {"column_changes_repaired", c.column_changes_repaired},
-            {"foreign_own_changes", c.foreign_own_changes}};
+            {"foreign_own_changes", c.foreign_own_changes},
+            {"connections_refused", c.connections_refused}};
 }
 
 json database_json(const Node& node) {

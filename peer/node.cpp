@@ -589,6 +589,7 @@ void Node::Impl::publish() {
         peers.push_back(std::move(peer));
     }
     std::lock_guard lock(shared);
+    counters.connections_refused = hub->counters().refused_keys;
     peer_snapshot = std::move(peers);
     versions_snapshot = store->versions();
     stopped_snapshot = store->stopped_tables();

@@ -88,6 +88,10 @@ void print_database(const json& db) {
                     "send, %llu local writes a counter cannot hold\n",
                     n("rows_too_large"), n("local_writes_refused"));
     }
+    if (n("connections_refused") > 0) {
+        std::printf("  connections refused (key not in trusted_keys): %llu\n",
+                    n("connections_refused"));
+    }
     if (n("foreign_own_changes") > 0) {
         std::printf("  DUPLICATE NODE ID: %llu peer(s) hold changes under this node's id that "
                     "this file never wrote; a copy of it runs as another node (see the "

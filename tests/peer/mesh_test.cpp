@@ -109,7 +109,15 @@ TEST_CASE("a partition heals by anti-entropy") {
     // Each side converges on its own, and nothing crosses.
     REQUIRE(Mesh::eventually(
         [&] { return count_rows(mesh.db(1)) == 2 && count_rows(mesh.db(2)) == 2; }, 10s));
-    std::this_thread::sleep_for(500ms);
+    // Gossip and anti-entropy keep trying to cross meanwhile: let each side send a few
+    // dozen messages (which would have crossed without the partition) before looking.
+    auto sent = mesh.node(1).counters().messages_sent + mesh.node(2).counters().messages_sent;
+    REQUIRE(Mesh::eventually(
+        [&] {
+            return mesh.node(1).counters().messages_sent + mesh.node(2).counters().messages_sent >=
+                   sent + 40;
+        },
+        10s));
     CHECK(mesh.db(2).scalar("SELECT count(*) FROM items WHERE id = 'left'") == 0);
     mesh.partition({0, 1}, {2, 3, 4}, false);
     bool healed = mesh.converged();
@@ -363,7 +371,9 @@ TEST_CASE("a node whose key is not trusted is refused") {
     options.seeds = {{mesh.node(0).endpoint(), mesh.options(0).transport.keys.public_key}};
     auto outsider = peer::Node::start(options);
     REQUIRE(outsider.ok());
-    std::this_thread::sleep_for(1500ms);
+    // Once node 0 has refused the outsider's connection, nothing of it can arrive.
+    REQUIRE(Mesh::eventually([&] { return mesh.node(0).counters().connections_refused >= 1; },
+                             10s));
     CHECK(mesh.db(0).scalar("SELECT count(*) FROM items WHERE id = 'intruder'") == 0);
     CHECK(mesh.node(0).peers().size() == 1); // only node 1
 }

@@ -59,11 +59,13 @@ void require_identical(std::vector<Node>& nodes) {
 
 TEST_CASE("the later write wins a concurrent update of one cell") {
     ScratchDir dir;
-    auto nodes = make_nodes(dir, 2);
+    TestWall wall;
+    auto nodes = make_nodes(dir, 2, wall.options());
     nodes[0].app->exec("INSERT INTO t VALUES ('k', 'first', 0, 0, 0)");
     sync_all(nodes);
     nodes[0].app->exec("UPDATE t SET name = 'from a' WHERE id = 'k'");
-    std::this_thread::sleep_for(std::chrono::milliseconds(3)); // b's clock is later
+    REQUIRE(nodes[0].store->capture().ok());
+    wall.advance(); // b's clock is later
     nodes[1].app->exec("UPDATE t SET name = 'from b' WHERE id = 'k'");
     sync_all(nodes);
     require_identical(nodes);
@@ -113,11 +115,13 @@ TEST_CASE(
 
 TEST_CASE("a delete racing a concurrent update wins on every node") {
     ScratchDir dir;
-    auto nodes = make_nodes(dir, 2);
+    TestWall wall;
+    auto nodes = make_nodes(dir, 2, wall.options());
     nodes[0].app->exec("INSERT INTO t VALUES ('k', 'x', 1, 1, 1)");
     sync_all(nodes);
     nodes[0].app->exec("DELETE FROM t WHERE id = 'k'");
-    std::this_thread::sleep_for(std::chrono::milliseconds(3)); // the update is even later
+    REQUIRE(nodes[0].store->capture().ok());
+    wall.advance(); // the update is even later
     nodes[1].app->exec("UPDATE t SET name = 'edited' WHERE id = 'k'");
     sync_all(nodes);
     require_identical(nodes);
@@ -342,10 +346,11 @@ TEST_CASE("regression: a row sent for one node's cells carries the whole write t
     // its life (stamped by B) as context but without B's cells of that same write; the
     // receiver then covered B's version and never asked for those cells again.
     ScratchDir dir;
-    auto nodes = make_nodes(dir, 3);
+    TestWall wall;
+    auto nodes = make_nodes(dir, 3, wall.options());
     nodes[0].app->exec("INSERT INTO t VALUES ('k', 'from a', 1, 1, 1)");
     REQUIRE(nodes[0].store->capture().ok());
-    std::this_thread::sleep_for(std::chrono::milliseconds(3)); // B's insert is later: its life wins
+    wall.advance(); // B's insert is later: its life wins
     nodes[1].app->exec("INSERT INTO t VALUES ('k', 'from b', 1, 1, 1)");
     sync(*nodes[1].store, *nodes[2].store);
     sync(*nodes[0].store, *nodes[2].store);

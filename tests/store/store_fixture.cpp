@@ -178,4 +178,24 @@ int run_shell(const std::string& command) {
     return std::system(command.c_str());
 }
 
+TestWall::TestWall()
+    : ms_(std::make_shared<std::atomic<std::int64_t>>(
+          std::chrono::duration_cast<std::chrono::milliseconds>(
+              std::chrono::system_clock::now().time_since_epoch())
+              .count())) {}
+
+crdt::WallClock TestWall::clock() const {
+    return [ms = ms_] { return std::chrono::milliseconds(ms->load()); };
+}
+
+store::StoreOptions TestWall::options() const {
+    store::StoreOptions o;
+    o.wall = clock();
+    return o;
+}
+
+void TestWall::advance(std::chrono::milliseconds by) {
+    *ms_ += by.count();
+}
+
 } // namespace peerlite::testing

@@ -3,6 +3,8 @@
 #pragma once
 
 #include <algorithm>
+#include <atomic>
+#include <chrono>
 #include <filesystem>
 #include <memory>
 #include <random>
@@ -66,6 +68,21 @@ std::size_t repair(store::Store& from, store::Store& to);
 
 // Fails the test unless the digests `store` maintains equal those computed afresh.
 void require_digests_consistent(store::Store& store);
+
+// One wall clock for the stores of a test, moved only by the test (StoreOptions::wall): a
+// write "later" than another is a step of the test, not a sleep that a slow machine may
+// not honour.
+class TestWall {
+public:
+    TestWall();
+    crdt::WallClock clock() const;
+    // Options whose HLC reads this clock.
+    store::StoreOptions options() const;
+    void advance(std::chrono::milliseconds by = std::chrono::milliseconds(5));
+
+private:
+    std::shared_ptr<std::atomic<std::int64_t>> ms_;
+};
 
 // Runs a shell command; returns its exit status.
 int run_shell(const std::string& command);

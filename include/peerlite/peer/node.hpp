@@ -129,6 +129,9 @@ struct NodeCounters {
     // file was copied and the copy runs as a second node, or it was rolled back where
     // nothing recorded it (logged as an error, once per peer; docs/operating.md).
     std::uint64_t foreign_own_changes = 0;
+    // Connections refused because their key is not trusted (the ZAP allowlist): a node
+    // whose key is missing from this node's trusted_keys, or a stranger.
+    std::uint64_t connections_refused = 0;
     std::map<std::string, std::uint64_t> rejected_by_reason; // status code name -> count
 };
 
