@@ -56,33 +56,73 @@ Winner from_order(std::strong_ordering order) {
 }
 } // namespace
 
-Winner decide_row(const RowWrite& existing, const RowWrite& incoming) {
-    return from_order(std::tie(incoming.life, incoming.stamp) <=>
-                      std::tie(existing.life, existing.stamp));
+std::string_view reason_text(Reason reason) {
+    switch (reason) {
+    case Reason::same_write: return "one write seen twice";
+    case Reason::later_life: return "the row's later life wins (a delete, or an insert after one)";
+    case Reason::later_clock: return "lww: the later clock wins";
+    case Reason::greater_node: return "lww: equal clocks, the greater node id wins";
+    case Reason::greater_value: return "lww: equal stamps, the greater value wins";
+    case Reason::max_value: return "max: the greater value wins";
+    case Reason::min_value: return "min: the smaller value wins";
+    case Reason::greater_total: return "counter: equal clocks, the greater total wins";
+    }
+    return "unknown";
 }
 
-Winner decide_cell(MergeRule rule, const CellWrite& existing, const CellWrite& incoming) {
+namespace {
+Decision decided(std::strong_ordering order, Reason reason) {
+    return {from_order(order), reason};
+}
+
+// Later clock first, then the greater node id.
+Decision by_stamp(const Stamp& ex, const Stamp& in) {
+    if (auto o = in.hlc <=> ex.hlc; o != 0) {
+        return decided(o, Reason::later_clock);
+    }
+    if (auto o = in.node <=> ex.node; o != 0) {
+        return decided(o, Reason::greater_node);
+    }
+    return {};
+}
+} // namespace
+
+Decision decide_row(const RowWrite& existing, const RowWrite& incoming) {
+    if (auto o = incoming.life <=> existing.life; o != 0) {
+        return decided(o, Reason::later_life);
+    }
+    return by_stamp(existing.stamp, incoming.stamp);
+}
+
+Decision decide_cell(MergeRule rule, const CellWrite& existing, const CellWrite& incoming) {
     const auto& in = incoming;
     const auto& ex = existing;
+    if (auto o = in.life <=> ex.life; o != 0) {
+        return decided(o, Reason::later_life);
+    }
     switch (rule) {
     case MergeRule::max_wins:
-        return from_order(std::tie(in.life, in.value, in.stamp) <=>
-                          std::tie(ex.life, ex.value, ex.stamp));
+        if (auto o = in.value <=> ex.value; o != 0) {
+            return decided(o, Reason::max_value);
+        }
+        return by_stamp(ex.stamp, in.stamp);
     case MergeRule::min_wins:
         // Smaller value ranks higher: compare the values the other way round.
-        if (in.life != ex.life) {
-            return from_order(in.life <=> ex.life);
+        if (auto o = ex.value <=> in.value; o != 0) {
+            return decided(o, Reason::min_value);
         }
-        if (in.value != ex.value) {
-            return from_order(ex.value <=> in.value);
-        }
-        return from_order(in.stamp <=> ex.stamp);
+        return by_stamp(ex.stamp, in.stamp);
     case MergeRule::last_writer_wins:
     case MergeRule::counter: // not a register; treated as lww rather than trusting input
         break;
     }
-    return from_order(std::tie(in.life, in.stamp, in.value) <=>
-                      std::tie(ex.life, ex.stamp, ex.value));
+    if (auto d = by_stamp(ex.stamp, in.stamp); d.winner != Winner::same) {
+        return d;
+    }
+    if (auto o = in.value <=> ex.value; o != 0) {
+        return decided(o, Reason::greater_value);
+    }
+    return {};
 }
 
 bool concurrent(const CellWrite& a, const CellWrite& b) {
@@ -94,9 +134,17 @@ bool concurrent(const CellWrite& a, const CellWrite& b) {
     return a.replaced < b.stamp.hlc && b.replaced < a.stamp.hlc;
 }
 
-Winner decide_counter(const CounterWrite& existing, const CounterWrite& incoming) {
-    return from_order(std::tie(incoming.life, incoming.stamp.hlc, incoming.total) <=>
-                      std::tie(existing.life, existing.stamp.hlc, existing.total));
+Decision decide_counter(const CounterWrite& existing, const CounterWrite& incoming) {
+    if (auto o = incoming.life <=> existing.life; o != 0) {
+        return decided(o, Reason::later_life);
+    }
+    if (auto o = incoming.stamp.hlc <=> existing.stamp.hlc; o != 0) {
+        return decided(o, Reason::later_clock);
+    }
+    if (auto o = incoming.total <=> existing.total; o != 0) {
+        return decided(o, Reason::greater_total);
+    }
+    return {};
 }
 
 } // namespace peerlite::crdt

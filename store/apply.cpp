@@ -153,13 +153,15 @@ private:
             }
             current = *filled;
         }
-        auto winner = crdt::decide_cell(r, current, c.write);
+        auto decision = crdt::decide_cell(r, current, c.write);
+        auto winner = decision.winner;
         if (winner == crdt::Winner::same) {
             return Status::success();
         }
         if (crdt::concurrent(current, c.write)) {
-            auto st = winner == crdt::Winner::incoming ? conflict(col, c.write, *existing)
-                                                       : conflict_lost(col, *existing, c.write);
+            auto st = winner == crdt::Winner::incoming
+                          ? conflict(col, c.write, *existing, decision.reason)
+                          : conflict_lost(col, *existing, c.write, decision.reason);
             if (!st.ok()) {
                 return st;
             }
@@ -203,46 +205,40 @@ private:
     }
 
     // The incoming write beats a concurrent one whose value is in the user table.
-    Status conflict(int col, const crdt::CellWrite& winner, const CellEntry& loser_entry) {
+    Status conflict(int col, const crdt::CellWrite& winner, const CellEntry& loser_entry,
+                    crdt::Reason why) {
         auto loser = with_value(loser_entry);
         if (!loser) {
             return loser.status();
         }
-        return log(col, winner, *loser, "incoming write won");
+        return log(col, winner, *loser, why, "incoming write won");
     }
 
     // The existing write beats a concurrent incoming one. Regression: its value was taken
     // from the record, where a last-writer-wins value is not kept, and logged as NULL.
-    Status conflict_lost(int col, const CellEntry& winner_entry, const crdt::CellWrite& loser) {
+    Status conflict_lost(int col, const CellEntry& winner_entry, const crdt::CellWrite& loser,
+                         crdt::Reason why) {
         auto winner = with_value(winner_entry);
         if (!winner) {
             return winner.status();
         }
-        return log(col, *winner, loser, "existing write kept");
+        return log(col, *winner, loser, why, "existing write kept");
     }
 
+    // The reason is the merge's own (crdt::Decision), put in words only here, where it is
+    // recorded.
     Status log(int col, const crdt::CellWrite& winner, const crdt::CellWrite& loser,
-               const char* what) {
+               crdt::Reason why, const char* what) {
         if (winner.value == loser.value) {
             return Status::success(); // both sides wrote the same value: nothing was lost
         }
         auto r = rule(col);
-        std::string why;
-        switch (r) {
-        case crdt::MergeRule::max_wins: why = "max: the greater value wins"; break;
-        case crdt::MergeRule::min_wins: why = "min: the smaller value wins"; break;
-        default:
-            why = winner.stamp.hlc != loser.stamp.hlc
-                      ? "lww: the later clock wins"
-                      : (winner.stamp.node != loser.stamp.node
-                             ? "lww: equal clocks, the greater node id wins"
-                             : "lww: equal stamps, the greater value wins");
-        }
         ++stats_.conflicts;
         return s_.record_conflict(Conflict{
             0, s_.now_ms(), t_.schema.name, in_.key,
             t_.schema.values[static_cast<std::size_t>(col)].name, std::string(crdt::rule_name(r)),
-            winner.value, winner.stamp, loser.value, loser.stamp, why + " (" + what + ")"});
+            winner.value, winner.stamp, loser.value, loser.stamp,
+            std::string(crdt::reason_text(why)) + " (" + what + ")"});
     }
 
     // A delete arriving for a row whose cells were written after the delete's clock: those

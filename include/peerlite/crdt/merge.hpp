@@ -77,6 +77,29 @@ private:
 // Which of two writes a merge keeps. `same` means the two are one write seen twice.
 enum class Winner : std::uint8_t { existing, incoming, same };
 
+// Why a merge kept the write it kept: the first thing that told the two apart.
+enum class Reason : std::uint8_t {
+    same_write,    // nothing: one write seen twice
+    later_life,    // the row's later life (a delete, or an insert after one)
+    later_clock,   // the later clock
+    greater_node,  // equal clocks: the greater node id
+    greater_value, // last-writer-wins with equal stamps: the greater value
+    max_value,     // max: the greater value
+    min_value,     // min: the smaller value
+    greater_total, // a counter contribution at the same clock: the greater running total
+};
+
+// The sentence people read for a reason, as `peerlite conflicts` prints it, e.g.
+// "lww: the later clock wins".
+std::string_view reason_text(Reason reason);
+
+// A merge's decision: who won, and why. Compares equal to its Winner.
+struct Decision {
+    Winner winner = Winner::same;
+    Reason reason = Reason::same_write;
+    friend bool operator==(const Decision& d, Winner w) { return d.winner == w; }
+};
+
 // A row insert or delete: the life it moved the row to, and when.
 struct RowWrite {
     CausalLength life;
@@ -84,7 +107,7 @@ struct RowWrite {
     friend bool operator==(const RowWrite&, const RowWrite&) = default;
 };
 
-Winner decide_row(const RowWrite& existing, const RowWrite& incoming);
+Decision decide_row(const RowWrite& existing, const RowWrite& incoming);
 
 // A write to a last_writer_wins, max_wins or min_wins cell.
 struct CellWrite {
@@ -99,7 +122,7 @@ struct CellWrite {
 };
 
 // Precondition: rule != MergeRule::counter.
-Winner decide_cell(MergeRule rule, const CellWrite& existing, const CellWrite& incoming);
+Decision decide_cell(MergeRule rule, const CellWrite& existing, const CellWrite& incoming);
 
 // Whether two writes to one cell were made without either writer having seen the other
 // (as far as the `replaced` clocks tell): such a decision is a conflict worth recording.
@@ -115,7 +138,7 @@ struct CounterWrite {
 };
 
 // Precondition: both contributions come from the same node (stamp.node equal).
-Winner decide_counter(const CounterWrite& existing, const CounterWrite& incoming);
+Decision decide_counter(const CounterWrite& existing, const CounterWrite& incoming);
 
 // The integer a counter cell takes for a value written to it, or nothing if the counter
 // cannot hold it exactly: an INTEGER is itself; a REAL that is a whole number from -2^63
