@@ -18,7 +18,7 @@
 
 #include <sqlite3.h>
 
-#include <peerlite/schema/ids.hpp>
+#include <peerlite/store/row_ids.hpp>
 #include <peerlite/store/store.hpp>
 #include <peerlite/store/writer.hpp>
 
@@ -251,7 +251,7 @@ void run(Key key, int rows, const std::filesystem::path& dir) {
     Keys keys{key, {}};
     if (key == Key::blob16) {
         for (int r = 0; r < rows; ++r) {
-            keys.blobs.push_back(schema::new_id());
+            keys.blobs.push_back(store::new_id());
         }
     }
     const char* label = key == Key::integer ? "INTEGER key" : "16-byte time-ordered key";

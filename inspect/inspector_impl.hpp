@@ -9,8 +9,8 @@
 
 #include <peerlite/inspect/inspector.hpp>
 
-#include "../schema/sqlite.hpp"
 #include "../schema/table_schema.hpp"
+#include "../sql/sqlite.hpp"
 #include "../store/node_table.hpp"
 #include "../store/pickup_journal.hpp"
 #include "../store/row_record.hpp"

@@ -125,5 +125,4 @@ Result<std::vector<crdt::Value>> Inspector::parse_key(const TableInfo& table,
     return key;
 }
 
-
 } // namespace peerlite::store

@@ -5,9 +5,9 @@
 #include <peerlite/inspect/inspector.hpp>
 
 #include "../schema/capture_sql.hpp"
-#include "inspector_impl.hpp"
 #include "../store/store_impl.hpp" // decode_values
 #include "../store/unique_holders.hpp"
+#include "inspector_impl.hpp"
 
 namespace peerlite::store {
 

@@ -9,8 +9,8 @@
 
 #include <peerlite/operate/operator_commands.hpp>
 
-#include "../store/conflict_log.hpp"
 #include "../inspect/inspector_impl.hpp"
+#include "../store/conflict_log.hpp"
 
 namespace peerlite::store {
 

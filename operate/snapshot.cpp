@@ -19,8 +19,8 @@
 #include <peerlite/operate/operator_commands.hpp>
 #include <peerlite/store/store.hpp>
 
-#include "../schema/capture_sql.hpp"
 #include "../inspect/inspector_impl.hpp"
+#include "../schema/capture_sql.hpp"
 #include "../store/node_lock.hpp"
 
 namespace peerlite::store {
@@ -72,8 +72,9 @@ Result<bool> finish_copy(const std::string& out, const std::vector<TableInfo>& t
     }
     // The identity and what only that identity's file knew about itself: its owner and
     // a rollback's gap of its own clocks (the new node's own clocks start fresh).
-    if (auto st = sql::exec(db->get(), "DELETE FROM _peerlite_meta WHERE key IN "
-                                       "('node_id', 'id_salt', 'owner', 'own_gap_first', 'own_gap_last')");
+    if (auto st = sql::exec(db->get(),
+                            "DELETE FROM _peerlite_meta WHERE key IN "
+                            "('node_id', 'id_salt', 'owner', 'own_gap_first', 'own_gap_last')");
         !st.ok()) {
         return st;
     }

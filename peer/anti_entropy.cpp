@@ -274,8 +274,9 @@ crdt::VersionVector Node::Impl::servable() const {
 // Bytes a part's rows may take: what a message may carry, less the envelope (the claim
 // and our version vector travel with every sync part) and a margin for framing.
 std::size_t Node::Impl::part_budget(const crdt::VersionVector& claim) {
-    auto envelope = transport::encode(Message{
-        self, id_salt, transport::SyncResponse{0, wire::ChangeSet{{}, claim, false}, store->versions()}});
+    auto envelope = transport::encode(
+        Message{self, id_salt,
+                transport::SyncResponse{0, wire::ChangeSet{{}, claim, false}, store->versions()}});
     auto reserve = 2 * envelope.size() + 1024;
     auto limit = options.transport.max_message_bytes;
     return limit > reserve ? limit - reserve : 1;

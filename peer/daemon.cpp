@@ -1,5 +1,7 @@
 // peerlited's whole program, behind daemon_main() (daemon.hpp): the installed peerlited
 // calls it with no hooks; the test build's peerlited-testing adds its seams through them.
+#include "daemon.hpp"
+
 #include <csignal>
 #include <cstdio>
 #include <filesystem>
@@ -13,8 +15,6 @@
 
 #include <peerlite/peer/admin.hpp>
 #include <peerlite/peer/config.hpp>
-
-#include "daemon.hpp"
 
 using namespace peerlite;
 

@@ -221,9 +221,8 @@ struct Node::Impl {
     void reopen_store();
     std::optional<Status> failure; // under `shared`: why the engine stopped by itself
     void push(const crdt::VersionVector& gained, const crdt::NodeId& exclude);
-    std::optional<store::ApplyStats> apply(const crdt::NodeId& from,
-                                           const wire::ChangeSet& changes, bool forward,
-                                           Status* failure = nullptr);
+    std::optional<store::ApplyStats> apply(const crdt::NodeId& from, const wire::ChangeSet& changes,
+                                           bool forward, Status* failure = nullptr);
     void pulled(const crdt::NodeId& from, const transport::SyncResponse& response,
                 Clock::time_point now);
     void serve_sync(const crdt::NodeId& from, const transport::SyncRequest& request,

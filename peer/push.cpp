@@ -12,8 +12,7 @@ void Node::Impl::on_push(const crdt::NodeId& from, const transport::Push& push,
             held->second.since = now;
         }
         auto& changes = held->second.changes;
-        changes.rows.insert(changes.rows.end(), push.changes.rows.begin(),
-                            push.changes.rows.end());
+        changes.rows.insert(changes.rows.end(), push.changes.rows.begin(), push.changes.rows.end());
         changes.covers.merge(push.changes.covers);
         held->second.forward |= push.forward;
         if (changes.rows.size() >= options.store.apply_batch_rows) {

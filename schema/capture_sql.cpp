@@ -2,7 +2,7 @@
 
 #include <string_view>
 
-#include "sqlite.hpp"
+#include "../sql/sqlite.hpp"
 
 namespace peerlite::schema {
 

@@ -5,7 +5,7 @@
 #include <cmath>
 #include <map>
 
-#include "sqlite.hpp"
+#include "../sql/sqlite.hpp"
 
 namespace peerlite::schema {
 
@@ -218,7 +218,8 @@ Result<TableSchema> inspect_table(sqlite3* db, const TableSpec& spec) {
     if (upper(facts->sql).find("AUTOINCREMENT") != std::string::npos) {
         return refuse(name, "AUTOINCREMENT hands out the same next id on every node, so "
                             "inserts on two nodes would collide; drop AUTOINCREMENT and use "
-                            "peerlite's time-ordered ids (peerlite_id_sql()) for new keys");
+                            "peerlite's time-ordered ids (store::id_sql(), "
+                            "peerlite/store/row_ids.hpp) for new keys");
     }
     auto columns = read_columns(db, name);
     if (!columns) {
@@ -241,7 +242,7 @@ Result<TableSchema> inspect_table(sqlite3* db, const TableSpec& spec) {
     if (key_columns.empty()) {
         return refuse(name, "it has no PRIMARY KEY. Rows are matched across nodes by primary "
                             "key (rowids differ per node); declare one, e.g. "
-                            "id BLOB PRIMARY KEY NOT NULL DEFAULT (<peerlite_id_sql()>)");
+                            "id TEXT PRIMARY KEY NOT NULL DEFAULT (<store::id_sql()>)");
     }
     std::sort(key_columns.begin(), key_columns.end(),
               [](const RawColumn* a, const RawColumn* b) { return a->pk < b->pk; });

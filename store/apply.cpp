@@ -234,11 +234,11 @@ private:
         }
         auto r = rule(col);
         ++stats_.conflicts;
-        return s_.record_conflict(Conflict{
-            0, s_.now_ms(), t_.schema.name, in_.key,
-            t_.schema.values[static_cast<std::size_t>(col)].name, std::string(crdt::rule_name(r)),
-            winner.value, winner.stamp, loser.value, loser.stamp,
-            std::string(crdt::reason_text(why)) + " (" + what + ")"});
+        return s_.record_conflict(
+            Conflict{0, s_.now_ms(), t_.schema.name, in_.key,
+                     t_.schema.values[static_cast<std::size_t>(col)].name,
+                     std::string(crdt::rule_name(r)), winner.value, winner.stamp, loser.value,
+                     loser.stamp, std::string(crdt::reason_text(why)) + " (" + what + ")"});
     }
 
     // A delete arriving for a row whose cells were written after the delete's clock: those

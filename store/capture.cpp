@@ -450,7 +450,7 @@ namespace {
 // A picked-up record as a row change, whole, in the file's names (for the journal: LWW
 // cells carry no value, as in the record).
 wire::RowChange record_change(const TableState& t, const std::vector<crdt::Value>& key,
-                        const RowRecord& r) {
+                              const RowRecord& r) {
     wire::RowChange out;
     out.table = t.schema.name;
     out.key = key;

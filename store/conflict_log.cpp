@@ -1,6 +1,6 @@
 #include "conflict_log.hpp"
 
-#include "../schema/sqlite.hpp"
+#include "../sql/sqlite.hpp"
 #include "store_impl.hpp"
 
 namespace peerlite::store {

@@ -300,7 +300,8 @@ Result<std::vector<std::uint64_t>> decode_digest_sums(std::string_view bytes,
     if (bytes.size() != wire::kDigestBuckets * 8) {
         return Status(Code::corruption, "_peerlite_digest_sums: the sums of table '" + table +
                                             "' are " + std::to_string(bytes.size()) +
-                                            " bytes, not " + std::to_string(wire::kDigestBuckets * 8));
+                                            " bytes, not " +
+                                            std::to_string(wire::kDigestBuckets * 8));
     }
     std::vector<std::uint64_t> buckets(wire::kDigestBuckets, 0);
     for (std::size_t i = 0; i < buckets.size(); ++i) {
@@ -314,7 +315,7 @@ Result<std::vector<std::uint64_t>> decode_digest_sums(std::string_view bytes,
 }
 
 wire::TableDigest summarize(const std::string& table, std::uint64_t schema,
-                      std::vector<std::uint64_t> buckets, bool with_buckets) {
+                            std::vector<std::uint64_t> buckets, bool with_buckets) {
     wire::TableDigest d{table, schema, 0, {}};
     for (auto b : buckets) {
         d.total += b;

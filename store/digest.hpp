@@ -21,7 +21,7 @@
 #include <peerlite/status.hpp>
 #include <peerlite/wire/change_set.hpp>
 
-#include "../schema/sqlite.hpp"
+#include "../sql/sqlite.hpp"
 #include "row_record.hpp"
 
 namespace peerlite::store {
@@ -51,6 +51,6 @@ Result<std::vector<std::uint64_t>> read_sums(sqlite3* db, sql::Stmt& select,
 
 // A table's digest from its buckets: the total always, the buckets if asked for.
 wire::TableDigest summarize(const std::string& table, std::uint64_t schema,
-                      std::vector<std::uint64_t> buckets, bool with_buckets);
+                            std::vector<std::uint64_t> buckets, bool with_buckets);
 
 } // namespace peerlite::store

@@ -4,8 +4,8 @@
 #include <set>
 
 #include "../schema/capture_sql.hpp"
-#include "../schema/sqlite.hpp"
 #include "../schema/table_schema.hpp"
+#include "../sql/sqlite.hpp"
 #include "store_impl.hpp"
 
 namespace peerlite::store {

@@ -11,7 +11,7 @@
 #include <peerlite/crdt/node_id.hpp>
 #include <peerlite/status.hpp>
 
-#include "../schema/sqlite.hpp"
+#include "../sql/sqlite.hpp"
 
 namespace peerlite::store {
 

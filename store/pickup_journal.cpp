@@ -12,7 +12,7 @@
 #include <peerlite/wire/binary_codec.hpp>
 
 #include "../schema/capture_sql.hpp"
-#include "../schema/sqlite.hpp"
+#include "../sql/sqlite.hpp"
 
 namespace peerlite::store {
 

@@ -192,8 +192,8 @@ auto scanned_value(const TableState& t, const sql::Stmt& scan) {
 // `present`: the user row exists; `value_at(i)` is its value column i.
 template <typename ValueAt>
 std::optional<wire::RowChange> wanted_row(const TableState& t, const std::vector<crdt::Value>& key,
-                                    bool present, const ValueAt& value_at, const RowRecord& record,
-                                    const Want& want) {
+                                          bool present, const ValueAt& value_at,
+                                          const RowRecord& record, const Want& want) {
     std::vector<crdt::Stamp> sent{record.life.stamp};
     bool any = want.stamp(record.life.stamp);
     for (const auto& c : record.cells) {
@@ -331,7 +331,7 @@ Result<bool> scan_held_back(Store::Impl& s, const crdt::VersionVector& wanted, R
 } // namespace
 
 Result<wire::ChangeSet> Store::read_changes(const crdt::VersionVector& wanted, ReadCursor& cursor,
-                                      std::size_t max_rows, std::size_t max_bytes) {
+                                            std::size_t max_rows, std::size_t max_bytes) {
     auto& s = *impl_;
     if (wanted.empty()) {
         cursor.done = true;
@@ -381,8 +381,9 @@ Result<wire::ChangeSet> Store::read_changes(const crdt::VersionVector& wanted, R
 }
 
 Result<std::optional<wire::ChangeSet>> Store::read_picked_up(const crdt::VersionVector& wanted,
-                                                       ReadCursor& cursor, std::size_t max_rows,
-                                                       std::size_t max_bytes) {
+                                                             ReadCursor& cursor,
+                                                             std::size_t max_rows,
+                                                             std::size_t max_bytes) {
     auto& s = *impl_;
     using None = std::optional<wire::ChangeSet>;
     s.take_back_picked();
@@ -466,8 +467,9 @@ Result<std::optional<wire::ChangeSet>> Store::read_picked_up(const crdt::Version
 }
 
 Result<wire::ChangeSet> Store::read_buckets(const std::string& table,
-                                      const std::vector<std::uint32_t>& buckets, ReadCursor& cursor,
-                                      std::size_t max_rows, std::size_t max_bytes) {
+                                            const std::vector<std::uint32_t>& buckets,
+                                            ReadCursor& cursor, std::size_t max_rows,
+                                            std::size_t max_bytes) {
     auto& s = *impl_;
     if (auto st = refresh_schema(); !st.ok()) {
         return st;

@@ -555,8 +555,8 @@ Status load_identity(Store::Impl& s) {
     if (!stored_id->empty()) {
         auto parsed = crdt::NodeId::parse(*stored_id);
         if (!parsed) {
-            return Status(Code::corruption, s.path + ": stored node id is unreadable: " +
-                                                parsed.status().message());
+            return Status(Code::corruption,
+                          s.path + ": stored node id is unreadable: " + parsed.status().message());
         }
         s.self = *parsed;
     }
@@ -579,8 +579,8 @@ Status load_identity(Store::Impl& s) {
         } else if (auto parsed = crdt::NodeId::parse(*salt)) {
             s.id_salt = *parsed;
         } else {
-            return Status(Code::corruption, s.path + ": stored id_salt is unreadable: " +
-                                                parsed.status().message());
+            return Status(Code::corruption,
+                          s.path + ": stored id_salt is unreadable: " + parsed.status().message());
         }
     }
     if (s.self.is_nil()) {

@@ -11,8 +11,8 @@
 #include <peerlite/store/store.hpp>
 
 #include "../schema/capture_sql.hpp"
-#include "../schema/sqlite.hpp"
 #include "../schema/table_schema.hpp"
+#include "../sql/sqlite.hpp"
 #include "digest.hpp"
 #include "node_lock.hpp"
 #include "node_table.hpp"

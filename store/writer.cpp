@@ -10,8 +10,8 @@
 #include <peerlite/wire/binary_codec.hpp>
 
 #include "../schema/capture_sql.hpp"
-#include "../schema/sqlite.hpp"
 #include "../schema/table_schema.hpp"
+#include "../sql/sqlite.hpp"
 
 namespace peerlite::store {
 

@@ -1,6 +1,6 @@
-#include <peerlite/wire/binary_codec.hpp>
-
 #include <cstring>
+
+#include <peerlite/wire/binary_codec.hpp>
 
 namespace peerlite::wire {
 

@@ -15,8 +15,8 @@
 
 #include <peerlite/crdt/hlc.hpp>
 #include <peerlite/crdt/value.hpp>
-#include <peerlite/status.hpp>
 #include <peerlite/inspect/inspector.hpp>
+#include <peerlite/status.hpp>
 
 namespace peerlite::cli {
 

@@ -110,7 +110,7 @@ TEST_CASE("a counter takes integers and whole reals in range, and refuses every 
     CHECK(counter_value(Value::integer(-7)) == -7);
     CHECK(counter_value(Value::real(3.0)) == 3);
     CHECK(counter_value(Value::real(-0.0)) == 0);
-    CHECK(counter_value(Value::real(-9223372036854775808.0)) == min); // -2^63 fits
+    CHECK(counter_value(Value::real(-9223372036854775808.0)) == min);          // -2^63 fits
     CHECK(counter_value(Value::real(9007199254740993.0)) == 9007199254740992); // as stored
     CHECK_FALSE(counter_value(Value::real(2.5)));
     CHECK_FALSE(counter_value(Value::real(9223372036854775808.0))); // 2^63 does not
@@ -167,7 +167,9 @@ TEST_CASE("merge rules parse from their config names") {
 }
 
 TEST_CASE("every decision says why, the first thing that told the writes apart") {
-    auto reason = [](Decision d) { return d.reason; };
+    auto reason = [](Decision d) {
+        return d.reason;
+    };
     // Cells.
     CHECK(reason(decide_cell(MergeRule::last_writer_wins, cell(100, 2, Value::integer(1)),
                              cell(200, 1, Value::integer(1)))) == Reason::later_clock);

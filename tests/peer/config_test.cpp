@@ -41,7 +41,8 @@ TEST_CASE("a full config becomes the options it says, paths resolved beside the 
     write(dir, "alpha.key", keys->secret_key + "\n");
     auto path = write(dir, "alpha.toml",
                       "[node]\nname = \"alpha\"\nsecret_key_file = \"alpha.key\"\n\n"
-                      "[mesh]\ntrusted_keys = [\"" + peer_keys->public_key +
+                      "[mesh]\ntrusted_keys = [\"" +
+                          peer_keys->public_key +
                           "\"]\nanti_entropy_interval_ms = 250\n\n"
                           "[[database]]\npath = \"alpha.db\"\nlisten = \"tcp://127.0.0.1:7400\"\n"
                           "seeds = [ { endpoint = \"tcp://127.0.0.1:7401\", public_key = \"" +
@@ -74,7 +75,7 @@ TEST_CASE("a full config becomes the options it says, paths resolved beside the 
         rules[r.column] = r.rule;
     }
     CHECK(rules == std::map<std::string, crdt::MergeRule>{{"qty", crdt::MergeRule::counter},
-                                                           {"best", crdt::MergeRule::min_wins}});
+                                                          {"best", crdt::MergeRule::min_wins}});
 }
 
 TEST_CASE("what a config leaves out takes the documented defaults") {

@@ -1,9 +1,10 @@
 // A member holding a trusted key turns hostile (issue 20), against a real peerlited: it
 // tries to move another node's identity, to speak as another node or as one no one has
 // heard from yet, to claim all of another node's versions, to grow the daemon's state with
-// made-up sender ids, and throws three rounds of 10,000 malformed frames. The daemon stays up, its memory comes back to within 2 MiB (20% of a
-// release daemon's footprint) of where it started, every rejection is counted by reason, honest
-// writes keep arriving, and the honest node's identity and versions are untouched.
+// made-up sender ids, and throws three rounds of 10,000 malformed frames. The daemon stays up, its
+// memory comes back to within 2 MiB (20% of a release daemon's footprint) of where it started,
+// every rejection is counted by reason, honest writes keep arriving, and the honest node's identity
+// and versions are untouched.
 #include <fstream>
 #include <random>
 #include <string>
@@ -190,8 +191,7 @@ TEST_CASE("a hostile member with a trusted key cannot move an identity, silence 
                reasons.value("unsupported", 0L);
     };
     REQUIRE(Mesh::eventually(
-        [&] { return malformed(m.status_a()["counters"]["rejected_by_reason"]) >= 30'000; },
-        30s));
+        [&] { return malformed(m.status_a()["counters"]["rejected_by_reason"]) >= 30'000; }, 30s));
     status = m.status_a();
     auto reasons = status["counters"]["rejected_by_reason"];
     INFO(reasons.dump());

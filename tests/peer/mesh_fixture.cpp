@@ -2,9 +2,9 @@
 
 #include <thread>
 
-#include "node_testing.hpp"
-
 #include <catch2/catch.hpp>
+
+#include "node_testing.hpp"
 
 namespace peerlite::testing {
 

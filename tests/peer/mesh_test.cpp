@@ -243,9 +243,9 @@ TEST_CASE("a forged counter total under a real stamp is found by content digests
                            {life, real->life_stamp},
                            {{"name", {life, *name.written, crdt::Value::text("x"), {}}}},
                            {{"qty", {life, contribution.stamp, 2}}}});
-    attacker.send(
-        zmq::buffer(transport::encode(transport::Message{forged_id, salt, transport::Push{forged}})),
-        zmq::send_flags::none);
+    attacker.send(zmq::buffer(transport::encode(
+                      transport::Message{forged_id, salt, transport::Push{forged}})),
+                  zmq::send_flags::none);
     REQUIRE(Mesh::eventually(
         [&] { return mesh.db(1).scalar("SELECT count(*) FROM items WHERE qty = 2") == 1; }, 10s));
 
@@ -275,9 +275,9 @@ TEST_CASE("a forged claim covering all of a node's versions is refused, and that
     wire::ChangeSet forged;
     forged.covers.add(mesh.node(1).id(),
                       crdt::ClockRange{crdt::Hlc::from_raw(1), crdt::Hlc::from_raw(UINT64_MAX)});
-    attacker.send(
-        zmq::buffer(transport::encode(transport::Message{attacker_id, salt, transport::Push{forged}})),
-        zmq::send_flags::none);
+    attacker.send(zmq::buffer(transport::encode(
+                      transport::Message{attacker_id, salt, transport::Push{forged}})),
+                  zmq::send_flags::none);
     REQUIRE(Mesh::eventually(
         [&] { return mesh.node(0).counters().rejected_by_reason["clock_drift"] >= 1; }, 10s));
     CHECK_FALSE(
@@ -330,12 +330,12 @@ TEST_CASE("another key cannot take a node's id: not by gossip, not by speaking a
         return mesh.node(0).counters().rejected_by_reason["identity_conflict"];
     };
     // Gossip binding the newcomer's id to the attacker's key.
-    attacker.send(zmq::buffer(transport::encode(transport::Message{
-                      attacker_id, salt,
-                      transport::Hello{{attacker_id, "tcp://127.0.0.1:8",
-                                        attacker_keys->public_key, 1, salt},
-                                       {forged}}})),
-                  zmq::send_flags::none);
+    attacker.send(
+        zmq::buffer(transport::encode(transport::Message{
+            attacker_id, salt,
+            transport::Hello{{attacker_id, "tcp://127.0.0.1:8", attacker_keys->public_key, 1, salt},
+                             {forged}}})),
+        zmq::send_flags::none);
     REQUIRE(Mesh::eventually([&] { return rejected() >= 1; }, 10s));
     // Speaking first as the newcomer.
     attacker.send(zmq::buffer(transport::encode(
@@ -372,8 +372,8 @@ TEST_CASE("a node whose key is not trusted is refused") {
     auto outsider = peer::Node::start(options);
     REQUIRE(outsider.ok());
     // Once node 0 has refused the outsider's connection, nothing of it can arrive.
-    REQUIRE(Mesh::eventually([&] { return mesh.node(0).counters().connections_refused >= 1; },
-                             10s));
+    REQUIRE(
+        Mesh::eventually([&] { return mesh.node(0).counters().connections_refused >= 1; }, 10s));
     CHECK(mesh.db(0).scalar("SELECT count(*) FROM items WHERE id = 'intruder'") == 0);
     CHECK(mesh.node(0).peers().size() == 1); // only node 1
 }

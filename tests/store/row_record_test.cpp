@@ -111,7 +111,8 @@ TEST_CASE("a damaged row record is refused as corrupt, never read past its end")
     auto bytes = encode_record(record, c.nodes);
     REQUIRE(bytes.ok());
     for (std::size_t n = 0; n < bytes->size(); ++n) {
-        auto cut = decode_record(std::string_view(*bytes).substr(0, n), record.max_clock(), c.nodes);
+        auto cut =
+            decode_record(std::string_view(*bytes).substr(0, n), record.max_clock(), c.nodes);
         INFO("cut at " << n);
         REQUIRE_FALSE(cut.ok());
         CHECK(cut.status().code() == Code::corruption);

@@ -185,7 +185,9 @@ TestWall::TestWall()
               .count())) {}
 
 crdt::WallClock TestWall::clock() const {
-    return [ms = ms_] { return std::chrono::milliseconds(ms->load()); };
+    return [ms = ms_] {
+        return std::chrono::milliseconds(ms->load());
+    };
 }
 
 store::StoreOptions TestWall::options() const {

@@ -110,8 +110,8 @@ TEST_CASE("a case-only change to a NOCASE column is captured") {
 
 TEST_CASE("writes undone by ROLLBACK TO a savepoint are not captured; released ones are") {
     Setup s;
-    REQUIRE(s.write("INSERT INTO t VALUES ('k1', 'one', 1), ('k2', 'two', 2), ('k4', 'four', 4)")
-                .ok());
+    REQUIRE(
+        s.write("INSERT INTO t VALUES ('k1', 'one', 1), ('k2', 'two', 2), ('k4', 'four', 4)").ok());
     // The regression: the delete of k1 was captured although ROLLBACK TO undid it, so the
     // row stayed here and was deleted on every other node.
     REQUIRE(s.write("SAVEPOINT a; DELETE FROM t WHERE id = 'k1'; UPDATE t SET qty = qty + 10 "

@@ -29,8 +29,8 @@
 #include <peerlite/crdt/merge.hpp>
 #include <peerlite/crdt/version_vector.hpp>
 #include <peerlite/status.hpp>
-#include <peerlite/wire/change_set.hpp>
 #include <peerlite/store/conflict.hpp>
+#include <peerlite/wire/change_set.hpp>
 
 namespace peerlite::store {
 

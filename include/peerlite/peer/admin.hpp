@@ -18,9 +18,9 @@
 #include <string>
 #include <vector>
 
+#include <peerlite/inspect/inspector.hpp>
 #include <peerlite/peer/node.hpp>
 #include <peerlite/status.hpp>
-#include <peerlite/inspect/inspector.hpp>
 
 namespace peerlite::peer {
 

@@ -9,7 +9,7 @@
 //   * a table name not starting with "_peerlite" or "sqlite_".
 // An INTEGER PRIMARY KEY is accepted with a warning: two nodes inserting the same id
 // write the same row (their cells merge like concurrent updates). For new keys prefer
-// peerlite's time-ordered 16-byte ids (see peerlite/schema/ids.hpp).
+// peerlite's time-ordered 16-byte ids (see peerlite/store/row_ids.hpp).
 #pragma once
 
 #include <string>

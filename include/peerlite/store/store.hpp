@@ -29,8 +29,8 @@
 #include <peerlite/crdt/version_vector.hpp>
 #include <peerlite/schema/table_spec.hpp>
 #include <peerlite/status.hpp>
-#include <peerlite/wire/change_set.hpp>
 #include <peerlite/store/conflict.hpp>
+#include <peerlite/wire/change_set.hpp>
 
 namespace peerlite::store {
 
@@ -234,8 +234,8 @@ public:
     // were written meanwhile): then read_changes() serves them. Rows too large for any
     // message are reported in `cursor`.
     Result<std::optional<wire::ChangeSet>> read_picked_up(const crdt::VersionVector& wanted,
-                                                    ReadCursor& cursor, std::size_t max_rows,
-                                                    std::size_t max_bytes);
+                                                          ReadCursor& cursor, std::size_t max_rows,
+                                                          std::size_t max_bytes);
 
     // Picks up writes captured by triggers since the last call, stamps them, and writes
     // them into the file (with anything picked up before).
@@ -256,7 +256,8 @@ public:
     // skipped and added to cursor.oversized. covers is left empty: the caller claims
     // coverage once all pages were sent. Captures pending local writes first.
     Result<wire::ChangeSet> read_changes(const crdt::VersionVector& wanted, ReadCursor& cursor,
-                                   std::size_t max_rows = 1000, std::size_t max_bytes = SIZE_MAX);
+                                         std::size_t max_rows = 1000,
+                                         std::size_t max_bytes = SIZE_MAX);
 
     // Merges a change set: validated whole first (nothing is applied if any clock is
     // beyond the drift bound or any row is malformed), then applied in transactions of
@@ -275,8 +276,9 @@ public:
     // rows of `table` whose keys fall in `buckets`, paged like read_changes(): what a
     // repair sends once digests differ. Held-back changes are not included.
     Result<wire::ChangeSet> read_buckets(const std::string& table,
-                                   const std::vector<std::uint32_t>& buckets, ReadCursor& cursor,
-                                   std::size_t max_rows = 1000, std::size_t max_bytes = SIZE_MAX);
+                                         const std::vector<std::uint32_t>& buckets,
+                                         ReadCursor& cursor, std::size_t max_rows = 1000,
+                                         std::size_t max_bytes = SIZE_MAX);
 
     // Merges a repair: like apply(), but rows are merged even where their versions are
     // covered already. changes.covers must be empty (a repair claims nothing).

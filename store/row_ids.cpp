@@ -2,9 +2,9 @@
 
 #include <boost/uuid/random_generator.hpp>
 
-#include <peerlite/schema/ids.hpp>
+#include <peerlite/store/row_ids.hpp>
 
-namespace peerlite::schema {
+namespace peerlite::store {
 
 std::array<std::uint8_t, 16> new_id() {
     thread_local boost::uuids::random_generator random;
@@ -37,4 +37,4 @@ std::string_view id_sql() {
            "'7' || substr(lower(hex(randomblob(10))), 2)";
 }
 
-} // namespace peerlite::schema
+} // namespace peerlite::store

@@ -11,7 +11,7 @@
 #include <string>
 #include <string_view>
 
-namespace peerlite::schema {
+namespace peerlite::store {
 
 // 16 bytes: store as a BLOB primary key.
 std::array<std::uint8_t, 16> new_id();
@@ -25,4 +25,4 @@ std::string new_id_text();
 // (SQLite 3.40 cannot build a BLOB from hex in SQL, hence text.)
 std::string_view id_sql();
 
-} // namespace peerlite::schema
+} // namespace peerlite::store
