@@ -30,7 +30,7 @@ std::string hex(std::uint64_t v) {
     return std::string(buf, r.ptr);
 }
 
-Result<std::string> encode_cursor(const crdt::VersionVector& v, NodeTable& nodes) {
+Result<std::string> encode_cursor(const crdt::VersionVector& v, NodeIndex& nodes) {
     std::string out;
     for (const auto& [origin, ranges] : v.origins()) {
         if (ranges.empty()) {
@@ -50,7 +50,7 @@ Result<std::string> encode_cursor(const crdt::VersionVector& v, NodeTable& nodes
     return out;
 }
 
-Result<crdt::VersionVector> parse_cursor(std::string_view text, const NodeTable& nodes) {
+Result<crdt::VersionVector> parse_cursor(std::string_view text, const NodeIndex& nodes) {
     crdt::VersionVector out;
     auto bad = [&](const std::string& why) {
         return Status(Code::invalid_argument, "bad cursor '" + std::string(text) + "': " + why);
@@ -195,7 +195,7 @@ Status scan_table(Inspector::Impl& s, const TableInfo& t, const crdt::VersionVec
 
 } // namespace
 
-Result<crdt::VersionVector> read_versions(sqlite3* db, const NodeTable& nodes) {
+Result<crdt::VersionVector> read_versions(sqlite3* db, const NodeIndex& nodes) {
     auto stmt = sql::Stmt::prepare(db, "SELECT node, first, last FROM _peerlite_versions");
     if (!stmt) {
         return stmt.status();

@@ -11,7 +11,7 @@
 
 #include "../schema/table_schema.hpp"
 #include "../sql/sqlite.hpp"
-#include "../store/node_table.hpp"
+#include "../store/node_index.hpp"
 #include "../store/pickup_journal.hpp"
 #include "../store/row_record.hpp"
 
@@ -21,7 +21,7 @@ struct Inspector::Impl {
     std::string path;
     sql::DbHandle db; // SQLITE_OPEN_READONLY
     crdt::NodeId self;
-    NodeTable nodes;
+    NodeIndex nodes;
     std::vector<TableInfo> tables;
     // Definitions read back from SQLite, for tables whose definition reads cleanly.
     std::map<std::string, schema::TableSchema> schemas;
@@ -63,7 +63,7 @@ private:
 };
 
 // The version vector the file holds (_peerlite_versions); call inside a ReadTx.
-Result<crdt::VersionVector> read_versions(sqlite3* db, const NodeTable& nodes);
+Result<crdt::VersionVector> read_versions(sqlite3* db, const NodeIndex& nodes);
 
 // The row's key as stored: "k0 = ?1 AND k1 = ?2" over the metadata key columns.
 std::string meta_key_match(std::size_t nkeys);

@@ -211,7 +211,7 @@ private:
         if (!loser) {
             return loser.status();
         }
-        return log(col, winner, *loser, why, "incoming write won");
+        return log(col, winner, *loser, why, true);
     }
 
     // The existing write beats a concurrent incoming one. Regression: its value was taken
@@ -222,23 +222,21 @@ private:
         if (!winner) {
             return winner.status();
         }
-        return log(col, *winner, loser, why, "existing write kept");
+        return log(col, *winner, loser, why, false);
     }
 
-    // The reason is the merge's own (crdt::Decision), put in words only here, where it is
-    // recorded.
+    // The reason is the merge's own (crdt::Decision); it is put in words only when stored
+    // or printed (reason_text()).
     Status log(int col, const crdt::CellWrite& winner, const crdt::CellWrite& loser,
-               crdt::Reason why, const char* what) {
+               crdt::Reason why, bool incoming_won) {
         if (winner.value == loser.value) {
             return Status::success(); // both sides wrote the same value: nothing was lost
         }
-        auto r = rule(col);
         ++stats_.conflicts;
-        return s_.record_conflict(
-            Conflict{0, s_.now_ms(), t_.schema.name, in_.key,
-                     t_.schema.values[static_cast<std::size_t>(col)].name,
-                     std::string(crdt::rule_name(r)), winner.value, winner.stamp, loser.value,
-                     loser.stamp, std::string(crdt::reason_text(why)) + " (" + what + ")"});
+        return s_.record_conflict(Conflict{0, s_.now_ms(), t_.schema.name, in_.key,
+                                           t_.schema.values[static_cast<std::size_t>(col)].name,
+                                           rule(col), winner.value, winner.stamp, loser.value,
+                                           loser.stamp, why, incoming_won});
     }
 
     // A delete arriving for a row whose cells were written after the delete's clock: those
@@ -255,8 +253,8 @@ private:
                 auto st = s_.record_conflict(
                     Conflict{0, s_.now_ms(), t_.schema.name, in_.key,
                              t_.schema.values[static_cast<std::size_t>(e.column)].name,
-                             "delete-wins", crdt::Value(), deletion.stamp, lost->value, lost->stamp,
-                             "delete-wins: the row was deleted concurrently with this update"});
+                             std::nullopt, crdt::Value(), deletion.stamp, lost->value, lost->stamp,
+                             crdt::Reason::later_life, true});
                 if (!st.ok()) {
                     return st;
                 }

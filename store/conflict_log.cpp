@@ -7,6 +7,63 @@ namespace peerlite::store {
 
 namespace {
 
+constexpr std::string_view kDeleteWins = "delete-wins";
+constexpr std::string_view kDeleteWinsReason =
+    "delete-wins: the row was deleted concurrently with this update";
+constexpr std::string_view kIncomingWon = " (incoming write won)";
+constexpr std::string_view kExistingKept = " (existing write kept)";
+
+} // namespace
+
+std::string rule_text(const Conflict& c) {
+    return std::string(c.rule ? crdt::rule_name(*c.rule) : kDeleteWins);
+}
+
+std::string reason_text(const Conflict& c) {
+    if (!c.rule) {
+        return std::string(kDeleteWinsReason);
+    }
+    return std::string(crdt::reason_text(c.reason)) +
+           std::string(c.incoming_won ? kIncomingWon : kExistingKept);
+}
+
+Status parse_conflict_texts(std::string_view rule, std::string_view reason, Conflict& c) {
+    if (rule == kDeleteWins) {
+        c.rule.reset();
+        c.reason = crdt::Reason::later_life;
+        c.incoming_won = true;
+        return Status::success();
+    }
+    auto parsed = crdt::parse_rule(rule);
+    if (!parsed) {
+        return Status(Code::corruption, "unknown rule '" + std::string(rule) + "'");
+    }
+    c.rule = *parsed;
+    auto ends = [&](std::string_view tail) {
+        return reason.size() >= tail.size() && reason.substr(reason.size() - tail.size()) == tail;
+    };
+    if (ends(kIncomingWon)) {
+        c.incoming_won = true;
+        reason.remove_suffix(kIncomingWon.size());
+    } else if (ends(kExistingKept)) {
+        c.incoming_won = false;
+        reason.remove_suffix(kExistingKept.size());
+    } else {
+        return Status(Code::corruption, "unknown reason '" + std::string(reason) + "'");
+    }
+    for (auto r : {crdt::Reason::same_write, crdt::Reason::later_life, crdt::Reason::later_clock,
+                   crdt::Reason::greater_node, crdt::Reason::greater_value, crdt::Reason::max_value,
+                   crdt::Reason::min_value, crdt::Reason::greater_total}) {
+        if (crdt::reason_text(r) == reason) {
+            c.reason = r;
+            return Status::success();
+        }
+    }
+    return Status(Code::corruption, "unknown reason '" + std::string(reason) + "'");
+}
+
+namespace {
+
 Result<bool> has_resolution_columns(sqlite3* db) {
     auto stmt =
         sql::Stmt::prepare(db, "SELECT count(*) FROM pragma_table_info('_peerlite_conflicts') "
@@ -37,19 +94,22 @@ crdt::Hlc hlc_at(const sql::Stmt& stmt, int col) {
     return crdt::Hlc::from_raw(static_cast<std::uint64_t>(stmt.column_int(col)));
 }
 
-Conflict conflict_at(const sql::Stmt& stmt) {
+Result<Conflict> conflict_at(const sql::Stmt& stmt) {
     Conflict c;
     c.id = stmt.column_int(0);
     c.decided_at_ms = stmt.column_int(1);
     c.table = stmt.column_text(2);
     c.key = decode_values(stmt.column_blob(3));
     c.column = stmt.column_text(4);
-    c.rule = stmt.column_text(5);
+    auto rule = stmt.column_text(5);
     c.winner_value = first_value(stmt.column_blob(6));
     c.winner = crdt::Stamp{hlc_at(stmt, 7), node_at(stmt, 8)};
     c.loser_value = first_value(stmt.column_blob(9));
     c.loser = crdt::Stamp{hlc_at(stmt, 10), node_at(stmt, 11)};
-    c.reason = stmt.column_text(12);
+    auto reason = stmt.column_text(12);
+    if (auto st = parse_conflict_texts(rule, reason, c); !st.ok()) {
+        return Status(Code::corruption, "conflict #" + std::to_string(c.id) + ": " + st.message());
+    }
     if (!stmt.column_is_null(13)) {
         c.resolved = Resolution{stmt.column_int(13), stmt.column_text(14)};
     }
@@ -105,7 +165,11 @@ Result<std::vector<Conflict>> read_conflicts(sqlite3* db, const ConflictQuery& q
     std::vector<Conflict> out;
     int rc;
     while ((rc = stmt->step()) == SQLITE_ROW) {
-        out.push_back(conflict_at(*stmt));
+        auto c = conflict_at(*stmt);
+        if (!c) {
+            return c.status();
+        }
+        out.push_back(std::move(*c));
     }
     if (rc != SQLITE_DONE) {
         return sql::error(db, "reading the conflict log");

@@ -39,7 +39,7 @@ std::uint64_t back(crdt::Hlc vmax, crdt::Hlc h) {
 }
 } // namespace
 
-Result<std::string> encode_record(const RowRecord& r, NodeTable& nodes) {
+Result<std::string> encode_record(const RowRecord& r, NodeIndex& nodes) {
     wire::ByteWriter w;
     w.u8(1);
     auto vmax = r.max_clock();
@@ -92,7 +92,7 @@ Result<std::string> encode_record(const RowRecord& r, NodeTable& nodes) {
     return w.take();
 }
 
-Result<RowRecord> decode_record(std::string_view bytes, crdt::Hlc vmax, const NodeTable& nodes) {
+Result<RowRecord> decode_record(std::string_view bytes, crdt::Hlc vmax, const NodeIndex& nodes) {
     auto corrupt = [](const std::string& what) {
         return Status(Code::corruption, "row record: " + what);
     };

@@ -26,7 +26,7 @@
 #include <peerlite/crdt/merge.hpp>
 #include <peerlite/wire/change_set.hpp>
 
-#include "node_table.hpp"
+#include "node_index.hpp"
 
 namespace peerlite::store {
 
@@ -70,7 +70,7 @@ record_from_change(const wire::RowChange& change,
                    const std::function<std::optional<ColumnRef>(std::string_view)>& column);
 
 // Encodes relative to record.max_clock(), which the caller stores as vmax.
-Result<std::string> encode_record(const RowRecord& record, NodeTable& nodes);
-Result<RowRecord> decode_record(std::string_view bytes, crdt::Hlc vmax, const NodeTable& nodes);
+Result<std::string> encode_record(const RowRecord& record, NodeIndex& nodes);
+Result<RowRecord> decode_record(std::string_view bytes, crdt::Hlc vmax, const NodeIndex& nodes);
 
 } // namespace peerlite::store

@@ -428,14 +428,14 @@ Status Store::Impl::record_conflict(const Conflict& c) {
     s.bind_text(2, c.table);
     s.bind_blob(3, key.data(), key.size());
     s.bind_text(4, c.column);
-    s.bind_text(5, c.rule);
+    s.bind_text(5, rule_text(c));
     s.bind_blob(6, winner.data(), winner.size());
     s.bind_int(7, static_cast<std::int64_t>(c.winner.hlc.raw()));
     s.bind_blob(8, wn.data(), wn.size());
     s.bind_blob(9, loser.data(), loser.size());
     s.bind_int(10, static_cast<std::int64_t>(c.loser.hlc.raw()));
     s.bind_blob(11, ln.data(), ln.size());
-    s.bind_text(12, c.reason);
+    s.bind_text(12, reason_text(c));
     return s.run("recording a conflict");
 }
 

@@ -15,7 +15,7 @@
 #include "../sql/sqlite.hpp"
 #include "digest.hpp"
 #include "node_lock.hpp"
-#include "node_table.hpp"
+#include "node_index.hpp"
 #include "pickup_journal.hpp"
 #include "row_record.hpp"
 
@@ -104,7 +104,7 @@ struct Store::Impl {
     crdt::NodeId id_salt;   // with options.owner, what self is derived from
     crdt::NodeId former_id; // the file's id before this open derived it from the owner
     crdt::HlcClock clock;
-    NodeTable nodes;
+    NodeIndex nodes;
     crdt::VersionVector versions;
     std::set<crdt::NodeId> dirty_origins; // versions to persist at the next commit
     std::map<std::string, TableState> tables;

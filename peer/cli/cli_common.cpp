@@ -180,10 +180,10 @@ nlohmann::json conflict_json(const store::Conflict& c) {
             {"key", key_json(c.key)},
             {"key_text", crdt::format_key(c.key)},
             {"column", c.column},
-            {"rule", c.rule},
+            {"rule", store::rule_text(c)},
             {"winner", side(c.winner_value, c.winner)},
             {"loser", side(c.loser_value, c.loser)},
-            {"reason", c.reason},
+            {"reason", store::reason_text(c)},
             {"resolved", resolved}};
 }
 

@@ -62,12 +62,12 @@ nlohmann::json set_aside_json(const store::SetAsideRow& r) {
 void print_conflict(const store::Conflict& c) {
     std::printf("#%lld %s.%s  rule %s  decided %s\n", static_cast<long long>(c.id),
                 row_text(c.table, c.key).c_str(), c.column.empty() ? "(row)" : c.column.c_str(),
-                c.rule.c_str(), format_ms(c.decided_at_ms).c_str());
+                store::rule_text(c).c_str(), format_ms(c.decided_at_ms).c_str());
     std::printf("  kept  %-28s written %s\n", value_text(c.winner_value, 28).c_str(),
                 stamp_text(c.winner).c_str());
     std::printf("  lost  %-28s written %s\n", value_text(c.loser_value, 28).c_str(),
                 stamp_text(c.loser).c_str());
-    std::printf("  why   %s\n", c.reason.c_str());
+    std::printf("  why   %s\n", store::reason_text(c).c_str());
     if (c.resolved) {
         std::printf("  resolved %s by %s\n", format_ms(c.resolved->at_ms).c_str(),
                     c.resolved->by.c_str());

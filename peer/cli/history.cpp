@@ -49,7 +49,7 @@ void print_text(const store::TableInfo& t, const store::RowHistory& h) {
                         value_text(x.winner_value, 24).c_str(),
                         x.winner.node.short_string().c_str(), value_text(x.loser_value, 24).c_str(),
                         x.loser.node.short_string().c_str());
-            std::printf("      %s%s\n", x.reason.c_str(),
+            std::printf("      %s%s\n", store::reason_text(x).c_str(),
                         x.resolved ? ("; resolved by " + x.resolved->by + " at " +
                                       format_ms(x.resolved->at_ms))
                                          .c_str()

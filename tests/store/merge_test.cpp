@@ -77,7 +77,7 @@ TEST_CASE("the later write wins a concurrent update of one cell") {
     CHECK(conflicts->front().winner_value == crdt::Value::text("from b"));
     CHECK(conflicts->front().loser_value == crdt::Value::text("from a"));
     CHECK(conflicts->front().winner.node == nodes[1].store->node_id());
-    CHECK_THAT(conflicts->front().reason, Catch::Contains("later clock"));
+    CHECK_THAT(store::reason_text(conflicts->front()), Catch::Contains("later clock"));
 }
 
 TEST_CASE("concurrent counter increments on three nodes all count") {
@@ -129,7 +129,7 @@ TEST_CASE("a delete racing a concurrent update wins on every node") {
     auto conflicts = nodes[1].store->conflicts();
     REQUIRE(conflicts.ok());
     REQUIRE_FALSE(conflicts->empty());
-    CHECK(conflicts->front().rule == "delete-wins");
+    CHECK(store::rule_text(conflicts->front()) == "delete-wins");
     CHECK(conflicts->front().loser_value == crdt::Value::text("edited"));
     // A re-insert after seeing the delete brings the row back with its new values only.
     nodes[1].app->exec("INSERT INTO t VALUES ('k', 'again', 2, 2, 2)");
@@ -413,4 +413,35 @@ TEST_CASE("every node that decides a conflict records it, the winner's and third
         CHECK(c.winner_value.to_string() == kept);
         CHECK(c.loser_value.to_string() == (kept == "'from b'" ? "'from c'" : "'from b'"));
     }
+}
+
+TEST_CASE("a conflict's rule and reason are stored as the sentences people read, and read back") {
+    for (auto rule : {std::optional<MergeRule>(), std::optional(MergeRule::last_writer_wins),
+                      std::optional(MergeRule::max_wins), std::optional(MergeRule::min_wins)}) {
+        for (auto reason :
+             {crdt::Reason::later_clock, crdt::Reason::greater_node, crdt::Reason::greater_value,
+              crdt::Reason::max_value, crdt::Reason::min_value}) {
+            for (bool incoming_won : {true, false}) {
+                store::Conflict c;
+                c.rule = rule;
+                c.reason = rule ? reason : crdt::Reason::later_life;
+                c.incoming_won = rule ? incoming_won : true;
+                store::Conflict back;
+                REQUIRE(
+                    store::parse_conflict_texts(store::rule_text(c), store::reason_text(c), back)
+                        .ok());
+                CHECK(back.rule == c.rule);
+                CHECK(back.reason == c.reason);
+                CHECK(back.incoming_won == c.incoming_won);
+            }
+        }
+    }
+    store::Conflict c;
+    c.rule = MergeRule::last_writer_wins;
+    c.reason = crdt::Reason::later_clock;
+    CHECK(store::reason_text(c) == "lww: the later clock wins (incoming write won)");
+    store::Conflict back;
+    CHECK(store::parse_conflict_texts("lww", "because", back).code() == Code::corruption);
+    CHECK(store::parse_conflict_texts("sum", store::reason_text(c), back).code() ==
+          Code::corruption);
 }

@@ -17,7 +17,7 @@ namespace {
 struct Codec {
     ScratchDir dir;
     sqlite3* db = nullptr;
-    NodeTable nodes;
+    NodeIndex nodes;
     Codec() {
         auto path = dir.file("a.db");
         PlainDb(path).exec("CREATE TABLE t(id TEXT PRIMARY KEY NOT NULL, v TEXT)");

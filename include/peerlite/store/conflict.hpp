@@ -7,9 +7,11 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include <peerlite/crdt/merge.hpp>
+#include <peerlite/status.hpp>
 
 namespace peerlite::store {
 
@@ -26,14 +28,25 @@ struct Conflict {
     std::string table;
     std::vector<crdt::Value> key;
     std::string column; // empty for a row-level conflict
-    std::string rule;   // "lww", "max", "min", or "delete-wins"
+    // The rule that decided: the column's merge rule, or nothing for delete-wins (a row's
+    // delete against a concurrent update of one of its cells).
+    std::optional<crdt::MergeRule> rule;
     crdt::Value winner_value;
     crdt::Stamp winner;
     crdt::Value loser_value;
     crdt::Stamp loser;
-    std::string reason;                      // one sentence: why the winner won
+    crdt::Reason reason = crdt::Reason::later_clock; // why the winner won (the merge's own)
+    bool incoming_won = true; // the write that arrived won, else the one held was kept
     std::optional<Resolution> resolved = {}; // set once an operator resolved the cell
 };
+
+// How a conflict is printed and stored (`_peerlite_conflicts`, docs/metadata-format.md):
+// the rule as "lww", "max", "min" or "delete-wins", and the reason as one sentence, e.g.
+// "lww: the later clock wins (incoming write won)".
+std::string rule_text(const Conflict& c);
+std::string reason_text(const Conflict& c);
+// Reads the stored texts back into `c`; Code::corruption for a text no version wrote.
+Status parse_conflict_texts(std::string_view rule, std::string_view reason, Conflict& c);
 
 // Every field narrows the result; unset fields match everything.
 struct ConflictQuery {

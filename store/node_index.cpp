@@ -1,8 +1,8 @@
-#include "node_table.hpp"
+#include "node_index.hpp"
 
 namespace peerlite::store {
 
-Status NodeTable::load(sqlite3* db) {
+Status NodeIndex::load(sqlite3* db) {
     ids_.clear();
     index_.clear();
     auto select = sql::Stmt::prepare(db, "SELECT idx, id FROM _peerlite_nodes ORDER BY idx");
@@ -30,7 +30,7 @@ Status NodeTable::load(sqlite3* db) {
     return Status::success();
 }
 
-Result<std::uint64_t> NodeTable::index_of(const crdt::NodeId& id) {
+Result<std::uint64_t> NodeIndex::index_of(const crdt::NodeId& id) {
     if (auto it = index_.find(id); it != index_.end()) {
         return it->second;
     }
@@ -46,7 +46,7 @@ Result<std::uint64_t> NodeTable::index_of(const crdt::NodeId& id) {
     return idx;
 }
 
-Result<crdt::NodeId> NodeTable::id_at(std::uint64_t index) const {
+Result<crdt::NodeId> NodeIndex::id_at(std::uint64_t index) const {
     if (index == 0 || index > ids_.size()) {
         return Status(Code::corruption, "metadata names node #" + std::to_string(index) +
                                             ", which _peerlite_nodes does not hold");
@@ -54,7 +54,7 @@ Result<crdt::NodeId> NodeTable::id_at(std::uint64_t index) const {
     return ids_[index - 1];
 }
 
-void NodeTable::rollback_to(std::size_t size) {
+void NodeIndex::rollback_to(std::size_t size) {
     while (ids_.size() > size) {
         index_.erase(ids_.back());
         ids_.pop_back();

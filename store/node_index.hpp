@@ -15,7 +15,7 @@
 
 namespace peerlite::store {
 
-class NodeTable {
+class NodeIndex {
 public:
     // Loads _peerlite_nodes.
     Status load(sqlite3* db);
