@@ -14,8 +14,8 @@
 #include "../schema/table_schema.hpp"
 #include "../sql/sqlite.hpp"
 #include "digest.hpp"
-#include "node_lock.hpp"
 #include "node_index.hpp"
+#include "node_lock.hpp"
 #include "pickup_journal.hpp"
 #include "row_record.hpp"
 
