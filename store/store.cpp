@@ -539,6 +539,20 @@ Status check_owner(Store::Impl& s) {
     return s.meta_put.run("recording the file's owner");
 }
 
+// An id kept in _peerlite_meta (node_id, id_salt); nil when the key is absent.
+Result<crdt::NodeId> read_meta_id(Store::Impl& s, const std::string& key) {
+    auto text = read_meta_text(s.db.get(), key);
+    if (!text || text->empty()) {
+        return text ? Result<crdt::NodeId>(crdt::NodeId()) : Result<crdt::NodeId>(text.status());
+    }
+    auto parsed = crdt::NodeId::parse(*text);
+    if (!parsed) {
+        return Status(Code::corruption,
+                      s.path + ": stored " + key + " is unreadable: " + parsed.status().message());
+    }
+    return *parsed;
+}
+
 // Creates the node id on first open; restores the clock and version vector.
 Status load_identity(Store::Impl& s) {
     auto* db = s.db.get();
@@ -548,39 +562,22 @@ Status load_identity(Store::Impl& s) {
                                              std::to_string(*format) + "; this build reads " +
                                              std::to_string(kFormatVersion));
     }
-    auto stored_id = read_meta_text(db, "node_id");
-    if (!stored_id) {
-        return stored_id.status();
+    auto stored_id = read_meta_id(s, "node_id");
+    auto salt = read_meta_id(s, "id_salt");
+    if (!stored_id || !salt) {
+        return stored_id ? salt.status() : stored_id.status();
     }
-    if (!stored_id->empty()) {
-        auto parsed = crdt::NodeId::parse(*stored_id);
-        if (!parsed) {
-            return Status(Code::corruption,
-                          s.path + ": stored node id is unreadable: " + parsed.status().message());
-        }
-        s.self = *parsed;
-    }
+    s.self = *stored_id;
+    s.id_salt = *salt;
     std::random_device entropy;
     std::mt19937_64 rng((static_cast<std::uint64_t>(entropy()) << 32) ^ entropy());
-    {
-        auto salt = read_meta_text(db, "id_salt");
-        if (!salt) {
-            return salt.status();
-        }
-        if (salt->empty() && s.options.owner.empty()) {
-            // No salt before an owner names one: the id stays random.
-        } else if (salt->empty()) {
-            s.id_salt = crdt::NodeId::random(rng);
-            s.meta_put.bind_text(1, "id_salt");
-            s.meta_put.bind_text(2, s.id_salt.to_string());
-            if (auto st = s.meta_put.run("saving the node id's salt"); !st.ok()) {
-                return st;
-            }
-        } else if (auto parsed = crdt::NodeId::parse(*salt)) {
-            s.id_salt = *parsed;
-        } else {
-            return Status(Code::corruption,
-                          s.path + ": stored id_salt is unreadable: " + parsed.status().message());
+    // The salt is made when an owner is first named; without one the id stays random.
+    if (s.id_salt.is_nil() && !s.options.owner.empty()) {
+        s.id_salt = crdt::NodeId::random(rng);
+        s.meta_put.bind_text(1, "id_salt");
+        s.meta_put.bind_text(2, s.id_salt.to_string());
+        if (auto st = s.meta_put.run("saving the node id's salt"); !st.ok()) {
+            return st;
         }
     }
     if (s.self.is_nil()) {
